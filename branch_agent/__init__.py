@@ -1,0 +1,1 @@
+"""Branch agent: camera sources, recorder, local spool, uploader and counter UI."""

@@ -1,0 +1,107 @@
+"""Spool records. Times are UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.database import UtcDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Recording lifecycle of a clip on this host.
+RECORDING, COMPLETED, CANCELLED, INTERRUPTED = "recording", "completed", "cancelled", "interrupted"
+# Upload lifecycle; `purged` only after the center said verified and the keep period passed.
+PENDING, UPLOADING, UPLOADED, VERIFIED, PURGED, QUARANTINED = "pending", "uploading", "uploaded", "verified", "purged", "quarantined"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Clip(Base):
+    __tablename__ = "clips"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[str] = mapped_column(String(32), unique=True)
+    counter_code: Mapped[str] = mapped_column(String(32))
+    staff_code: Mapped[str] = mapped_column(String(7), index=True)
+    business_serial: Mapped[str] = mapped_column(String(64))
+    # The sale as entered, kept from the start so that an interrupted clip still gets a full manifest.
+    sale_json: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    media_path: Mapped[str] = mapped_column(String(500))
+    manifest_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    upload_state: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    upload_error: Mapped[str] = mapped_column(Text, default="")
+    upload_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    retain_until: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class ChainHead(Base):
+    """The hash of the newest manifest this branch signed; the next manifest links to it."""
+
+    __tablename__ = "chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class UploadTransition(Base):
+    __tablename__ = "upload_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class LocalAudit(Base):
+    """Branch-side audit lines (login, start, cancel, complete, replay); sent up with the heartbeat later."""
+
+    __tablename__ = "local_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class SyncedProduct(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type_code: Mapped[str] = mapped_column(String(40))
+    type_name: Mapped[str] = mapped_column(String(200))
+    term_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    risk_level: Mapped[str] = mapped_column(String(8))
+    disclosure_script: Mapped[str] = mapped_column(Text, default="")
+
+
+class SyncedStaff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(7), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(256))

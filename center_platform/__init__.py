@@ -1,0 +1,1 @@
+"""Center platform: ingest and verification, catalogue, search, replay, retention, audit."""

@@ -1,0 +1,5 @@
+import sys
+
+from center_platform.cli import main
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""The center's app factory: builds services once and registers one blueprint per domain."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+from center_platform.config import CenterConfig
+from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
+from center_platform.ingest import IngestService
+from center_platform.services import CenterServices
+from storage.object_store import ObjectStore
+
+
+def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -> Flask:
+    url = config.database_url()
+    if migrate:
+        upgrade_to_head(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    svc = CenterServices(
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        store=store,
+        ingest=IngestService(
+            sessions=sessions,
+            store=store,
+            part_size=config.storage.part_size_mb * 1024 * 1024,
+            presign_expiry_s=config.storage.presign_expiry_s,
+        ),
+        display_tz=ZoneInfo(config.server.timezone),
+    )
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=config.secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=config.security.session_idle_minutes),
+        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["center"] = svc
+
+    from center_platform.http import branch_api, health, recordings_api, user_auth
+    from center_platform.web import ui
+
+    for bp in (health.bp, branch_api.bp, user_auth.bp, recordings_api.bp, ui.bp):
+        app.register_blueprint(bp)
+    logging.getLogger(__name__).info("center ready: database %s, bucket %s", engine.url.render_as_string(hide_password=True), store.bucket)
+    return app

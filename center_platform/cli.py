@@ -1,0 +1,254 @@
+"""`python -m center_platform`: serve, migrate, enrol branches, manage users and the catalogue, verify the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from center_platform import audit
+from center_platform.config import CenterConfig, load_center_config
+from center_platform.contract.passwords import hash_password
+from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
+from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
+from center_platform.http.user_auth import ROLES
+from center_platform.retention import RULES
+from storage.config_file import ConfigError
+from storage.endpoint import S3Endpoint
+from storage.object_store import ObjectStore
+from storage.seaweed import SeaweedServer, SeaweedSettings
+
+ENV_NEW_PASSWORD = "CENTER_NEW_PASSWORD"
+
+
+class CommandError(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def open_store(config: CenterConfig) -> Iterator[ObjectStore]:
+    """The evidence store: embedded SeaweedFS for demos and tests, or an external S3 with Object Lock."""
+    if config.storage.mode == "embedded":
+        server = SeaweedServer(
+            SeaweedSettings(data_dir=config.server.data_dir / "storage", bucket=config.storage.bucket, s3_port=config.storage.s3_port)
+        )
+        endpoint = server.start()
+        try:
+            store = ObjectStore(endpoint)
+            store.ensure_evidence_bucket()
+            yield store
+        finally:
+            server.stop()
+    else:
+        access, secret = config.external_s3_credentials()
+        store = ObjectStore(
+            S3Endpoint(url=config.storage.endpoint_url, access_key=access, secret_key=secret, bucket=config.storage.bucket, region=config.storage.region)
+        )
+        store.ensure_evidence_bucket()
+        yield store
+
+
+def _sessions(config: CenterConfig):  # type: ignore[no-untyped-def]
+    url = config.database_url()
+    upgrade_to_head(url)
+    return make_session_factory(make_engine(url))
+
+
+def _new_password(prompt: str) -> str:
+    value = os.environ.get(ENV_NEW_PASSWORD) or getpass.getpass(prompt)
+    if len(value) < 8:
+        raise CommandError("a password needs at least 8 characters")
+    return value
+
+
+def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
+    from waitress import create_server
+
+    from center_platform.app import create_app
+
+    with open_store(config) as store:
+        app = create_app(config, store)
+        server = create_server(app, host=config.server.host, port=config.server.port, threads=8)
+        # SIGTERM (and Ctrl-C) closes the listener; the `with` then stops the embedded store.
+        signal.signal(signal.SIGTERM, lambda *_: server.close())
+        print(f"center listening on http://{config.server.host}:{server.effective_port}", flush=True)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()
+    return 0
+
+
+def cmd_db_upgrade(config: CenterConfig, args: argparse.Namespace) -> int:
+    upgrade_to_head(config.database_url())
+    print("database at head")
+    return 0
+
+
+def cmd_branch_add(config: CenterConfig, args: argparse.Namespace) -> int:
+    sessions = _sessions(config)
+    with sessions() as db:
+        if db.execute(select(Branch).where(Branch.code == args.code)).scalar_one_or_none():
+            raise CommandError(f"branch {args.code} already exists")
+        api_secret = secrets.token_urlsafe(32)
+        branch = Branch(code=args.code, name=args.name, timezone=args.timezone, api_secret=api_secret, signing_public_key=args.public_key)
+        db.add(branch)
+        db.flush()
+        for code in args.counter:
+            db.add(Counter(branch_id=branch.id, code=code, name=code))
+        audit.append(db, "cli", "branch.enrolled", args.code, {"counters": args.counter})
+        db.commit()
+    print(api_secret)
+    return 0
+
+
+def cmd_user_add(config: CenterConfig, args: argparse.Namespace) -> int:
+    sessions = _sessions(config)
+    with sessions() as db:
+        branch_id = None
+        if args.role == "branch_admin":
+            branch = db.execute(select(Branch).where(Branch.code == args.branch)).scalar_one_or_none()
+            if branch is None:
+                raise CommandError("a branch admin needs --branch with an existing branch code")
+            branch_id = branch.id
+        db.add(
+            User(username=args.username, display_name=args.name or args.username, role=args.role, branch_id=branch_id,
+                 password_hash=hash_password(_new_password(f"password for {args.username}: ")))
+        )
+        audit.append(db, "cli", "user.created", args.username, {"role": args.role})
+        db.commit()
+    print(f"user {args.username} ({args.role}) created")
+    return 0
+
+
+def cmd_staff_add(config: CenterConfig, args: argparse.Namespace) -> int:
+    sessions = _sessions(config)
+    with sessions() as db:
+        branch = db.execute(select(Branch).where(Branch.code == args.branch)).scalar_one_or_none()
+        if branch is None:
+            raise CommandError(f"unknown branch {args.branch}")
+        db.add(Staff(code=args.code, name=args.name, role=args.role, branch_id=branch.id,
+                     password_hash=hash_password(_new_password(f"password for staff {args.code}: "))))
+        audit.append(db, "cli", "staff.created", args.code, {"branch": args.branch, "role": args.role})
+        db.commit()
+    print(f"staff {args.code} created")
+    return 0
+
+
+def cmd_product_type_add(config: CenterConfig, args: argparse.Namespace) -> int:
+    sessions = _sessions(config)
+    with sessions() as db:
+        db.add(ProductType(code=args.code, name=args.name, retention_rule=args.rule))
+        audit.append(db, "cli", "product_type.created", args.code, {"rule": args.rule})
+        db.commit()
+    print(f"product type {args.code} created")
+    return 0
+
+
+def cmd_product_add(config: CenterConfig, args: argparse.Namespace) -> int:
+    sessions = _sessions(config)
+    with sessions() as db:
+        ptype = db.execute(select(ProductType).where(ProductType.code == args.type)).scalar_one_or_none()
+        if ptype is None:
+            raise CommandError(f"unknown product type {args.type}")
+        maturity = date.fromisoformat(args.maturity) if args.maturity else None
+        if ptype.retention_rule == "fixed_term" and maturity is None and args.term_days is None:
+            raise CommandError("a fixed-term product needs --maturity or --term-days")
+        db.add(Product(code=args.code, name=args.name, product_type_id=ptype.id, term_days=args.term_days,
+                       maturity_date=maturity, risk_level=args.risk, disclosure_script=args.script))
+        audit.append(db, "cli", "product.created", args.code, {"type": args.type})
+        db.commit()
+    print(f"product {args.code} created")
+    return 0
+
+
+def cmd_audit_verify(config: CenterConfig, args: argparse.Namespace) -> int:
+    sessions = make_session_factory(make_engine(config.database_url()))
+    with sessions() as db:
+        problems = audit.verify_chain(db)
+    if not problems:
+        print("audit trail intact")
+        return 0
+    for p in problems:
+        print(f"audit event {p.event_id}: {p.problem}")
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m center_platform", description="Center archive for sales dual-recording evidence.")
+    parser.add_argument("--config", type=Path, help="center configuration file (TOML); built-in defaults if omitted")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("serve", help="run the center (API and UI); starts embedded storage when configured").set_defaults(fn=cmd_serve)
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(fn=cmd_db_upgrade)
+
+    branch = sub.add_parser("branch", help="branches").add_subparsers(dest="branch_command", required=True)
+    add = branch.add_parser("add", help="enrol a branch; prints its API secret")
+    add.add_argument("--code", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--timezone", default="Asia/Shanghai")
+    add.add_argument("--public-key", required=True, help="the branch's Ed25519 manifest key (python -m branch_agent keys show)")
+    add.add_argument("--counter", action="append", default=[], help="counter code (repeatable)")
+    add.set_defaults(fn=cmd_branch_add)
+
+    user = sub.add_parser("user", help="center users").add_subparsers(dest="user_command", required=True)
+    uadd = user.add_parser("add", help=f"create a user; password from ${ENV_NEW_PASSWORD} or a prompt")
+    uadd.add_argument("--username", required=True)
+    uadd.add_argument("--name", default="")
+    uadd.add_argument("--role", required=True, choices=ROLES)
+    uadd.add_argument("--branch", help="branch code, for branch admins")
+    uadd.set_defaults(fn=cmd_user_add)
+
+    staff = sub.add_parser("staff", help="branch staff").add_subparsers(dest="staff_command", required=True)
+    sadd = staff.add_parser("add", help=f"create a staff member; password from ${ENV_NEW_PASSWORD} or a prompt")
+    sadd.add_argument("--code", required=True)
+    sadd.add_argument("--name", required=True)
+    sadd.add_argument("--branch", required=True)
+    sadd.add_argument("--role", default="relationship_manager", choices=("relationship_manager", "branch_admin"))
+    sadd.set_defaults(fn=cmd_staff_add)
+
+    ptype = sub.add_parser("product-type", help="business types and retention rules").add_subparsers(dest="pt_command", required=True)
+    ptadd = ptype.add_parser("add")
+    ptadd.add_argument("--code", required=True)
+    ptadd.add_argument("--name", required=True)
+    ptadd.add_argument("--rule", required=True, choices=RULES)
+    ptadd.set_defaults(fn=cmd_product_type_add)
+
+    product = sub.add_parser("product", help="products").add_subparsers(dest="product_command", required=True)
+    padd = product.add_parser("add")
+    padd.add_argument("--code", required=True)
+    padd.add_argument("--name", required=True)
+    padd.add_argument("--type", required=True)
+    padd.add_argument("--term-days", type=int)
+    padd.add_argument("--maturity", help="YYYY-MM-DD")
+    padd.add_argument("--risk", default="R2", choices=("R1", "R2", "R3", "R4", "R5"))
+    padd.add_argument("--script", default="", help="risk-disclosure script shown to the manager")
+    padd.set_defaults(fn=cmd_product_add)
+
+    aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
+    aud.add_parser("verify", help="check the hash chain; exit 1 on any altered or removed row").set_defaults(fn=cmd_audit_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_center_config(args.config)
+        return int(args.fn(config, args))
+    except (ConfigError, CommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

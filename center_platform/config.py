@@ -1,0 +1,121 @@
+"""Center configuration: a strict schema; secrets come from environment variables, never the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from storage.config_file import ConfigError, load_toml_model, resolve_path
+
+ENV_SECRET_KEY = "CENTER_SECRET_KEY"
+ENV_DATABASE_URL = "CENTER_DATABASE_URL"
+ENV_S3_ACCESS_KEY = "CENTER_S3_ACCESS_KEY"
+ENV_S3_SECRET_KEY = "CENTER_S3_SECRET_KEY"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _config_dir(info: ValidationInfo) -> Path | None:
+    return info.context.get("config_dir") if info.context else None
+
+
+class ServerSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    data_dir: Path = Path("var/center")
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _resolve(cls, v: Path, info: ValidationInfo) -> Path:
+        return resolve_path(v, _config_dir(info))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+
+class DatabaseSection(_Section):
+    # Empty: SQLite in the data directory. A URL with a password belongs in CENTER_DATABASE_URL.
+    url: str = ""
+
+
+class StorageSection(_Section):
+    mode: Literal["embedded", "external"] = "embedded"
+    bucket: str = Field(default="evidence", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    s3_port: int = Field(default=0, ge=0, le=65535)
+    part_size_mb: int = Field(default=16, ge=5, le=512)
+    presign_expiry_s: int = Field(default=900, ge=60, le=86400)
+
+    @model_validator(mode="after")
+    def _external_needs_url(self) -> "StorageSection":
+        if self.mode == "external" and not self.endpoint_url:
+            raise ValueError("storage.endpoint_url is required when storage.mode is 'external'")
+        return self
+
+
+class SecuritySection(_Section):
+    request_window_s: int = Field(default=300, ge=30, le=3600)
+    session_idle_minutes: int = Field(default=30, ge=1, le=480)
+    lockout_failures: int = Field(default=5, ge=1, le=20)
+    lockout_minutes: int = Field(default=15, ge=1, le=1440)
+
+
+class CenterConfig(_Section):
+    server: ServerSection = ServerSection()
+    database: DatabaseSection = DatabaseSection()
+    storage: StorageSection = StorageSection()
+    security: SecuritySection = SecuritySection()
+
+    def database_url(self) -> str:
+        from_env = os.environ.get(ENV_DATABASE_URL, "")
+        if from_env:
+            return from_env
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.server.data_dir / 'center.db'}"
+
+    def secret_key(self) -> str:
+        """The session-signing key: from the environment, else generated once into the data directory."""
+        from_env = os.environ.get(ENV_SECRET_KEY, "")
+        if from_env:
+            return from_env
+        import secrets
+
+        path = self.server.data_dir / "session.key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        self.server.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(value)
+        return value
+
+    def external_s3_credentials(self) -> tuple[str, str]:
+        access = os.environ.get(ENV_S3_ACCESS_KEY, "")
+        secret = os.environ.get(ENV_S3_SECRET_KEY, "")
+        if not access or not secret:
+            raise ConfigError(
+                f"storage.mode is 'external': set {ENV_S3_ACCESS_KEY} and {ENV_S3_SECRET_KEY} in the environment"
+            )
+        return access, secret
+
+
+def load_center_config(path: Path | None) -> CenterConfig:
+    if path is None:
+        return CenterConfig()
+    return load_toml_model(path, CenterConfig)

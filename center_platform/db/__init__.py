@@ -1,0 +1,1 @@
+"""The center's database: models, engine and migrations."""

@@ -1,0 +1,224 @@
+"""The center's catalogue: typed SQLAlchemy 2.0 models. Times are stored as UTC."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.database import UtcDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Branch(Base):
+    __tablename__ = "branches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Shared secret for HMAC-signed branch requests; production keeps it in a secrets store.
+    api_secret: Mapped[str] = mapped_column(String(128))
+    signing_public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    counters: Mapped[list[Counter]] = relationship(back_populates="branch")
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+    __table_args__ = (UniqueConstraint("branch_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+
+    branch: Mapped[Branch] = relationship(back_populates="counters")
+
+
+class Staff(Base):
+    """Branch staff (relationship managers, branch admins), synced down to the branch agents."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(7), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))  # relationship_manager | branch_admin
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class User(Base):
+    """People who sign in to the center UI."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))  # compliance_officer | system_admin | auditor | branch_admin
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProductType(Base):
+    """A business type and the retention rule its recordings follow (the rule is data)."""
+
+    __tablename__ = "product_types"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    retention_rule: Mapped[str] = mapped_column(String(32))  # fixed_term | open_ended
+    years_after_maturity: Mapped[int] = mapped_column(Integer, default=2)
+    years_after_purchase: Mapped[int] = mapped_column(Integer, default=5)
+    years_after_redemption: Mapped[int] = mapped_column(Integer, default=2)
+    years_after_dispute: Mapped[int] = mapped_column(Integer, default=2)
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    product_type_id: Mapped[int] = mapped_column(ForeignKey("product_types.id"), index=True)
+    term_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    maturity_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    risk_level: Mapped[str] = mapped_column(String(8))  # R1..R5
+    disclosure_script: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    product_type: Mapped[ProductType] = relationship()
+
+
+class IngestUpload(Base):
+    """A clip on its way in. Nothing here is catalogued until verified; failures stay here in quarantine."""
+
+    __tablename__ = "ingest_uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[str] = mapped_column(String(32), unique=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
+    manifest_json: Mapped[str] = mapped_column(Text)
+    object_key: Mapped[str] = mapped_column(String(300))
+    upload_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # uploading | verified | quarantined
+    # Set once the store has assembled the object, so a retry after a crash verifies that version.
+    version_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Recording(Base):
+    """A verified, locked clip in the archive: the search index over the object store."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        Index("ix_recordings_branch_started", "branch_id", "started_at"),
+        Index("ix_recordings_staff_started", "staff_code", "started_at"),
+        Index("ix_recordings_product_started", "product_id", "started_at"),
+        Index("ix_recordings_retain_state", "state", "retain_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clip_id: Mapped[str] = mapped_column(String(32), unique=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    counter_code: Mapped[str] = mapped_column(String(32))
+    staff_code: Mapped[str] = mapped_column(String(7))
+    business_serial: Mapped[str] = mapped_column(String(64), index=True)
+    customer_name: Mapped[str] = mapped_column(String(100), index=True)
+    customer_id_type: Mapped[str] = mapped_column(String(24))
+    customer_id_number: Mapped[str] = mapped_column(String(32), index=True)
+    card_number: Mapped[str] = mapped_column(String(19), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_type_id: Mapped[int] = mapped_column(ForeignKey("product_types.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    duration_ms: Mapped[int] = mapped_column(BigInteger)
+    clip_state: Mapped[str] = mapped_column(String(16))  # completed | interrupted (as recorded)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    manifest_json: Mapped[str] = mapped_column(Text)
+    object_key: Mapped[str] = mapped_column(String(300))
+    version_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))  # archived | deleted
+    retention_rule: Mapped[str] = mapped_column(String(32))
+    retain_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    redeemed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    verified_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    branch: Mapped[Branch] = relationship()
+    product: Mapped[Product] = relationship()
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained: each row's hash covers its content and the previous row's hash."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    target: Mapped[str] = mapped_column(String(128), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class BranchNonce(Base):
+    """Nonces of signed branch requests inside the freshness window; a replay hits the unique key."""
+
+    __tablename__ = "branch_nonces"
+    __table_args__ = (UniqueConstraint("branch_id", "nonce"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class AuditHead(Base):
+    """One row: the chain's tip. Updating it first serialises appends on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,1 @@
+"""The center's browser UI."""

@@ -1,0 +1,1 @@
+"""Evidence at rest: object store client, clip manifest, embedded SeaweedFS launcher."""
