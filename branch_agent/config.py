@@ -67,8 +67,6 @@ class UploadSection(_Section):
     window_start: str = "19:00"
     window_end: str = "07:00"
     bandwidth_mbit: float = Field(default=0.0, ge=0, description="0: no cap")
-    keep_verified_days: int = Field(default=7, ge=0, le=365)
-    chunk_kb: int = Field(default=256, ge=16, le=16384)
 
     @field_validator("window_start", "window_end")
     @classmethod
@@ -111,7 +109,6 @@ class RecorderSection(_Section):
     bitrate_kbit: int = Field(default=4000, ge=250, le=20000)
     gop_seconds: float = Field(default=1.0, gt=0, le=10)
     audio_bitrate_kbit: int = Field(default=128, ge=32, le=320)
-    min_free_gb: float = Field(default=5.0, ge=0)
 
 
 class BranchConfig(_Section):

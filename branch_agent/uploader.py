@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,22 +65,32 @@ def _part_bytes(path: Path, part_number: int, part_size: int) -> bytes:
         return fh.read(part_size)
 
 
-def _chunks(data: bytes, size: int, limiter: RateLimiter) -> Iterator[bytes]:
-    view = memoryview(data)
-    for i in range(0, len(data), size):
-        block = view[i : i + size]
-        limiter.take(len(block))
-        yield bytes(block)
+class ThrottledBody:
+    """A part body with a known length (so the store gets Content-Length, not chunked encoding) read at a capped rate."""
+
+    def __init__(self, data: bytes, limiter: RateLimiter) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._limiter = limiter
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n is None or n < 0 else min(len(self._data), self._pos + n)
+        block = bytes(self._data[self._pos : end])
+        self._pos = end
+        self._limiter.take(len(block))
+        return block
 
 
 class Uploader:
     def __init__(
-        self, sessions: sessionmaker[Session], client: CenterClient, bandwidth_mbit: float = 0.0, chunk_kb: int = 256
+        self, sessions: sessionmaker[Session], client: CenterClient, bandwidth_mbit: float = 0.0
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.bandwidth_mbit = bandwidth_mbit
-        self.chunk = chunk_kb * 1024
         self._http = requests.Session()
 
     def _transition(self, db: Session, clip: Clip, to_state: str, detail: str = "") -> None:
@@ -168,10 +177,9 @@ class Uploader:
         return UploadResult(clip_id, outcome.state, parts_sent, bytes_sent, outcome.reason)
 
     def _put(self, url: str, headers: dict[str, str], data: bytes, limiter: RateLimiter) -> None:
-        hdrs = dict(headers)
-        hdrs["Content-Length"] = str(len(data))
+        body: bytes | ThrottledBody = ThrottledBody(data, limiter) if limiter.bytes_per_s else data
         try:
-            resp = self._http.put(url, data=_chunks(data, self.chunk, limiter), headers=hdrs, timeout=300)
+            resp = self._http.put(url, data=body, headers=headers, timeout=300)
         except requests.RequestException as exc:
             raise CenterUnavailable(f"archive storage unreachable: {exc}") from exc
         if resp.status_code >= 500:

@@ -1,0 +1,81 @@
+"""What the branch agent's request handlers and jobs share, built once at start-up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from branch_agent.center_client import CenterClient
+from branch_agent.config import BranchConfig
+from branch_agent.counter_session import CounterSession
+from branch_agent.counter_sources import CounterSources, build_sources
+from branch_agent.db.engine import open_spool_db
+from branch_agent.db.models import SyncedProduct, SyncedStaff
+from branch_agent.recovery import recover_interrupted
+from branch_agent.uploader import Uploader
+from storage.signing import SigningKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BranchServices:
+    config: BranchConfig
+    sessions: sessionmaker[Session]
+    key: SigningKey
+    client: CenterClient
+    uploader: Uploader
+    tz: ZoneInfo
+    sources: dict[str, CounterSources] = field(default_factory=dict)
+    counters: dict[str, CounterSession] = field(default_factory=dict)
+
+    def sync_from_center(self) -> None:
+        """Products and staff from the center; kept locally so the counter works while the WAN is down."""
+        products = self.client.catalog()
+        staff = self.client.staff()
+        with self.sessions() as db:
+            db.execute(delete(SyncedProduct))
+            for p in products:
+                db.add(SyncedProduct(code=p["code"], name=p["name"], type_code=p["type_code"], type_name=p["type_name"],
+                                     term_days=p.get("term_days"), risk_level=p["risk_level"], disclosure_script=p.get("disclosure_script", "")))
+            db.execute(delete(SyncedStaff))
+            for s in staff:
+                db.add(SyncedStaff(code=s["code"], name=s["name"], role=s["role"], password_hash=s["password_hash"]))
+            db.commit()
+        log.info("synced %d products and %d staff from the center", len(products), len(staff))
+
+    def products(self) -> list[SyncedProduct]:
+        with self.sessions() as db:
+            return list(db.execute(select(SyncedProduct).order_by(SyncedProduct.code)).scalars())
+
+    def close(self) -> None:
+        for session in self.counters.values():
+            if session.active_clip:
+                # Leave the clip as it is: the fragments on disk are recovered as interrupted next start.
+                log.warning("shutting down while counter %s records %s", session.counter.code, session.active_clip)
+        for src in self.sources.values():
+            src.close()
+
+
+def build_services(config: BranchConfig, open_sources: bool = True) -> BranchServices:
+    config.branch.data_dir.mkdir(parents=True, exist_ok=True)
+    sessions = open_spool_db(config.database_url())
+    key = SigningKey.load_or_create(config.key_path)
+    client = CenterClient(config.center.url, config.branch.code, config.api_secret(), timeout_s=config.center.timeout_s)
+    svc = BranchServices(
+        config=config, sessions=sessions, key=key, client=client,
+        uploader=Uploader(sessions, client, config.upload.bandwidth_mbit),
+        tz=ZoneInfo(config.branch.timezone),
+    )
+    recover_interrupted(sessions, config.branch.code, key)
+    for counter in config.counters:
+        sources = build_sources(config, counter)
+        if open_sources:
+            sources.open()
+        svc.sources[counter.code] = sources
+        svc.counters[counter.code] = CounterSession(config, counter, sessions, key, sources)
+    return svc

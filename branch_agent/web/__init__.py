@@ -1,0 +1,1 @@
+"""The counter UI and its JSON API, served by the branch agent."""
