@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,11 +66,15 @@ def _s3(system: demo.DemoSystem):  # type: ignore[no-untyped-def]
 
 def _weed_cmdline(system: demo.DemoSystem) -> tuple[int, str]:
     marker = str(system.workdir / "center" / "storage")
-    out = subprocess.run(["pgrep", "-af", "weed mini"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if marker in line:
-            pid, cmd = line.split(" ", 1)
-            return int(pid), cmd
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if " mini " in cmd and marker in cmd:
+            return int(proc.name), cmd
     raise AssertionError("the center's SeaweedFS process is not running")
 
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# What the operating system must provide: Python's venv module, a CJK font for the burned-in text,
+# and ffmpeg (ffprobe checks recordings in the tests and benchmarks). Installs them with apt when
+# run as root on Debian/Ubuntu; otherwise prints the exact apt line and stops.
+set -euo pipefail
+
+PYTHON="${PYTHON:-python3}"
+FONT="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+missing=()
+
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
+  echo "Python 3.11 or newer is required ($PYTHON is $("$PYTHON" -V 2>&1))." >&2; exit 1; }
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
+[ -f "$FONT" ] || missing+=("fonts-wqy-microhei")
+command -v ffprobe >/dev/null 2>&1 || missing+=("ffmpeg")
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "Missing system packages. Run:" >&2
+echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+exit 1
