@@ -1,0 +1,36 @@
+"""The recorder: PiP composition, burned-in text, and crash-safe fragmented MP4 output."""
+
+from branch_agent.recorder.compositor import PipCompositor, PipLayout
+from branch_agent.recorder.engine import (
+    EngineResult,
+    EngineStatus,
+    EngineTiming,
+    RecordingEngine,
+    RecordingFailed,
+)
+from branch_agent.recorder.gaps import AudioAligner, Gap, VideoGapTracker
+from branch_agent.recorder.mp4_writer import (
+    EncoderSettings,
+    FragmentedMp4Writer,
+    ThreadedMp4Writer,
+)
+from branch_agent.recorder.overlay import OverlayPatch, OverlayRenderer, OverlayText
+
+__all__ = [
+    "AudioAligner",
+    "EncoderSettings",
+    "EngineResult",
+    "EngineStatus",
+    "EngineTiming",
+    "FragmentedMp4Writer",
+    "Gap",
+    "OverlayPatch",
+    "OverlayRenderer",
+    "OverlayText",
+    "PipCompositor",
+    "PipLayout",
+    "RecordingEngine",
+    "RecordingFailed",
+    "ThreadedMp4Writer",
+    "VideoGapTracker",
+]

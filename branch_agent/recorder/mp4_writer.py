@@ -1,0 +1,327 @@
+"""H.264 + AAC into fragmented MP4 that survives a crash or power cut.
+
+A plain MP4 is unplayable until its ``moov`` index is written at the end, so a crash would lose
+the whole sale. Fragmented MP4 writes an empty ``moov`` up front and then self-describing
+``moof``+``mdat`` pairs, one per GOP (about one second). The muxer's output goes through
+``_DurableFile``: everything the muxer emits for one packet is written with a single ``os.write``
+and fsync'd, so the file on disk always ends at (or just after) a complete fragment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+_log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    preset: str = "veryfast"
+    bitrate: int = 4_000_000
+    gop_seconds: float = 1.0
+    fps: int = 25
+    threads: int = 0  # 0 lets x264 pick from the core count
+    b_frames: int = 0
+    audio_bitrate: int = 128_000
+    sample_rate: int = 48_000
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0 or self.bitrate <= 0 or self.audio_bitrate <= 0 or self.sample_rate <= 0:
+            raise ValueError("fps, bitrates and sample rate must be positive")
+        if self.gop_seconds <= 0 or self.threads < 0 or self.b_frames < 0:
+            raise ValueError("gop_seconds must be positive; threads and b_frames non-negative")
+
+    @property
+    def gop_frames(self) -> int:
+        return max(1, round(self.gop_seconds * self.fps))
+
+
+class _DurableFile:
+    """Write-only file object for PyAV that makes each muxer burst durable on ``commit``.
+
+    Writes are collected in memory and committed after each muxer call; since fragmented MP4
+    only emits bytes when a fragment is complete, a commit is one fragment: one write, one fsync.
+    """
+
+    def __init__(self, path: Path) -> None:
+        # O_EXCL: an evidence file must never silently replace another one.
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._pending = bytearray()
+        self._pos = 0  # logical position, including pending bytes
+        self._flushed = 0  # file offset where pending bytes go
+        self.fsyncs = 0
+
+    def write(self, data: bytes) -> int:
+        self._pending += data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self.commit(sync=False)
+        self._pos = self._flushed = os.lseek(self._fd, offset, whence)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.commit(sync=False)
+
+    def commit(self, sync: bool = True) -> None:
+        if self._pending:
+            with memoryview(self._pending) as whole:
+                done = 0
+                while done < len(whole):
+                    done += os.write(self._fd, whole[done:])
+            self._flushed += len(self._pending)
+            self._pending.clear()
+            if sync:
+                os.fsync(self._fd)
+                self.fsyncs += 1
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            self.commit(sync=True)
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class FragmentedMp4Writer:
+    """One evidence file: ``write_video``/``write_audio`` in timestamp units, then ``close``.
+
+    Video pts counts frames at ``settings.fps``; audio pts counts samples and must be contiguous
+    (the recorder fills silence and trims overlap before calling). Creating the writer creates the
+    file and refuses to overwrite an existing one.
+    """
+
+    def __init__(self, path: str | Path, settings: EncoderSettings, width: int, height: int):
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 4:2:0 needs even dimensions, got {width}x{height}")
+        self.path = Path(path)
+        self.settings = settings
+        self.width = width
+        self.height = height
+        self.video_frames = 0
+        self.audio_samples = 0
+        self._audio_next_pts: int | None = None
+        self._audio_buffer = np.empty(0, dtype=np.int16)
+        self._closed = False
+        self._file = _DurableFile(self.path)
+        try:
+            self._container = av.open(
+                self._file,
+                mode="w",
+                format="mp4",
+                container_options={
+                    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+                    # Hand every packet's bytes to _DurableFile at once rather than holding them in
+                    # avio's buffer, so a commit covers all that the muxer has produced.
+                    "flush_packets": "1",
+                },
+            )
+            self._video = self._add_video_stream()
+            self._audio = self._add_audio_stream()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _add_video_stream(self) -> av.VideoStream:
+        s = self.settings
+        stream = self._container.add_stream("libx264", rate=s.fps)
+        stream.width = self.width
+        stream.height = self.height
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = s.bitrate
+        ctx = stream.codec_context
+        ctx.time_base = Fraction(1, s.fps)
+        ctx.gop_size = s.gop_frames
+        ctx.max_b_frames = s.b_frames
+        ctx.thread_count = s.threads
+        gop = s.gop_frames
+        # Fixed GOPs (no scene-cut keyframes) give fixed ~gop_seconds fragments: a bounded loss
+        # on power cut and predictable seek points for replay.
+        ctx.options = {
+            "preset": s.preset,
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
+        return stream
+
+    def _add_audio_stream(self) -> av.AudioStream:
+        s = self.settings
+        stream = self._container.add_stream("aac", rate=s.sample_rate, layout="mono")
+        stream.bit_rate = s.audio_bitrate
+        stream.codec_context.time_base = Fraction(1, s.sample_rate)
+        return stream
+
+    def write_video(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts_frames: int) -> None:
+        self.encode_video_frame(self.copy_video_frame(y, u, v, pts_frames))
+
+    def copy_video_frame(
+        self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts_frames: int
+    ) -> av.VideoFrame:
+        """Copy planes into a new encoder frame, so the caller may reuse its buffers at once."""
+        if y.shape != (self.height, self.width):
+            raise ValueError(f"luma plane {y.shape} does not match {self.width}x{self.height}")
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        for plane, src in zip(frame.planes, (y, u, v)):
+            # Planes may be padded to line_size; copy row-wise into the padded view.
+            dst = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+            np.copyto(dst[:, : plane.width], src)
+        frame.pts = pts_frames
+        frame.time_base = Fraction(1, self.settings.fps)
+        return frame
+
+    def encode_video_frame(self, frame: av.VideoFrame) -> None:
+        self._check_open()
+        self._mux(self._video.encode(frame))
+        self.video_frames += 1
+
+    def write_audio(self, samples: np.ndarray, pts_samples: int) -> None:
+        self._check_open()
+        if samples.ndim != 1 or samples.dtype != np.int16:
+            raise ValueError(f"audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}")
+        if self._audio_next_pts is None:
+            self._audio_next_pts = pts_samples
+        elif pts_samples != self._audio_next_pts:
+            raise ValueError(
+                f"audio must be contiguous: expected pts {self._audio_next_pts}, got {pts_samples}"
+            )
+        self._audio_next_pts = pts_samples + len(samples)
+        self.audio_samples += len(samples)
+        self._audio_buffer = np.concatenate((self._audio_buffer, samples))
+        self._encode_audio(final=False)
+
+    def _encode_audio(self, final: bool) -> None:
+        # AAC takes fixed 1024-sample frames; feed exactly that so pts stay sample-exact.
+        size = self._audio.codec_context.frame_size or 1024
+        buffered = self._audio_buffer
+        usable = len(buffered) if final else len(buffered) // size * size
+        first_pts = self._audio_next_pts - len(buffered) if self._audio_next_pts is not None else 0
+        for offset in range(0, usable, size):
+            block = buffered[offset : offset + size]
+            data = (block.astype(np.float32) / 32768.0).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="mono")
+            frame.sample_rate = self.settings.sample_rate
+            frame.pts = first_pts + offset
+            frame.time_base = Fraction(1, self.settings.sample_rate)
+            self._mux(self._audio.encode(frame))
+        self._audio_buffer = buffered[usable:]
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            self._container.mux(packet)
+        # A fragment is complete exactly when the muxer produced bytes; make them durable now.
+        self._file.commit(sync=True)
+
+    def close(self) -> None:
+        """Drain both encoders, write the trailer and fsync. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._encode_audio(final=True)
+            self._mux(self._video.encode(None))
+            self._mux(self._audio.encode(None))
+            self._container.close()
+        finally:
+            self._file.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"writer for {self.path} is closed")
+
+
+class ThreadedMp4Writer:
+    """``FragmentedMp4Writer`` with encoding and fsync on a thread of its own.
+
+    x264 releases the GIL while it encodes, so the caller can compose the next picture meanwhile,
+    and a slow fsync never holds up the caller's clock. At most ``max_pending_frames`` pictures
+    wait; beyond that ``write_video`` blocks, which is the back-pressure the recorder turns into
+    skipped ticks. An encoder error is raised from the next ``write_*`` call or from ``close``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        settings: EncoderSettings,
+        width: int,
+        height: int,
+        max_pending_frames: int = 3,
+    ) -> None:
+        self._writer = FragmentedMp4Writer(path, settings, width, height)
+        self.path = self._writer.path
+        self.settings = settings
+        self.width = width
+        self.height = height
+        self.video_frames = 0
+        self.audio_samples = 0
+        # Audio items are small and come 1-2 per picture, so they share the bound generously.
+        self._queue: queue.Queue[tuple[str, object, int] | None] = queue.Queue(
+            maxsize=max(1, max_pending_frames) * 4
+        )
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="mp4-encoder", daemon=True)
+        self._thread.start()
+
+    def write_video(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts_frames: int) -> None:
+        self._submit(("video", self._writer.copy_video_frame(y, u, v, pts_frames), pts_frames))
+        self.video_frames += 1
+
+    def write_audio(self, samples: np.ndarray, pts_samples: int) -> None:
+        self._submit(("audio", samples, pts_samples))
+        self.audio_samples += len(samples)
+
+    def close(self) -> None:
+        """Encode what is queued, close the file; raise if encoding failed. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            self._writer.close()
+        finally:
+            if self._error is not None:
+                raise RuntimeError(f"encoding {self.path} failed: {self._error!r}") from self._error
+
+    def _submit(self, item: tuple[str, object, int]) -> None:
+        if self._closed:
+            raise RuntimeError(f"writer for {self.path} is closed")
+        if self._error is not None:
+            raise RuntimeError(f"encoding {self.path} failed: {self._error!r}") from self._error
+        self._queue.put(item)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # keep draining so producers never block on a dead consumer
+            kind, payload, pts = item
+            try:
+                if kind == "video":
+                    assert isinstance(payload, av.VideoFrame)
+                    self._writer.encode_video_frame(payload)
+                else:
+                    assert isinstance(payload, np.ndarray)
+                    self._writer.write_audio(payload, pts)
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer, not dropped
+                self._error = exc
+                _log.exception("encoder thread for %s failed", self.path)

@@ -1,0 +1,254 @@
+"""End to end through the recorder: synthetic cameras and microphone in, one evidence clip out.
+
+One ~4 s recording is made per module. During it the environment camera stalls for 1.5 s and
+the microphone drops out for 1.3 s, so the same clip shows normal operation, frozen picture and
+silence, and lets the tests check that picture and sound stay on the recording's clock.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from branch_agent.recorder import (
+    EncoderSettings,
+    EngineResult,
+    EngineTiming,
+    OverlayRenderer,
+    OverlayText,
+    PipCompositor,
+    PipLayout,
+    RecordingEngine,
+)
+from branch_agent.sources import SourceUnavailable, SyntheticVideoSource, ToneAudioSource
+
+ENV_LUMA, ENV_U = 60, 160
+DESK_LUMA, DESK_U = 200, 100
+SECONDS = 4.0
+STALL_AT, STALL_FOR = 1.0, 1.5
+MUTE_AT, MUTE_FOR = 2.0, 1.3
+# Decoded clips start 1024 samples (AAC priming) late on both tracks; allow that plus a frame.
+CLOCK_TOLERANCE_S = 0.1
+
+
+@dataclass
+class Clip:
+    path: Path
+    result: EngineResult
+    layout: PipLayout
+    stall_s: float  # when the camera was stalled, seconds after the recording's origin
+    mute_s: float
+    unmute_s: float
+    frame_times: list[float]
+    lumas: list[np.ndarray]  # every decoded frame's Y plane, 1/4 size
+    chroma_u: np.ndarray  # U plane of a frame, full chroma size
+    audio: np.ndarray  # decoded mono samples, float
+    audio_start_s: float
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    data = path.read_bytes()
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        boxes.append(kind.decode("latin-1"))
+        if size < 8:
+            break
+        offset += size
+    return boxes
+
+
+def overlay_lines(now: datetime) -> OverlayText:
+    return OverlayText(
+        [now.strftime("%Y-%m-%d %H:%M:%S"), "网点 0101 柜台 03", "员工 A1234 流水 SN20250301"]
+    )
+
+
+def _sleep_until(origin_ns: int, seconds: float) -> int:
+    target = origin_ns + int(seconds * 1e9)
+    time.sleep(max(0.0, (target - time.monotonic_ns()) / 1e9))
+    return time.monotonic_ns()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, cjk_font) -> Clip:
+    env = SyntheticVideoSource("env-cam", 1920, 1080, 25, "ENV", luma=ENV_LUMA, chroma=(ENV_U, 110))
+    desk = SyntheticVideoSource("desk-cam", 720, 576, 25, "DESK", luma=DESK_LUMA, chroma=(DESK_U, 150))
+    mic = ToneAudioSource("counter-mic", frequency_hz=1000)
+    layout = PipLayout()
+    path = tmp_path_factory.mktemp("clip") / "sale.mp4"
+    for source in (env, desk, mic):
+        source.open()
+    try:
+        engine = RecordingEngine(
+            env, desk, mic, PipCompositor(layout), OverlayRenderer(cjk_font, 36),
+            overlay_lines, path, EncoderSettings(),
+        )
+        engine.start()
+        origin = time.monotonic_ns()  # within a few ms of the engine's own origin
+        stall_ns = _sleep_until(origin, STALL_AT)
+        env.stall(STALL_FOR)
+        mute_ns = _sleep_until(origin, MUTE_AT)
+        mic.pause()
+        unmute_ns = _sleep_until(origin, MUTE_AT + MUTE_FOR)
+        mic.resume()
+        _sleep_until(origin, SECONDS)
+        result = engine.stop()
+    finally:
+        for source in (env, desk, mic):
+            source.close()
+
+    lumas, times, chroma_u = [], [], None
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            planes = frame.to_ndarray()  # yuv420p: Y rows, then U and V rows
+            lumas.append(planes[:1080:4, ::4].copy())
+            times.append(float(frame.time))
+            if chroma_u is None and len(lumas) == 10:
+                chroma_u = planes[1080 : 1080 + 270].reshape(540, 960).copy()
+    with av.open(str(path)) as container:
+        chunks = [f for f in container.decode(audio=0)]
+    audio = np.concatenate([f.to_ndarray()[0] for f in chunks])
+    origin_ns = result.started_monotonic_ns
+    return Clip(
+        path=path, result=result, layout=layout,
+        stall_s=(stall_ns - origin_ns) / 1e9,
+        mute_s=(mute_ns - origin_ns) / 1e9,
+        unmute_s=(unmute_ns - origin_ns) / 1e9,
+        frame_times=times, lumas=lumas, chroma_u=chroma_u,
+        audio=audio, audio_start_s=float(chunks[0].time),
+    )
+
+
+def test_clip_has_one_h264_1080p_stream_and_one_aac_48k_stream(clip):
+    with av.open(str(clip.path)) as container:
+        assert len(container.streams.video) == 1 and len(container.streams.audio) == 1
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.codec_context.name == "h264"
+        assert (video.codec_context.width, video.codec_context.height) == (1920, 1080)
+        assert audio.codec_context.name == "aac" and audio.codec_context.sample_rate == 48000
+        assert audio.codec_context.channels == 1
+
+
+def test_clip_is_fragmented_mp4(clip):
+    boxes = top_level_boxes(clip.path)
+    assert boxes[:2] == ["ftyp", "moov"]
+    assert boxes.count("moof") >= 3  # ~1 s fragments
+
+
+def test_sound_and_picture_last_as_long_as_each_other_and_the_recording(clip):
+    video_s = clip.frame_times[-1] + 1 / 25
+    audio_s = clip.audio_start_s + len(clip.audio) / 48000
+    assert abs(video_s - audio_s) <= 0.040
+    assert abs(video_s - SECONDS) <= 0.3
+    assert abs(clip.result.duration_ms / 1000 - video_s) <= 0.05
+
+
+def test_result_describes_the_clip(clip):
+    r = clip.result
+    assert r.path == clip.path and r.path.stat().st_size > 0
+    assert (r.width, r.height, r.fps, r.sample_rate) == (1920, 1080, 25, 48000)
+    assert (r.video_codec, r.audio_codec) == ("h264", "aac")
+    assert r.video_frames == len(clip.frame_times)
+    assert r.audio_samples == r.duration_ms * 48
+    assert r.started_at_utc.tzinfo is not None and r.ended_at_utc.tzinfo is not None
+    assert r.ended_at_utc - r.started_at_utc == (
+        datetime.fromtimestamp(r.duration_ms / 1000, timezone.utc)
+        - datetime.fromtimestamp(0, timezone.utc)
+    )
+    assert abs((r.ended_monotonic_ns - r.started_monotonic_ns) / 1e6 - r.duration_ms) <= 1
+    assert abs((datetime.now(timezone.utc) - r.ended_at_utc).total_seconds()) < 60
+
+
+def test_inset_shows_the_desk_camera_and_background_the_environment(clip):
+    x0, y0 = clip.layout.inset_origin()
+    frame = clip.lumas[10]  # quarter-size luma
+    inset = frame[y0 // 4 : (y0 + 384) // 4, x0 // 4 : (x0 + 480) // 4]
+    background = frame[135:, : x0 // 4 - 10]  # below the burned-in text, left of the inset
+    assert abs(float(inset.mean()) - DESK_LUMA) < 25
+    assert abs(float(background.mean()) - ENV_LUMA) < 25
+    u = clip.chroma_u
+    assert abs(float(u[y0 // 2 + 20 : (y0 + 384) // 2 - 20, x0 // 2 + 20 : (x0 + 480) // 2 - 20].mean()) - DESK_U) < 8
+    assert abs(float(u[300:, : x0 // 2 - 20].mean()) - ENV_U) < 8
+
+
+def test_burned_in_text_is_visible_at_the_top_left(clip):
+    text_area = clip.lumas[10][6:40, 6:200]
+    assert text_area.max() > 200 and text_area.min() < 40
+
+
+def _motion(clip: Clip) -> np.ndarray:
+    """Mean luma change per frame in a stretch of environment picture away from text and inset."""
+    region = [lum[140:260, :300].astype(np.int16) for lum in clip.lumas]
+    return np.array([0.0] + [float(np.abs(b - a).mean()) for a, b in zip(region, region[1:])])
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int]:
+    best, start = (0, 0), None
+    for i, flag in enumerate(list(flags) + [False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            best = max(best, (i - start, start))
+            start = None
+    return best[1], best[0]
+
+
+def test_stalled_camera_freezes_is_reported_as_a_gap_and_recording_goes_on(clip):
+    gaps = [g for g in clip.result.gaps if g.source == "env-cam"]
+    assert len(gaps) == 1
+    assert abs(gaps[0].start_ms / 1000 - clip.stall_s) <= CLOCK_TOLERANCE_S
+    assert abs(gaps[0].duration_ms / 1000 - STALL_FOR) <= 0.15
+    # The picture really stood still for that long, at that moment of the clip...
+    start, length = _longest_run(_motion(clip) < 0.5)
+    assert abs(length / 25 - STALL_FOR) <= 0.15
+    assert abs(clip.frame_times[start] - clip.stall_s) <= CLOCK_TOLERANCE_S
+    # ...and moved again afterwards, with frames right to the end. (A busy machine may sample
+    # the same camera frame twice now and then, so look at the last second as a whole.)
+    assert (_motion(clip)[-25:] > 0.5).mean() > 0.8
+    assert clip.frame_times[-1] >= SECONDS - 0.3
+
+
+def test_microphone_dropout_is_silence_in_place_and_a_gap(clip):
+    gaps = [g for g in clip.result.gaps if g.source == "counter-mic"]
+    assert len(gaps) == 1
+    assert abs(gaps[0].start_ms / 1000 - clip.mute_s) <= CLOCK_TOLERANCE_S
+    assert abs(gaps[0].duration_ms / 1000 - MUTE_FOR) <= 0.15
+    window = 480  # 10 ms
+    usable = len(clip.audio) // window * window
+    rms = np.sqrt((clip.audio[:usable].reshape(-1, window) ** 2).mean(axis=1))
+    start, length = _longest_run(rms < 0.01)
+    # Silence starts when the microphone went quiet on the same clock as the frozen picture.
+    assert abs(clip.audio_start_s + start * window / 48000 - clip.mute_s) <= CLOCK_TOLERANCE_S
+    assert abs(length * window / 48000 - (clip.unmute_s - clip.mute_s)) <= 0.1
+    # The tone is back at the end (the last ~20 ms are the AAC encoder's final-frame padding).
+    assert rms[-24:-4].min() > 0.1
+
+
+def test_start_refuses_a_camera_that_never_delivers_a_picture(tmp_path, cjk_font):
+    env = SyntheticVideoSource("env-cam", 640, 360, 25, "ENV")
+    desk = SyntheticVideoSource("desk-cam", 640, 360, 25, "DESK")
+    desk.pause()  # opened, connected, but never a frame
+    mic = ToneAudioSource("counter-mic")
+    path = tmp_path / "never.mp4"
+    for source in (env, desk, mic):
+        source.open()
+    try:
+        engine = RecordingEngine(
+            env, desk, mic, PipCompositor(), OverlayRenderer(cjk_font, 36), overlay_lines,
+            path, EncoderSettings(), EngineTiming(first_frame_timeout_s=0.5),
+        )
+        with pytest.raises(SourceUnavailable, match="desk-cam") as refused:
+            engine.start()
+    finally:
+        for source in (env, desk, mic):
+            source.close()
+    assert refused.value.source == "desk-cam"
+    assert not path.exists()
