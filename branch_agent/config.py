@@ -7,52 +7,29 @@ import re
 from datetime import time
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from storage.config_file import ConfigError, load_toml_model, resolve_path
+from storage.config_file import ConfigError, ConfigPath, StrictSection, TimeZoneName, load_toml_model
 
 ENV_API_SECRET = "BRANCH_API_SECRET"
 ENV_SECRET_KEY = "BRANCH_SECRET_KEY"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _config_dir(info: ValidationInfo) -> Path | None:
-    return info.context.get("config_dir") if info.context else None
-
-
-class BranchSection(_Section):
+class BranchSection(StrictSection):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = Field(min_length=1, max_length=100)
-    timezone: str = "Asia/Shanghai"
-    data_dir: Path = Path("var/branch")
-    font_path: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-
-    @field_validator("data_dir", "font_path")
-    @classmethod
-    def _resolve(cls, v: Path, info: ValidationInfo) -> Path:
-        return resolve_path(v, _config_dir(info))
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r}") from exc
-        return v
+    timezone: TimeZoneName = "Asia/Shanghai"
+    data_dir: ConfigPath = Path("var/branch")
+    font_path: ConfigPath = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
 
-class ServerSection(_Section):
+class ServerSection(StrictSection):
     host: str = "127.0.0.1"
     port: int = Field(default=8710, ge=0, le=65535)
 
 
-class CenterSection(_Section):
+class CenterSection(StrictSection):
     url: str = Field(default="http://127.0.0.1:8700", pattern=r"^https?://")
     timeout_s: float = Field(default=30.0, gt=0, le=600)
 
@@ -63,7 +40,7 @@ def _hhmm(value: str) -> time:
     return time.fromisoformat(value)
 
 
-class UploadSection(_Section):
+class UploadSection(StrictSection):
     window_start: str = "19:00"
     window_end: str = "07:00"
     bandwidth_mbit: float = Field(default=0.0, ge=0, description="0: no cap")
@@ -75,7 +52,7 @@ class UploadSection(_Section):
         return v
 
 
-class VideoSourceSection(_Section):
+class VideoSourceSection(StrictSection):
     kind: Literal["synthetic"]
     width: int = Field(default=1920, ge=16, le=7680)
     height: int = Field(default=1080, ge=16, le=4320)
@@ -83,19 +60,19 @@ class VideoSourceSection(_Section):
     label: str = ""
 
 
-class AudioSourceSection(_Section):
+class AudioSourceSection(StrictSection):
     kind: Literal["tone"]
     frequency_hz: float = Field(default=1000.0, gt=0, lt=20000)
 
 
-class LayoutSection(_Section):
+class LayoutSection(StrictSection):
     corner: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "bottom-right"
     inset_width: int = Field(default=480, ge=64, le=960)
     inset_height: int = Field(default=384, ge=64, le=768)
     overlay_position: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-left"
 
 
-class CounterSection(_Section):
+class CounterSection(StrictSection):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = Field(min_length=1, max_length=100)
     environment: VideoSourceSection
@@ -104,14 +81,14 @@ class CounterSection(_Section):
     layout: LayoutSection = LayoutSection()
 
 
-class RecorderSection(_Section):
+class RecorderSection(StrictSection):
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
     bitrate_kbit: int = Field(default=4000, ge=250, le=20000)
     gop_seconds: float = Field(default=1.0, gt=0, le=10)
     audio_bitrate_kbit: int = Field(default=128, ge=32, le=320)
 
 
-class BranchConfig(_Section):
+class BranchConfig(StrictSection):
     branch: BranchSection
     server: ServerSection = ServerSection()
     center: CenterSection = CenterSection()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from storage.config_file import ConfigError, load_toml_model, resolve_path
+from storage.config_file import ConfigError, ConfigPath, StrictSection, TimeZoneName, load_toml_model
 
 ENV_SECRET_KEY = "CENTER_SECRET_KEY"
 ENV_DATABASE_URL = "CENTER_DATABASE_URL"
@@ -17,41 +16,19 @@ ENV_S3_ACCESS_KEY = "CENTER_S3_ACCESS_KEY"
 ENV_S3_SECRET_KEY = "CENTER_S3_SECRET_KEY"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _config_dir(info: ValidationInfo) -> Path | None:
-    return info.context.get("config_dir") if info.context else None
-
-
-class ServerSection(_Section):
+class ServerSection(StrictSection):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=0, le=65535)
-    data_dir: Path = Path("var/center")
-    timezone: str = "Asia/Shanghai"
-
-    @field_validator("data_dir")
-    @classmethod
-    def _resolve(cls, v: Path, info: ValidationInfo) -> Path:
-        return resolve_path(v, _config_dir(info))
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r}") from exc
-        return v
+    data_dir: ConfigPath = Path("var/center")
+    timezone: TimeZoneName = "Asia/Shanghai"
 
 
-class DatabaseSection(_Section):
+class DatabaseSection(StrictSection):
     # Empty: SQLite in the data directory. A URL with a password belongs in CENTER_DATABASE_URL.
     url: str = ""
 
 
-class StorageSection(_Section):
+class StorageSection(StrictSection):
     mode: Literal["embedded", "external"] = "embedded"
     bucket: str = Field(default="evidence", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")
     endpoint_url: str = ""
@@ -67,14 +44,14 @@ class StorageSection(_Section):
         return self
 
 
-class SecuritySection(_Section):
+class SecuritySection(StrictSection):
     request_window_s: int = Field(default=300, ge=30, le=3600)
     session_idle_minutes: int = Field(default=30, ge=1, le=480)
     lockout_failures: int = Field(default=5, ge=1, le=20)
     lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
-class CenterConfig(_Section):
+class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
     storage: StorageSection = StorageSection()

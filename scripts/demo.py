@@ -182,6 +182,8 @@ def main() -> int:
     )
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    # Ctrl-C must stop the demo even when a parent started it with SIGINT ignored (e.g. in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while not stop["now"] and all(p.poll() is None for p in system.procs):
             time.sleep(0.5)

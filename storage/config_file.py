@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,3 +46,27 @@ def resolve_path(value: Path, config_dir: Path | None) -> Path:
     if value.is_absolute() or config_dir is None:
         return value
     return (config_dir / value).resolve()
+
+
+def _check_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def _resolve_against_file(value: Path, info: ValidationInfo) -> Path:
+    return resolve_path(value, info.context.get("config_dir") if info.context else None)
+
+
+class StrictSection(BaseModel):
+    """A configuration section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+ConfigPath = Annotated[Path, AfterValidator(_resolve_against_file)]

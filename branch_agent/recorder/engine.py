@@ -104,8 +104,10 @@ class RecordingEngine:
         settings: EncoderSettings,
         timing: EngineTiming | None = None,
     ) -> None:
-        if env.name == desk.name:
-            raise ValueError(f"environment and desk sources share the name {env.name!r}")
+        names = [env.name, desk.name, mic.name]
+        if len(set(names)) != len(names):
+            # Gaps are reported by source name, so the names must tell the sources apart.
+            raise ValueError(f"source names must be distinct, got {names}")
         self.env = env
         self.desk = desk
         self.mic = mic
@@ -136,6 +138,7 @@ class RecordingEngine:
         if self._thread is not None or self._finished:
             raise RuntimeError("a RecordingEngine records one clip; create a new one")
         self._wait_for_pictures()
+        self._rehearse()
         lay = self.compositor.layout
         self._writer = ThreadedMp4Writer(
             self.output_path, self.settings, lay.output_width, lay.output_height
@@ -157,7 +160,11 @@ class RecordingEngine:
         self._thread.start()
 
     def stop(self) -> EngineResult:
-        """Finish the clip: pad audio to the last frame, close the file, report what was made."""
+        """Finish the clip: pad audio to the last frame, close the file, report what was made.
+
+        Raises ``RecordingFailed`` if the recording thread died; the file then holds everything
+        up to its last complete fragment.
+        """
         writer, audio, gaps = self._halt()
         if self._failure is not None:
             try:
@@ -199,7 +206,8 @@ class RecordingEngine:
         """Cancel: stop and close the file without building a result.
 
         The closed file is left in place; deleting a cancelled clip is the caller's decision
-        (it is also what the audit line describes).
+        (it is also what the audit line describes). An encoder failure still surfaces here, so
+        the caller can log it; the file is closed either way.
         """
         if self._thread is None or self._finished:
             return
@@ -237,6 +245,15 @@ class RecordingEngine:
                     detail += f" ({health.detail})"
                 raise SourceUnavailable(source.name, detail)
             time.sleep(0.02)
+
+    def _rehearse(self) -> None:
+        # Compose one picture with text before the file exists, so a bad layout, overlay text that
+        # does not fit, or a failing text callback is refused by start() rather than killing the
+        # recording a moment later.
+        env, desk = self.env.latest_frame(), self.desk.latest_frame()
+        assert env is not None and desk is not None  # _wait_for_pictures saw both
+        y, u, v = self.compositor.compose(env, desk)
+        self.overlay.apply(y, u, v, self.overlay_text(datetime.now(timezone.utc).astimezone()))
 
     def _is_fresh(self, frame: VideoFrame | None, now_ns: int) -> bool:
         return frame is not None and now_ns - frame.pts_ns <= self._stall_ns
@@ -287,7 +304,7 @@ class RecordingEngine:
         assert self._writer is not None
         self._writer.write_video(y, u, v, n)
         self._frames += 1
-        self._pump_audio(now_ns)
+        self._pump_audio(now_ns, limit=(n + 1) * self.settings.sample_rate // self.settings.fps)
 
     def _sample(self, source: VideoSource, now_ns: int) -> VideoFrame:
         frame = source.latest_frame() or self._last.get(source.name)
@@ -300,20 +317,18 @@ class RecordingEngine:
         self._last[source.name] = frame
         return frame
 
-    def _pump_audio(self, now_ns: int, limit: int | None = None) -> None:
+    def _pump_audio(self, now_ns: int, limit: int) -> None:
+        """Move microphone audio onto the timeline, up to sample ``limit`` (the video's end)."""
         audio = self._audio
         assert audio is not None
         while True:
             chunks = self.mic.read(_AUDIO_READ_BATCH)
             for chunk in chunks:
-                audio.push(chunk, limit)
+                audio.push(chunk)
             if len(chunks) < _AUDIO_READ_BATCH:
                 break
         latency_ns = int(self.timing.audio_latency_s * _NS)
-        silent_until = audio.sample_at(now_ns - latency_ns)
-        if limit is not None:
-            silent_until = min(silent_until, limit)
-        audio.fill_until(silent_until)
+        audio.advance(limit, silence_until=audio.sample_at(now_ns - latency_ns))
 
     def _drain_audio_until(self, end_sample: int, audio: AudioAligner) -> None:
         # Audio of the last moments is still in flight; wait for it up to the allowed latency.

@@ -8,6 +8,7 @@ a silent stretch from what really happened at the counter.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +71,8 @@ class AudioAligner:
     whose timestamp lands later than the write position gets silence before it; one that lands
     earlier (overlap, or from before the recording started) is trimmed. Differences within
     ``jitter_samples`` are absorbed, so timestamp noise does not chop the sound into pieces.
+    Audio is only written up to the ``limit`` given to ``advance`` (the end of the video written
+    so far); the rest waits, so the sound track never runs ahead of the picture.
     Silent stretches of at least ``gap_samples`` are reported as gaps of ``source``.
     """
 
@@ -90,48 +93,61 @@ class AudioAligner:
         self._gap_samples = gap_samples
         self.position = 0  # next output sample index
         self.trimmed_samples = 0
+        self._pending: collections.deque[tuple[int, np.ndarray]] = collections.deque()
         self._silence_start: int | None = None
         self._gaps: list[Gap] = []
 
     def sample_at(self, monotonic_ns: int) -> int:
         return (monotonic_ns - self._origin_ns) * self.sample_rate // _NS
 
-    def push(self, chunk: AudioChunk, limit: int | None = None) -> None:
-        """Write ``chunk`` at its place on the timeline, never past sample ``limit``."""
+    def push(self, chunk: AudioChunk) -> None:
+        """Queue ``chunk``; ``advance`` writes it at its place on the timeline."""
         if chunk.sample_rate != self.sample_rate:
             raise ValueError(
                 f"{self.source}: chunk at {chunk.sample_rate} Hz but the recording is "
                 f"{self.sample_rate} Hz; the source must deliver the recording's rate"
             )
-        samples = chunk.samples
-        start = self.sample_at(chunk.pts_ns)
-        if start > self.position + self._jitter:
-            self._silence(start - self.position)
-        elif start < self.position - self._jitter:
-            overlap = min(self.position - start, len(samples))
-            self.trimmed_samples += overlap
-            samples = samples[overlap:]
-        if limit is not None and self.position + len(samples) > limit:
-            keep = max(0, limit - self.position)
-            self.trimmed_samples += len(samples) - keep
-            samples = samples[:keep]
-        if len(samples):
-            self._end_silence()
-            self._write(samples, self.position)
-            self.position += len(samples)
+        self._pending.append((self.sample_at(chunk.pts_ns), chunk.samples))
 
-    def fill_until(self, sample_index: int) -> None:
-        """Write silence up to ``sample_index`` (exclusive) if real audio has not covered it."""
-        if sample_index > self.position:
-            self._silence(sample_index - self.position)
+    def advance(self, limit: int, silence_until: int) -> None:
+        """Write queued audio up to sample ``limit``; where none came, silence up to
+        ``min(silence_until, limit)``."""
+        while self._pending and self.position < limit:
+            start, samples = self._pending[0]
+            if start > self.position + self._jitter:
+                self._silence(min(start, limit) - self.position)
+                if self.position >= limit:
+                    return
+            elif start < self.position - self._jitter:
+                overlap = min(self.position - start, len(samples))
+                self.trimmed_samples += overlap
+                samples = samples[overlap:]
+            take = min(len(samples), limit - self.position)
+            if take:
+                self._end_silence()
+                self._write(samples[:take], self.position)
+                self.position += take
+            if take < len(samples):
+                # The rest follows on contiguously once the picture has caught up.
+                self._pending[0] = (self.position, samples[take:])
+            else:
+                self._pending.popleft()
+        if not self._pending:
+            self._silence(min(silence_until, limit) - self.position)
 
     def finish(self, end_sample: int) -> list[Gap]:
-        """Pad to ``end_sample`` and return the microphone gaps."""
-        self.fill_until(end_sample)
+        """Write what belongs before ``end_sample``, drop the rest, pad with silence to it, and
+        return the microphone gaps."""
+        self.advance(end_sample, end_sample)
+        self.trimmed_samples += sum(len(samples) for _, samples in self._pending)
+        self._pending.clear()
+        self._silence(end_sample - self.position)
         self._end_silence()
         return list(self._gaps)
 
     def _silence(self, count: int) -> None:
+        if count <= 0:
+            return
         if self._silence_start is None:
             self._silence_start = self.position
         self._write(np.zeros(count, dtype=np.int16), self.position)

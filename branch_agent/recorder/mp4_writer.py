@@ -22,6 +22,7 @@ import numpy as np
 
 _log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class EncoderSettings:
     preset: str = "veryfast"
@@ -44,6 +45,14 @@ class EncoderSettings:
         return max(1, round(self.gop_seconds * self.fps))
 
 
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class _DurableFile:
     """Write-only file object for PyAV that makes each muxer burst durable on ``commit``.
 
@@ -54,6 +63,13 @@ class _DurableFile:
     def __init__(self, path: Path) -> None:
         # O_EXCL: an evidence file must never silently replace another one.
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        # Fsyncing data is not enough after a power cut if the new name itself was never synced.
+        try:
+            _fsync_directory(path.parent)
+        except BaseException:
+            os.close(self._fd)
+            path.unlink()
+            raise
         self._pending = bytearray()
         self._pos = 0  # logical position, including pending bytes
         self._flushed = 0  # file offset where pending bytes go
@@ -137,7 +153,9 @@ class FragmentedMp4Writer:
             self._video = self._add_video_stream()
             self._audio = self._add_audio_stream()
         except BaseException:
+            # Nothing was written yet; leave no empty "evidence" file behind.
             self._file.close()
+            self.path.unlink()
             raise
 
     def _add_video_stream(self) -> av.VideoStream:

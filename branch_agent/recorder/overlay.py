@@ -64,7 +64,8 @@ class OverlayRenderer:
         path = Path(font_path)
         if not path.is_file():
             raise FileNotFoundError(
-                f"overlay font not found: {path} (configure a TrueType/OpenType font with CJK glyphs)"
+                f"overlay font not found: {path} "
+                "(configure a TrueType/OpenType font with CJK glyphs)"
             )
         if position not in _POSITIONS:
             raise ValueError(f"position must be one of {_POSITIONS}, got {position!r}")
@@ -125,7 +126,7 @@ class OverlayRenderer:
         return OverlayPatch(alpha=np.asarray(alpha).copy(), luma=np.asarray(luma).copy())
 
     def apply(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, text: OverlayText) -> None:
-        """Blend ``text`` into the planes in place, re-rendering only if it differs from last time."""
+        """Blend ``text`` into the planes in place; re-render only if it changed since last time."""
         if text != self._text:
             self._prepare(self.render(text))
             self._text = text
@@ -136,8 +137,9 @@ class OverlayRenderer:
         if patch.width + 2 * self.margin > frame_w or patch.height + 2 * self.margin > frame_h:
             # Truncated evidence text would be worse than a loud failure.
             raise ValueError(
-                f"overlay text block {patch.width}x{patch.height} does not fit a {frame_w}x{frame_h} "
-                f"frame with margin {self.margin}; shorten the lines or reduce the font size"
+                f"overlay text block {patch.width}x{patch.height} does not fit a "
+                f"{frame_w}x{frame_h} frame with margin {self.margin}; "
+                "shorten the lines or reduce the font size"
             )
         x0, y0 = self._origin(frame_w, frame_h, patch)
         y_roi = y[y0 : y0 + patch.height, x0 : x0 + patch.width]

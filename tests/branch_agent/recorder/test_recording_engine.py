@@ -80,7 +80,9 @@ def _sleep_until(origin_ns: int, seconds: float) -> int:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, cjk_font) -> Clip:
     env = SyntheticVideoSource("env-cam", 1920, 1080, 25, "ENV", luma=ENV_LUMA, chroma=(ENV_U, 110))
-    desk = SyntheticVideoSource("desk-cam", 720, 576, 25, "DESK", luma=DESK_LUMA, chroma=(DESK_U, 150))
+    desk = SyntheticVideoSource(
+        "desk-cam", 720, 576, 25, "DESK", luma=DESK_LUMA, chroma=(DESK_U, 150)
+    )
     mic = ToneAudioSource("counter-mic", frequency_hz=1000)
     layout = PipLayout()
     path = tmp_path_factory.mktemp("clip") / "sale.mp4"
@@ -174,8 +176,9 @@ def test_inset_shows_the_desk_camera_and_background_the_environment(clip):
     background = frame[135:, : x0 // 4 - 10]  # below the burned-in text, left of the inset
     assert abs(float(inset.mean()) - DESK_LUMA) < 25
     assert abs(float(background.mean()) - ENV_LUMA) < 25
-    u = clip.chroma_u
-    assert abs(float(u[y0 // 2 + 20 : (y0 + 384) // 2 - 20, x0 // 2 + 20 : (x0 + 480) // 2 - 20].mean()) - DESK_U) < 8
+    u = clip.chroma_u  # full chroma resolution: half the luma coordinates
+    inset_u = u[y0 // 2 + 20 : (y0 + 384) // 2 - 20, x0 // 2 + 20 : (x0 + 480) // 2 - 20]
+    assert abs(float(inset_u.mean()) - DESK_U) < 8
     assert abs(float(u[300:, : x0 // 2 - 20].mean()) - ENV_U) < 8
 
 
@@ -252,3 +255,81 @@ def test_start_refuses_a_camera_that_never_delivers_a_picture(tmp_path, cjk_font
             source.close()
     assert refused.value.source == "desk-cam"
     assert not path.exists()
+
+
+def _small_engine(tmp_path, cjk_font, overlay_text=overlay_lines, name="small.mp4"):
+    env = SyntheticVideoSource("env-cam", 640, 360, 25, "ENV", luma=ENV_LUMA)
+    desk = SyntheticVideoSource("desk-cam", 320, 256, 25, "DESK", luma=DESK_LUMA)
+    mic = ToneAudioSource("counter-mic")
+    layout = PipLayout(
+        output_width=640, output_height=360, inset_width=160, inset_height=128, margin=8
+    )
+    engine = RecordingEngine(
+        env, desk, mic, PipCompositor(layout), OverlayRenderer(cjk_font, 16), overlay_text,
+        tmp_path / name, EncoderSettings(),
+    )
+    return engine, (env, desk, mic)
+
+
+def test_a_too_slow_machine_skips_frames_instead_of_drifting(tmp_path, cjk_font):
+    def slow_overlay(now: datetime) -> OverlayText:
+        time.sleep(0.1)  # as if composing and encoding took 2.5 frame periods
+        return OverlayText([now.strftime("%H:%M:%S")])
+
+    engine, sources = _small_engine(tmp_path, cjk_font, slow_overlay)
+    for source in sources:
+        source.open()
+    try:
+        engine.start()
+        began = time.monotonic()
+        time.sleep(2.0)
+        wall_s = time.monotonic() - began
+        result = engine.stop()
+    finally:
+        for source in sources:
+            source.close()
+    assert result.dropped_ticks > 0
+    assert result.video_frames + result.dropped_ticks == result.duration_ms * 25 // 1000
+    assert abs(result.duration_ms / 1000 - wall_s) <= 0.25
+    with av.open(str(result.path)) as container:
+        frame_times = [float(f.time) for f in container.decode(video=0)]
+    with av.open(str(result.path)) as container:
+        samples = sum(f.samples for f in container.decode(audio=0))
+    assert len(frame_times) == result.video_frames
+    video_s = frame_times[-1] + 1 / 25
+    assert abs(video_s - result.duration_ms / 1000) <= 0.15
+    assert abs(samples / 48000 - result.duration_ms / 1000) <= 0.05
+
+
+def test_abort_stops_and_closes_the_file_without_a_result(tmp_path, cjk_font):
+    engine, sources = _small_engine(tmp_path, cjk_font, name="cancelled.mp4")
+    for source in sources:
+        source.open()
+    try:
+        engine.start()
+        time.sleep(1.2)
+        engine.abort()
+        assert not engine.status().running
+        with pytest.raises(RuntimeError, match="already stopped"):
+            engine.stop()
+    finally:
+        for source in sources:
+            source.close()
+    # The caller decides whether a cancelled clip is deleted; what is left is a closed file.
+    with av.open(str(tmp_path / "cancelled.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) >= 20
+
+
+def test_start_refuses_overlay_text_that_does_not_fit_before_creating_a_file(tmp_path, cjk_font):
+    engine, sources = _small_engine(
+        tmp_path, cjk_font, lambda now: OverlayText(["流水号 " + "9" * 200]), name="long.mp4"
+    )
+    for source in sources:
+        source.open()
+    try:
+        with pytest.raises(ValueError, match="does not fit"):
+            engine.start()
+    finally:
+        for source in sources:
+            source.close()
+    assert not (tmp_path / "long.mp4").exists()
