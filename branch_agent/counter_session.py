@@ -1,16 +1,14 @@
 """One counter's recording lifecycle: idle → recording → completed | cancelled | interrupted.
 
-Commit order on complete (after Moonfire NVR): the media file is fsync'd by the writer, the manifest
-is written to a temporary file, fsync'd and renamed, the spool directory is fsync'd, and only then
-is the database row committed. A crash at any point leaves either a row in `recording` state (fixed
-up at start-up as an *interrupted* clip) or a fully committed clip; never a row pointing at nothing.
+A crash at any point leaves either a row in `recording` state (fixed up at start-up as an
+*interrupted* clip) or a fully committed clip (see clip_manifest for the commit order); never a row
+pointing at nothing. A recorder that fails mid-clip is closed the same way, at once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import uuid
 from dataclasses import asdict, dataclass
@@ -23,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.config import BranchConfig, CounterSection
 from branch_agent.counter_sources import CounterSources
-from branch_agent.db.models import CANCELLED, COMPLETED, PENDING, RECORDING, ChainHead, Clip, LocalAudit
+from branch_agent.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest, fsync_dir
+from branch_agent.db.models import CANCELLED, COMPLETED, RECORDING, Clip
 from branch_agent.recorder import (
     EncoderSettings,
     EngineResult,
@@ -32,8 +31,10 @@ from branch_agent.recorder import (
     PipCompositor,
     PipLayout,
     RecordingEngine,
+    RecordingFailed,
 )
-from storage.manifest import ClipManifest, Marker, sha256_file
+from branch_agent.recovery import close_interrupted
+from storage.manifest import Marker
 from storage.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -41,18 +42,6 @@ log = logging.getLogger(__name__)
 
 class SessionError(RuntimeError):
     """The action does not fit the counter's state (e.g. complete while idle); the message says why."""
-
-
-@dataclass(frozen=True)
-class SaleInfo:
-    business_serial: str
-    customer_name: str
-    id_type: str
-    id_number: str
-    card_number: str
-    product_code: str
-    product_name: str
-    product_type_code: str
 
 
 @dataclass(frozen=True)
@@ -64,80 +53,6 @@ class ClipSummary:
     sha256: str
     media_path: Path
     manifest_path: Path
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def audit_local(db: Session, actor: str, action: str, target: str, detail: dict[str, object] | None = None) -> None:
-    db.add(LocalAudit(actor=actor, action=action, target=target, detail=json.dumps(detail or {}, ensure_ascii=False)))
-
-
-def build_manifest(
-    clip: Clip, sale: SaleInfo, branch_code: str, state: str, started_at: datetime, ended_at: datetime,
-    duration_ms: int, media: Path, codec: dict[str, object], gaps: list[dict[str, object]], markers: list[Marker],
-    prev: str | None, key: SigningKey,
-) -> ClipManifest:
-    digest, size = sha256_file(media)
-    return ClipManifest.model_validate(
-        {
-            "clip_id": clip.clip_id,
-            "state": state,
-            "branch_code": branch_code,
-            "counter_code": clip.counter_code,
-            "staff_code": clip.staff_code,
-            "business_serial": sale.business_serial,
-            "customer": {"name": sale.customer_name, "id_type": sale.id_type, "id_number": sale.id_number, "card_number": sale.card_number},
-            "product": {"code": sale.product_code, "name": sale.product_name, "type_code": sale.product_type_code},
-            "started_at": started_at,
-            "ended_at": ended_at,
-            "duration_ms": duration_ms,
-            "media": {"file_name": media.name, "size": size, "sha256": digest, **codec},
-            "gaps": gaps,
-            "markers": [m.model_dump() for m in markers],
-            "prev_manifest_sha256": prev,
-        }
-    ).signed(key)
-
-
-def commit_manifest(db: Session, clip: Clip, manifest: ClipManifest, state: str) -> None:
-    """Manifest durable on disk first, then chain head and row in one transaction."""
-    media = Path(clip.media_path)
-    manifest_path = media.with_suffix(".manifest.json")
-    write_durably(manifest_path, manifest.canonical_bytes())
-    head = db.get(ChainHead, 1)
-    if head is None:
-        head = ChainHead(id=1, manifest_sha256=None)
-        db.add(head)
-    head.manifest_sha256 = manifest.manifest_sha256()
-    clip.state = state
-    clip.manifest_path = str(manifest_path)
-    clip.ended_at = manifest.ended_at
-    clip.duration_ms = manifest.duration_ms
-    clip.size = manifest.media.size
-    clip.sha256 = manifest.media.sha256
-    clip.manifest_sha256 = head.manifest_sha256
-    clip.upload_state = PENDING
-
-
-def chain_head(db: Session) -> str | None:
-    head = db.get(ChainHead, 1)
-    return head.manifest_sha256 if head else None
 
 
 class CounterSession:
@@ -240,7 +155,16 @@ class CounterSession:
         with self._lock:
             engine = self._require_recording()
             assert self._clip_id and self._sale
-            result = engine.stop()
+            try:
+                result = engine.stop()
+            except RecordingFailed as exc:
+                # What reached the disk is evidence: keep it as an interrupted clip, never drop it.
+                clip_id = self._clip_id
+                self._reset()
+                with self.sessions() as db:
+                    clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
+                    close_interrupted(db, clip, self.config.branch.code, self.key, reason=str(exc))
+                raise SessionError(f"the recorder failed during clip {clip_id} ({exc}); what was recorded is kept as interrupted") from exc
             summary = self._finish(result, actor)
             self._reset()
             return summary

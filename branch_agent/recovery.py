@@ -17,7 +17,7 @@ import av
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from branch_agent.counter_session import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest
+from branch_agent.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest
 from branch_agent.db.models import CANCELLED, INTERRUPTED, RECORDING, Clip
 from storage.signing import SigningKey
 
@@ -59,28 +59,34 @@ def probe_playable(path: Path) -> PlayableMedia | None:
         return None
 
 
+def close_interrupted(db: Session, clip: Clip, branch_code: str, key: SigningKey, reason: str) -> bool:
+    """Gives a cut-off clip its own manifest; True if anything playable was kept. Commits."""
+    media = Path(clip.media_path)
+    playable = probe_playable(media) if media.exists() and media.stat().st_size > 0 else None
+    if playable is None or playable.duration_ms == 0:
+        clip.state = CANCELLED
+        audit_local(db, "agent", "recording.lost_before_first_fragment", clip.clip_id, {"media": str(media), "reason": reason})
+        log.error("clip %s had no playable media (%s); closed with an audit line", clip.clip_id, reason)
+        db.commit()
+        return False
+    sale = SaleInfo(**json.loads(clip.sale_json))
+    ended = clip.started_at + timedelta(milliseconds=playable.duration_ms)
+    codec = {"video_codec": playable.video_codec, "width": playable.width, "height": playable.height,
+             "fps": playable.fps, "audio_codec": playable.audio_codec, "sample_rate": playable.sample_rate}
+    manifest = build_manifest(clip, sale, branch_code, "interrupted", clip.started_at, ended, playable.duration_ms,
+                              media, codec, [], [], chain_head(db), key)
+    commit_manifest(db, clip, manifest, INTERRUPTED)
+    audit_local(db, "agent", "recording.interrupted", clip.clip_id, {"playable_ms": playable.duration_ms, "reason": reason})
+    db.commit()
+    log.warning("clip %s was cut off (%s); kept as interrupted, %d ms playable", clip.clip_id, reason, playable.duration_ms)
+    return True
+
+
 def recover_interrupted(sessions: sessionmaker[Session], branch_code: str, key: SigningKey) -> list[str]:
     recovered: list[str] = []
     with sessions() as db:
         rows = db.execute(select(Clip).where(Clip.state == RECORDING).order_by(Clip.started_at)).scalars().all()
         for clip in rows:
-            media = Path(clip.media_path)
-            playable = probe_playable(media) if media.exists() and media.stat().st_size > 0 else None
-            if playable is None or playable.duration_ms == 0:
-                clip.state = CANCELLED
-                audit_local(db, "agent", "recording.lost_before_first_fragment", clip.clip_id, {"media": str(media)})
-                log.error("clip %s had no playable media after a crash; closed with an audit line", clip.clip_id)
-                db.commit()
-                continue
-            sale = SaleInfo(**json.loads(clip.sale_json))
-            ended = clip.started_at + timedelta(milliseconds=playable.duration_ms)
-            codec = {"video_codec": playable.video_codec, "width": playable.width, "height": playable.height,
-                     "fps": playable.fps, "audio_codec": playable.audio_codec, "sample_rate": playable.sample_rate}
-            manifest = build_manifest(clip, sale, branch_code, "interrupted", clip.started_at, ended, playable.duration_ms,
-                                      media, codec, [], [], chain_head(db), key)
-            commit_manifest(db, clip, manifest, INTERRUPTED)
-            audit_local(db, "agent", "recording.interrupted", clip.clip_id, {"playable_ms": playable.duration_ms})
-            db.commit()
-            recovered.append(clip.clip_id)
-            log.warning("clip %s was cut off; kept as interrupted (%d ms playable)", clip.clip_id, playable.duration_ms)
+            if close_interrupted(db, clip, branch_code, key, reason="found at start-up"):
+                recovered.append(clip.clip_id)
     return recovered

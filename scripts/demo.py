@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,19 +63,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _center(config: Path, *argv: str, password: str | None = None) -> str:
     out = io.StringIO()
-    env_before = os.environ.get(ENV_NEW_PASSWORD)
-    if password is not None:
-        os.environ[ENV_NEW_PASSWORD] = password
-    try:
-        with contextlib.redirect_stdout(out):
-            code = center_cli(["--config", str(config), *argv])
-    finally:
-        if env_before is None:
-            os.environ.pop(ENV_NEW_PASSWORD, None)
-        else:
-            os.environ[ENV_NEW_PASSWORD] = env_before
+    with _environment({ENV_NEW_PASSWORD: password} if password is not None else {}), contextlib.redirect_stdout(out):
+        code = center_cli(["--config", str(config), *argv])
     if code != 0:
         raise RuntimeError(f"center {' '.join(argv)} failed with code {code}")
     return out.getvalue().strip()
@@ -98,12 +104,20 @@ def write_configs(workdir: Path, center_port: int, branch_port: int) -> tuple[Pa
     return center, branch
 
 
-def seed(workdir: Path, center_port: int, branch_port: int) -> tuple[Path, Path, str]:
+def seed(workdir: Path, center_port: int, branch_port: int, extra_env: dict[str, str]) -> tuple[Path, Path, str]:
     """First run only: catalogue, branch enrolment, staff and users. Returns (center cfg, branch cfg, branch secret)."""
     center_cfg, branch_cfg = write_configs(workdir, center_port, branch_port)
     secret_file = workdir / "branch.secret"
     if secret_file.exists():
         return center_cfg, branch_cfg, secret_file.read_text().strip()
+    with _environment(extra_env):
+        secret = _seed_center(workdir, center_cfg)
+    secret_file.write_text(secret)
+    os.chmod(secret_file, 0o600)
+    return center_cfg, branch_cfg, secret
+
+
+def _seed_center(workdir: Path, center_cfg: Path) -> str:
     public_key = SigningKey.load_or_create(workdir / "branch" / "keys" / "manifest-signing.pem").public_key_b64
     _center(center_cfg, "product-type", "add", "--code", "FIXED", "--name", "固定期限理财", "--rule", "fixed_term")
     _center(center_cfg, "product-type", "add", "--code", "OPEN", "--name", "开放式理财", "--rule", "open_ended")
@@ -118,9 +132,7 @@ def seed(workdir: Path, center_port: int, branch_port: int) -> tuple[Path, Path,
             "--role", "branch_admin", password=ADMIN_PASSWORD)
     _center(center_cfg, "user", "add", "--username", COMPLIANCE_USER, "--name", "合规专员", "--role", "compliance_officer",
             password=COMPLIANCE_PASSWORD)
-    secret_file.write_text(secret)
-    os.chmod(secret_file, 0o600)
-    return center_cfg, branch_cfg, secret
+    return secret
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:
@@ -142,14 +154,16 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
         return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
 
 
-def start(workdir: Path, center_port: int = 0, branch_port: int = 0) -> DemoSystem:
+def start(workdir: Path, center_port: int = 0, branch_port: int = 0, extra_env: dict[str, str] | None = None) -> DemoSystem:
+    """extra_env reaches the center (seeding and serving), e.g. CENTER_DATABASE_URL for PostgreSQL."""
     center_port = center_port or free_port()
     branch_port = branch_port or free_port()
-    center_cfg, branch_cfg, secret = seed(workdir, center_port, branch_port)
+    center_cfg, branch_cfg, secret = seed(workdir, center_port, branch_port, extra_env or {})
     system = DemoSystem(workdir, f"http://127.0.0.1:{center_port}", f"http://127.0.0.1:{branch_port}", center_cfg, branch_cfg, secret)
     env = dict(os.environ)
+    center_env = {**env, **(extra_env or {})}
     try:
-        center = _spawn([sys.executable, "-m", "center_platform", "--config", str(center_cfg), "serve"], workdir / "center.log", env)
+        center = _spawn([sys.executable, "-m", "center_platform", "--config", str(center_cfg), "serve"], workdir / "center.log", center_env)
         system.procs.append(center)
         _wait_http(system.center_url + "/healthz", center, workdir / "center.log")
         branch = _spawn([sys.executable, "-m", "branch_agent", "--config", str(branch_cfg), "serve"], workdir / "branch.log",

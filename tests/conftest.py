@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from storage.endpoint import S3Endpoint
+from tests.postgres import fresh_postgres_database
 from storage.object_store import ObjectStore
 from storage.seaweed import SeaweedServer, SeaweedSettings
 
@@ -59,19 +59,8 @@ def postgres_server() -> str:
 
 @pytest.fixture()
 def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A fresh database per test, dropped afterwards, so tests never see each other's rows."""
-    name = f"dr_test_{secrets.token_hex(6)}"
-    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with fresh_postgres_database(postgres_server) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -6,6 +6,7 @@ branch agent with its simulated cameras, driven over HTTP as the counter UI and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,9 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from center_platform.config import ENV_DATABASE_URL
 from scripts import demo
+from tests.postgres import fresh_postgres_database
 
 CLIP_SECONDS = 10
 SALE = {
@@ -33,11 +36,15 @@ SALE = {
 }
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoSystem]:
-    running = demo.start(tmp_path_factory.mktemp("e2e"))
-    yield running
-    running.stop()
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoSystem]:
+    with contextlib.ExitStack() as stack:
+        env: dict[str, str] = {}
+        if request.param == "postgresql":
+            env[ENV_DATABASE_URL] = stack.enter_context(fresh_postgres_database(request.getfixturevalue("postgres_server")))
+        running = demo.start(tmp_path_factory.mktemp("e2e"), extra_env=env)
+        stack.callback(running.stop)
+        yield running
 
 
 def _login_branch(system: demo.DemoSystem, code: str, password: str) -> tuple[requests.Session, dict[str, str]]:

@@ -8,7 +8,8 @@ from pathlib import Path
 from flask import Blueprint, abort, g, jsonify, request, send_file, session
 from sqlalchemy import select
 
-from branch_agent.counter_session import SaleInfo, SessionError, audit_local
+from branch_agent.clip_manifest import SaleInfo, audit_local
+from branch_agent.counter_session import SessionError
 from branch_agent.db.models import CANCELLED, RECORDING, Clip
 from branch_agent.sale_validation import validate_sale
 from branch_agent.web.staff_auth import ADMIN, RM, LoginRefused, login, require_staff, services

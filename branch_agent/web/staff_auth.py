@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 from flask import abort, current_app, g, request, session
 from sqlalchemy import select
 
-from branch_agent.counter_session import audit_local
+from branch_agent.clip_manifest import audit_local
 from branch_agent.db.models import SyncedStaff
 from branch_agent.services import BranchServices
 from center_platform.contract.passwords import check_password

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from branch_agent.config import BranchConfig, load_branch_config
-from branch_agent.counter_session import CounterSession, SaleInfo, SessionError
+from branch_agent.clip_manifest import SaleInfo
+from branch_agent.counter_session import CounterSession, SessionError
 from branch_agent.counter_sources import build_sources
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import CANCELLED, COMPLETED, INTERRUPTED, PENDING, Clip, LocalAudit
@@ -84,7 +85,8 @@ def test_kill_9_mid_recording_leaves_an_interrupted_playable_clip(tmp_path: Path
     script = textwrap.dedent(f"""
         import sys, time
         from branch_agent.config import load_branch_config
-        from branch_agent.counter_session import CounterSession, SaleInfo
+        from branch_agent.clip_manifest import SaleInfo
+        from branch_agent.counter_session import CounterSession
         from branch_agent.counter_sources import build_sources
         from branch_agent.db.engine import open_spool_db
         from storage.signing import SigningKey
