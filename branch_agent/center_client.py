@@ -46,7 +46,10 @@ class CenterClient:
     clock_offset_s: float = 0.0
     _http: requests.Session = field(default_factory=requests.Session)
 
-    def _send(self, method: str, path: str, body: object | None = None, retry_on_clock: bool = True) -> dict[str, object]:
+    def _send(
+        self, method: str, path: str, body: object | None = None, retry_on_clock: bool = True, outcome_statuses: tuple[int, ...] = ()
+    ) -> dict[str, object]:
+        """outcome_statuses: 4xx answers whose body is a normal reply (a quarantined clip, for example)."""
         data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         url = self.base_url.rstrip("/") + path
         signed_path = urlsplit(url).path + (("?" + urlsplit(url).query) if urlsplit(url).query else "")
@@ -62,10 +65,10 @@ class CenterClient:
         if center_time and center_time.isdigit():
             self.clock_offset_s = float(center_time) - time.time()
         if resp.status_code == 401 and retry_on_clock and "timestamp" in resp.text:
-            return self._send(method, path, body, retry_on_clock=False)
+            return self._send(method, path, body, retry_on_clock=False, outcome_statuses=outcome_statuses)
         if resp.status_code >= 500:
             raise CenterUnavailable(f"center answered {resp.status_code}: {_error(resp)}")
-        if resp.status_code >= 400 and not (path.endswith("/complete") and resp.status_code == 422):
+        if resp.status_code >= 400 and resp.status_code not in outcome_statuses:
             raise CenterRefused(resp.status_code, _error(resp))
         try:
             payload = resp.json()
@@ -89,7 +92,8 @@ class CenterClient:
         return PresignResponse.model_validate(self._send("POST", f"/api/branch/v1/uploads/{clip_id}/parts", body))
 
     def complete(self, clip_id: str) -> UploadOutcome:
-        return UploadOutcome.model_validate(self._send("POST", f"/api/branch/v1/uploads/{clip_id}/complete"))
+        # 422 carries the quarantine outcome: the center refused the bytes, and says why.
+        return UploadOutcome.model_validate(self._send("POST", f"/api/branch/v1/uploads/{clip_id}/complete", outcome_statuses=(422,)))
 
 
 def _error(resp: requests.Response) -> str:

@@ -72,7 +72,6 @@ class CounterSession:
         self._engine: RecordingEngine | None = None
         self._clip_id: str | None = None
         self._sale: SaleInfo | None = None
-        self._staff_code = ""
         self._markers: list[Marker] = []
         rec = config.recorder
         self._settings = EncoderSettings(
@@ -135,7 +134,7 @@ class CounterSession:
             with self.sessions() as db:
                 audit_local(db, staff_code, "recording.started", clip_id, {"serial": sale.business_serial, "counter": self.counter.code})
                 db.commit()
-            self._engine, self._clip_id, self._sale, self._staff_code = engine, clip_id, sale, staff_code
+            self._engine, self._clip_id, self._sale = engine, clip_id, sale
             self._markers = []
             return clip_id
 

@@ -10,7 +10,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 import boto3
 from botocore.config import Config
@@ -295,14 +295,6 @@ class ObjectStore:
         except (BotoCoreError, OSError) as exc:
             raise StorageError(f"reading {key} failed mid-stream: {exc}") from exc
         return digest.hexdigest(), size
-
-    def download(self, key: str, version_id: str, out: BinaryIO, chunk: int = 1024 * 1024) -> int:
-        resp = self._call("reading object", self._s3.get_object, Bucket=self.bucket, Key=key, VersionId=version_id)
-        size = 0
-        for block in resp["Body"].iter_chunks(chunk):
-            out.write(block)
-            size += len(block)
-        return size
 
     # -- Object Lock ------------------------------------------------------------------------------
 

@@ -243,10 +243,3 @@ class SeaweedServer:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=timeout_s)
         self._proc = None
-
-    def kill(self) -> None:
-        """Simulates a storage crash (tests and fault drills)."""
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=15)
-        self._proc = None

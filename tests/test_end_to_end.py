@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +148,14 @@ def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
         s3.delete_object(Bucket="evidence", Key=key, VersionId=head["VersionId"])
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert s3.head_object(Bucket="evidence", Key=key, VersionId=head["VersionId"])["ContentLength"] == len(local_bytes)
+
+    # The manager replays the clip at the counter by Range; one viewing is one audit line.
+    for rng, want in (("bytes=0-99", local_bytes[:100]), ("bytes=5000-5099", local_bytes[5000:5100])):
+        r = rm.get(f"{system.branch_url}/api/clips/{clip_id}/media", headers={"Range": rng}, timeout=10)
+        assert r.status_code == 206 and r.content == want
+    with sqlite3.connect(system.workdir / "branch" / "branch.db") as db:
+        replays = db.execute("SELECT count(*) FROM local_audit WHERE action = 'replay' AND target = ?", (clip_id,)).fetchone()[0]
+    assert replays == 1
 
     # The manager sees the clip in today's list; a second upload run has nothing left to send.
     assert clip_id in [c["clip_id"] for c in rm.get(system.branch_url + "/api/clips", timeout=10).json()["clips"]]

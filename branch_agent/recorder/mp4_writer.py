@@ -72,7 +72,6 @@ class _DurableFile:
             raise
         self._pending = bytearray()
         self._pos = 0  # logical position, including pending bytes
-        self._flushed = 0  # file offset where pending bytes go
         self.fsyncs = 0
 
     def write(self, data: bytes) -> int:
@@ -82,7 +81,7 @@ class _DurableFile:
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         self.commit(sync=False)
-        self._pos = self._flushed = os.lseek(self._fd, offset, whence)
+        self._pos = os.lseek(self._fd, offset, whence)
         return self._pos
 
     def tell(self) -> int:
@@ -100,7 +99,6 @@ class _DurableFile:
                 done = 0
                 while done < len(whole):
                     done += os.write(self._fd, whole[done:])
-            self._flushed += len(self._pending)
             self._pending.clear()
             if sync:
                 os.fsync(self._fd)

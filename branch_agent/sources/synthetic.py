@@ -62,7 +62,53 @@ def _label_mask(text: str, height_px: int, font_path: str | Path | None) -> np.n
     return np.asarray(img) >= 128
 
 
-class SyntheticVideoSource:
+class _ProducerThread:
+    """Open/close/pause of a source that produces from its own thread; subclasses supply ``_run``."""
+
+    _thread_prefix = "source"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._paused = False
+        self._errors = 0
+        self._last_error = ""
+        self._meter = _RateMeter()
+
+    def open(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"source {self.name!r} is already open")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"{self._thread_prefix}-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+
+    def _is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class SyntheticVideoSource(_ProducerThread):
     """A moving test picture generated directly in I420 at a fixed frame rate.
 
     ``luma`` and ``chroma`` set the picture's average brightness and tint so that two sources can
@@ -87,7 +133,7 @@ class SyntheticVideoSource:
             raise ValueError(f"I420 needs positive even dimensions, got {width}x{height}")
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.name = name
+        super().__init__(name)
         self.width = width
         self.height = height
         self.fps = fps
@@ -114,38 +160,13 @@ class SyntheticVideoSource:
         self._label = (
             _label_mask(label, max(8, height // 12), font_path) if label.strip() else None
         )
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._latest: VideoFrame | None = None
         self._frames = 0
-        self._paused = False
         self._stall_until_ns = 0
-        self._errors = 0
-        self._last_error = ""
-        self._meter = _RateMeter()
 
     # -- control -------------------------------------------------------------------------------
 
-    def open(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"source {self.name!r} is already open")
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"synthetic-video-{self.name}", daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join()
-
-    def pause(self) -> None:
-        with self._lock:
-            self._paused = True
+    _thread_prefix = "synthetic-video"
 
     def resume(self) -> None:
         with self._lock:
@@ -167,7 +188,7 @@ class SyntheticVideoSource:
         now = time.monotonic_ns()
         with self._lock:
             latest = self._latest
-            running = self._thread is not None and self._thread.is_alive()
+            running = self._is_running()
             producing = not self._paused and now >= self._stall_until_ns
             fps = self._meter.rate(now)
             errors = self._errors
@@ -230,7 +251,7 @@ class SyntheticVideoSource:
             self._meter.tick(frame.pts_ns)
 
 
-class ToneAudioSource:
+class ToneAudioSource(_ProducerThread):
     """A sine tone delivered in real time, like a sound card with a perfect clock.
 
     Chunk timestamps follow the running sample count from the moment the source was opened, so
@@ -252,46 +273,17 @@ class ToneAudioSource:
             raise ValueError("sample_rate and chunk_samples must be positive")
         if not 0.0 <= amplitude <= 1.0:
             raise ValueError(f"amplitude must be within 0..1, got {amplitude}")
-        self.name = name
+        super().__init__(name)
         self.frequency_hz = frequency_hz
         self.sample_rate = sample_rate
         self.chunk_samples = chunk_samples
         self._scale = amplitude * 32767.0
         self._max_chunks = max(1, int(max_buffered_s * sample_rate / chunk_samples))
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._queue: collections.deque[AudioChunk] = collections.deque()
-        self._paused = False
         self._overruns = 0
         self._last_chunk_ns: int | None = None
-        self._errors = 0
-        self._last_error = ""
-        self._meter = _RateMeter()
 
-    def open(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"source {self.name!r} is already open")
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"tone-audio-{self.name}", daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join()
-
-    def pause(self) -> None:
-        with self._lock:
-            self._paused = True
-
-    def resume(self) -> None:
-        with self._lock:
-            self._paused = False
+    _thread_prefix = "tone-audio"
 
     def read(self, max_chunks: int) -> list[AudioChunk]:
         out: list[AudioChunk] = []
@@ -303,7 +295,7 @@ class ToneAudioSource:
     def health(self) -> SourceHealth:
         now = time.monotonic_ns()
         with self._lock:
-            running = self._thread is not None and self._thread.is_alive()
+            running = self._is_running()
             last = self._last_chunk_ns
             detail = self._last_error
             if self._overruns:

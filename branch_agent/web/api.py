@@ -125,9 +125,12 @@ def media(clip_id: str):  # type: ignore[no-untyped-def]
             audit_local(db, g.staff_code, "replay.denied", clip_id, {"owner": clip.staff_code})
             db.commit()
             abort(403)
-        if not request.headers.get("Range", "").startswith("bytes=") or request.headers.get("Range", "").startswith("bytes=0-"):
+        # One audit line per clip per sign-in: a player issues many Range requests for one viewing.
+        replayed = list(session.get("replayed", []))
+        if clip_id not in replayed:
             audit_local(db, g.staff_code, "replay", clip_id, {})
             db.commit()
+            session["replayed"] = (replayed + [clip_id])[-200:]
         path = Path(clip.media_path)
     # Managers may play but not download: no attachment disposition, no caching.
     resp = send_file(path, mimetype="video/mp4", conditional=True, max_age=0)

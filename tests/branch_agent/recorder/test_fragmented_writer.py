@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-from pathlib import Path
 
 import av
 import numpy as np
@@ -11,18 +9,7 @@ import pytest
 
 from branch_agent.recorder import EncoderSettings, FragmentedMp4Writer, ThreadedMp4Writer
 from branch_agent.recorder import mp4_writer
-
-
-def top_level_boxes(path: Path) -> list[str]:
-    data = path.read_bytes()
-    boxes, offset = [], 0
-    while offset + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
-        boxes.append(kind.decode("latin-1"))
-        if size < 8:
-            break
-        offset += size
-    return boxes
+from tests.branch_agent.recorder.mp4_boxes import top_level_boxes
 
 
 def _write_clip(writer, seconds: float) -> None:

@@ -7,7 +7,6 @@ silence, and lets the tests check that picture and sound stay on the recording's
 
 from __future__ import annotations
 
-import struct
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from branch_agent.recorder import (
     RecordingEngine,
 )
 from branch_agent.sources import SourceUnavailable, SyntheticVideoSource, ToneAudioSource
+from tests.branch_agent.recorder.mp4_boxes import top_level_boxes
 
 ENV_LUMA, ENV_U = 60, 160
 DESK_LUMA, DESK_U = 200, 100
@@ -51,18 +51,6 @@ class Clip:
     chroma_u: np.ndarray  # U plane of a frame, full chroma size
     audio: np.ndarray  # decoded mono samples, float
     audio_start_s: float
-
-
-def top_level_boxes(path: Path) -> list[str]:
-    data = path.read_bytes()
-    boxes, offset = [], 0
-    while offset + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
-        boxes.append(kind.decode("latin-1"))
-        if size < 8:
-            break
-        offset += size
-    return boxes
 
 
 def overlay_lines(now: datetime) -> OverlayText:
