@@ -27,11 +27,11 @@ from branch_agent.recorder import (
     EncoderSettings,
     EngineResult,
     OverlayRenderer,
-    OverlayText,
     PipCompositor,
     PipLayout,
     RecordingEngine,
     RecordingFailed,
+    sale_overlay,
 )
 from branch_agent.recovery import close_interrupted
 from storage.manifest import Marker
@@ -85,22 +85,6 @@ class CounterSession:
     def active_clip(self) -> str | None:
         return self._clip_id
 
-    def _overlay_text(self, sale: SaleInfo, staff_code: str):  # type: ignore[no-untyped-def]
-        branch = self.config.branch.name
-        counter = self.counter.name
-
-        def lines(now: datetime) -> OverlayText:
-            local = now.astimezone(self.tz)
-            return OverlayText(
-                lines=(
-                    local.strftime("%Y-%m-%d %H:%M:%S"),
-                    f"{branch}  {counter}",
-                    f"员工 {staff_code}  业务单号 {sale.business_serial}",
-                )
-            )
-
-        return lines
-
     def start(self, staff_code: str, sale: SaleInfo) -> str:
         with self._lock:
             if self._engine is not None:
@@ -112,7 +96,9 @@ class CounterSession:
             media = day_dir / f"{clip_id}.mp4"
             engine = RecordingEngine(
                 env=self.sources.environment, desk=self.sources.desk, mic=self.sources.microphone,
-                compositor=self._compositor, overlay=self._overlay, overlay_text=self._overlay_text(sale, staff_code),
+                compositor=self._compositor, overlay=self._overlay, overlay_text=sale_overlay(
+                    self.config.branch.name, self.counter.name, staff_code, sale.business_serial, self.tz
+                ),
                 output_path=media, settings=self._settings,
             )
             # The row exists before the first byte, so a crash mid-recording is found at start-up.

@@ -11,19 +11,30 @@ from branch_agent.recorder.engine import (
 from branch_agent.recorder.gaps import AudioAligner, Gap, VideoGapTracker
 from branch_agent.recorder.mp4_writer import (
     EncoderSettings,
+    EncoderFrame,
     FragmentedMp4Writer,
     ThreadedMp4Writer,
 )
-from branch_agent.recorder.overlay import OverlayPatch, OverlayRenderer, OverlayText
+from branch_agent.recorder.clock import Clock, FreeRunningClock, MonotonicClock
+from branch_agent.recorder.overlay import (
+    OverlayPatch,
+    OverlayRenderer,
+    OverlayText,
+    sale_overlay,
+)
 
 __all__ = [
     "AudioAligner",
+    "Clock",
+    "EncoderFrame",
     "EncoderSettings",
     "EngineResult",
     "EngineStatus",
     "EngineTiming",
     "FragmentedMp4Writer",
+    "FreeRunningClock",
     "Gap",
+    "MonotonicClock",
     "OverlayPatch",
     "OverlayRenderer",
     "OverlayText",
@@ -33,4 +44,5 @@ __all__ = [
     "RecordingFailed",
     "ThreadedMp4Writer",
     "VideoGapTracker",
+    "sale_overlay",
 ]

@@ -79,9 +79,10 @@ def _interpolation(src_w: int, src_h: int, dst_w: int, dst_h: int) -> int:
 class PipCompositor:
     """Scales the background to the output size and the inset into its corner, with a border.
 
-    ``compose`` returns the compositor's own output planes; they stay valid (and are overwritten)
-    until the next call, so a caller must finish with them, e.g. encode them, before composing
-    again.
+    ``compose_into`` writes straight into the caller's planes, typically the encoder's own frame
+    buffer, so a 1080p picture is not copied once more between composing and encoding.
+    ``compose`` is the same into planes the compositor owns and reuses: they stay valid (and are
+    overwritten) until the next call.
     """
 
     def __init__(self, layout: PipLayout | None = None) -> None:
@@ -93,29 +94,54 @@ class PipCompositor:
         x, y = lay.inset_origin()
         b = lay.border_width
         w, h = lay.inset_width, lay.inset_height
-        # Views are taken once; per frame only their contents change.
-        self._inset_views = (
-            self._y[y : y + h, x : x + w],
-            self._u[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2],
-            self._v[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2],
+        # Rectangles as (luma slice, chroma slice) pairs, worked out once.
+        self._inset_rect = (
+            (slice(y, y + h), slice(x, x + w)),
+            (slice(y // 2, (y + h) // 2), slice(x // 2, (x + w) // 2)),
         )
-        self._border_views = (
-            self._y[y - b : y + h + b, x - b : x + w + b],
-            self._u[(y - b) // 2 : (y + h + b) // 2, (x - b) // 2 : (x + w + b) // 2],
-            self._v[(y - b) // 2 : (y + h + b) // 2, (x - b) // 2 : (x + w + b) // 2],
+        self._border_rect = (
+            (slice(y - b, y + h + b), slice(x - b, x + w + b)),
+            (slice((y - b) // 2, (y + h + b) // 2), slice((x - b) // 2, (x + w + b) // 2)),
         )
-        self._outputs = (self._y, self._u, self._v)
 
     def compose(
         self, background: VideoFrame, inset: VideoFrame
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lay = self.layout
-        self._place(background, self._outputs, lay.output_width, lay.output_height)
-        if lay.border_width:
-            for view, value in zip(self._border_views, lay.border_yuv):
-                view.fill(value)
-        self._place(inset, self._inset_views, lay.inset_width, lay.inset_height)
+        self.compose_into(background, inset, self._y, self._u, self._v)
         return self._y, self._u, self._v
+
+    def compose_into(
+        self,
+        background: VideoFrame,
+        inset: VideoFrame,
+        y: np.ndarray,
+        u: np.ndarray,
+        v: np.ndarray,
+    ) -> None:
+        lay = self.layout
+        expected = ((lay.output_height, lay.output_width), (lay.output_height // 2, lay.output_width // 2))
+        if y.shape != expected[0] or u.shape != expected[1] or v.shape != expected[1]:
+            raise ValueError(
+                f"output planes {y.shape}/{u.shape}/{v.shape} do not match the layout's "
+                f"{lay.output_width}x{lay.output_height}"
+            )
+        self._place(background, (y, u, v), lay.output_width, lay.output_height)
+        if lay.border_width:
+            self._fill(self._border_rect, (y, u, v), lay.border_yuv)
+        luma_rect, chroma_rect = self._inset_rect
+        targets = (y[luma_rect], u[chroma_rect], v[chroma_rect])
+        self._place(inset, targets, lay.inset_width, lay.inset_height)
+
+    @staticmethod
+    def _fill(
+        rect: tuple[tuple[slice, slice], tuple[slice, slice]],
+        planes: tuple[np.ndarray, np.ndarray, np.ndarray],
+        yuv: tuple[int, int, int],
+    ) -> None:
+        luma_rect, chroma_rect = rect
+        planes[0][luma_rect] = yuv[0]
+        planes[1][chroma_rect] = yuv[1]
+        planes[2][chroma_rect] = yuv[2]
 
     @staticmethod
     def _place(

@@ -1,6 +1,6 @@
 """The recorder: two cameras and a microphone in, one picture-in-picture evidence file out.
 
-One thread runs the output clock on ``time.monotonic_ns()``: frame ``n`` is due at
+One thread runs the output clock (the host's monotonic clock when recording): frame ``n`` is due at
 ``origin + n / fps``. At each tick it samples the latest picture of each camera, composes,
 burns in the text, encodes, and moves the microphone's audio onto the same timeline. Timestamps
 in the file are derived from that clock only, never from how fast work gets done, so sound and
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from branch_agent.recorder.clock import Clock, MonotonicClock
 from branch_agent.recorder.compositor import PipCompositor
 from branch_agent.recorder.gaps import AudioAligner, Gap, VideoGapTracker
 from branch_agent.recorder.mp4_writer import EncoderSettings, ThreadedMp4Writer
@@ -103,6 +103,7 @@ class RecordingEngine:
         output_path: str | Path,
         settings: EncoderSettings,
         timing: EngineTiming | None = None,
+        clock: Clock | None = None,
     ) -> None:
         names = [env.name, desk.name, mic.name]
         if len(set(names)) != len(names):
@@ -117,6 +118,7 @@ class RecordingEngine:
         self.output_path = Path(output_path)
         self.settings = settings
         self.timing = timing or EngineTiming()
+        self.clock = clock or MonotonicClock()
         self._stall_ns = int(self.timing.stall_threshold_s * _NS)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,7 +146,7 @@ class RecordingEngine:
             self.output_path, self.settings, lay.output_width, lay.output_height
         )
         # The origin is taken after the encoder is set up so frame 0 is due immediately.
-        self._origin_ns = time.monotonic_ns()
+        self._origin_ns = self.clock.monotonic_ns()
         self._started_at_utc = datetime.now(timezone.utc)
         self._video_gaps = VideoGapTracker(self._origin_ns)
         rate = self.settings.sample_rate
@@ -219,7 +221,7 @@ class RecordingEngine:
         gaps = self._video_gaps
         return EngineStatus(
             running=running,
-            elapsed_ms=(time.monotonic_ns() - self._origin_ns) // 1_000_000 if running else 0,
+            elapsed_ms=(self.clock.monotonic_ns() - self._origin_ns) // 1_000_000 if running else 0,
             video_frames=self._frames,
             dropped_ticks=self._dropped,
             stalled_sources=gaps.open_sources() if gaps is not None else [],
@@ -230,10 +232,10 @@ class RecordingEngine:
 
     def _wait_for_pictures(self) -> None:
         timeout_ns = int(self.timing.first_frame_timeout_s * _NS)
-        deadline = time.monotonic_ns() + timeout_ns
+        deadline = self.clock.monotonic_ns() + timeout_ns
         pending = [self.env, self.desk]
         while True:
-            now = time.monotonic_ns()
+            now = self.clock.monotonic_ns()
             pending = [s for s in pending if not self._is_fresh(s.latest_frame(), now)]
             if not pending:
                 return
@@ -244,7 +246,7 @@ class RecordingEngine:
                 if health.detail:
                     detail += f" ({health.detail})"
                 raise SourceUnavailable(source.name, detail)
-            time.sleep(0.02)
+            self.clock.wait(self._stop, 0.02)
 
     def _rehearse(self) -> None:
         # Compose one picture with text before the file exists, so a bad layout, overlay text that
@@ -276,9 +278,9 @@ class RecordingEngine:
             while not self._stop.is_set():
                 n = self._next_tick
                 due = self._origin_ns + n * _NS // fps
-                now = time.monotonic_ns()
+                now = self.clock.monotonic_ns()
                 if now < due:
-                    self._stop.wait((due - now) / _NS)
+                    self.clock.wait(self._stop, (due - now) / _NS)
                     continue
                 current = (now - self._origin_ns) * fps // _NS
                 if current - n > self.timing.max_lag_frames:
@@ -295,14 +297,14 @@ class RecordingEngine:
     def _tick(self, n: int, due_ns: int, now_ns: int) -> None:
         env = self._sample(self.env, now_ns)
         desk = self._sample(self.desk, now_ns)
-        y, u, v = self.compositor.compose(env, desk)
-        started = self._started_at_utc
-        assert started is not None
+        started, writer = self._started_at_utc, self._writer
+        assert started is not None and writer is not None  # set by start()
+        picture = writer.new_video_frame(n)
+        self.compositor.compose_into(env, desk, picture.y, picture.u, picture.v)
         # Overlay time follows the recording clock, so an NTP step cannot make it jump mid-clip.
         local = (started + timedelta(microseconds=(due_ns - self._origin_ns) // 1000)).astimezone()
-        self.overlay.apply(y, u, v, self.overlay_text(local))
-        assert self._writer is not None
-        self._writer.write_video(y, u, v, n)
+        self.overlay.apply(picture.y, picture.u, picture.v, self.overlay_text(local))
+        writer.submit_video(picture)
         self._frames += 1
         self._pump_audio(now_ns, limit=(n + 1) * self.settings.sample_rate // self.settings.fps)
 
@@ -332,9 +334,10 @@ class RecordingEngine:
 
     def _drain_audio_until(self, end_sample: int, audio: AudioAligner) -> None:
         # Audio of the last moments is still in flight; wait for it up to the allowed latency.
-        deadline = time.monotonic_ns() + int(self.timing.audio_latency_s * _NS)
+        deadline = self.clock.monotonic_ns() + int(self.timing.audio_latency_s * _NS)
+        never = threading.Event()
         while True:
-            self._pump_audio(time.monotonic_ns(), limit=end_sample)
-            if audio.position >= end_sample or time.monotonic_ns() >= deadline:
+            self._pump_audio(self.clock.monotonic_ns(), limit=end_sample)
+            if audio.position >= end_sample or self.clock.monotonic_ns() >= deadline:
                 return
-            time.sleep(0.01)
+            self.clock.wait(never, 0.01)

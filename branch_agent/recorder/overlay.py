@@ -8,7 +8,9 @@ is grey-white rather than tinted by the picture below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +32,23 @@ class OverlayText:
     def __post_init__(self) -> None:
         # Lists are accepted for convenience but frozen to a tuple so equality and hashing work.
         object.__setattr__(self, "lines", tuple(str(line) for line in self.lines))
+
+
+def sale_overlay(
+    branch_name: str, counter_name: str, staff_code: str, business_serial: str, tz: tzinfo
+) -> Callable[[datetime], OverlayText]:
+    """The evidence text of one sale: branch-local time to the second, where, who, which sale."""
+
+    def lines(now: datetime) -> OverlayText:
+        return OverlayText(
+            (
+                now.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+                f"{branch_name}  {counter_name}",
+                f"员工 {staff_code}  业务单号 {business_serial}",
+            )
+        )
+
+    return lines
 
 
 @dataclass(frozen=True)
