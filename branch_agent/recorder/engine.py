@@ -274,15 +274,19 @@ class RecordingEngine:
 
     def _run(self) -> None:
         fps = self.settings.fps
+        # Cameras are sampled half a frame after a slot's time: the latest picture then is the
+        # one captured nearest to it, so picture and sound (placed by capture time) are at most
+        # half a frame apart instead of up to a whole frame.
+        half_frame_ns = _NS // (2 * fps)
         try:
             while not self._stop.is_set():
                 n = self._next_tick
                 due = self._origin_ns + n * _NS // fps
                 now = self.clock.monotonic_ns()
-                if now < due:
-                    self.clock.wait(self._stop, (due - now) / _NS)
+                if now < due + half_frame_ns:
+                    self.clock.wait(self._stop, (due + half_frame_ns - now) / _NS)
                     continue
-                current = (now - self._origin_ns) * fps // _NS
+                current = (now - half_frame_ns - self._origin_ns) * fps // _NS
                 if current - n > self.timing.max_lag_frames:
                     # Too slow to keep up: skip to the current slot rather than drift.
                     self._dropped += current - n

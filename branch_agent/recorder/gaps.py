@@ -70,7 +70,8 @@ class AudioAligner:
     Sample ``k`` of the output belongs at ``origin + k / rate`` on the monotonic clock. A chunk
     whose timestamp lands later than the write position gets silence before it; one that lands
     earlier (overlap, or from before the recording started) is trimmed. Differences within
-    ``jitter_samples`` are absorbed, so timestamp noise does not chop the sound into pieces.
+    ``jitter_samples`` are not cut or padded, so timestamp noise does not chop the sound into
+    pieces; they are worked off gradually instead (see ``_steer``).
     Audio is only written up to the ``limit`` given to ``advance`` (the end of the video written
     so far); the rest waits, so the sound track never runs ahead of the picture.
     Silent stretches of at least ``gap_samples`` are reported as gaps of ``source``.
@@ -93,6 +94,9 @@ class AudioAligner:
         self._gap_samples = gap_samples
         self.position = 0  # next output sample index
         self.trimmed_samples = 0
+        self.steered_samples = 0
+        # Errors this small are left alone: below a millisecond nobody can see or hear them.
+        self._deadband = sample_rate // 1000
         self._pending: collections.deque[tuple[int, np.ndarray]] = collections.deque()
         self._silence_start: int | None = None
         self._gaps: list[Gap] = []
@@ -114,14 +118,20 @@ class AudioAligner:
         ``min(silence_until, limit)``."""
         while self._pending and self.position < limit:
             start, samples = self._pending[0]
-            if start > self.position + self._jitter:
+            # At the start, and after silence, there is no sound to keep continuous: place the
+            # chunk exactly rather than absorbing a timestamp difference that steering would then
+            # take seconds to work off.
+            tolerance = 0 if self.position == 0 or self._silence_start is not None else self._jitter
+            if start > self.position + tolerance:
                 self._silence(min(start, limit) - self.position)
                 if self.position >= limit:
                     return
-            elif start < self.position - self._jitter:
+            elif start < self.position - tolerance:
                 overlap = min(self.position - start, len(samples))
                 self.trimmed_samples += overlap
                 samples = samples[overlap:]
+            else:
+                samples = self._steer(start - self.position, samples)
             take = min(len(samples), limit - self.position)
             if take:
                 self._end_silence()
@@ -134,6 +144,24 @@ class AudioAligner:
                 self._pending.popleft()
         if not self._pending:
             self._silence(min(silence_until, limit) - self.position)
+
+    def _steer(self, error: int, samples: np.ndarray) -> np.ndarray:
+        """Work off a small timing error by resampling the chunk by at most 0.1 %.
+
+        A microphone's sample clock is never exactly the host's: 100 ppm is 0.36 s an hour. Its
+        chunks are stamped with their real capture time, so the difference shows up here as a
+        slowly growing ``error``. Stretching or squeezing a chunk by one sample in a thousand is
+        inaudible and keeps sound on the picture's clock for hours, without the clicks that
+        dropping or inserting a block would make.
+        """
+        if abs(error) <= self._deadband or len(samples) < 2:
+            return samples
+        step = min(abs(error), max(1, len(samples) // 1000))
+        length = len(samples) + step if error > 0 else len(samples) - step
+        positions = np.linspace(0.0, len(samples) - 1, length)
+        self.steered_samples += step
+        resampled = np.interp(positions, np.arange(len(samples)), samples)
+        return np.round(resampled).astype(np.int16)
 
     def finish(self, end_sample: int) -> list[Gap]:
         """Write what belongs before ``end_sample``, drop the rest, pad with silence to it, and

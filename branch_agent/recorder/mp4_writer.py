@@ -323,7 +323,7 @@ class ThreadedMp4Writer:
         settings: EncoderSettings,
         width: int,
         height: int,
-        max_pending_frames: int = 3,
+        max_pending_frames: int = 8,
     ) -> None:
         self._writer = FragmentedMp4Writer(path, settings, width, height)
         self.path = self._writer.path

@@ -8,11 +8,13 @@ from branch_agent.sources.base import (
     VideoFrame,
     VideoSource,
 )
+from branch_agent.sources.capture_clock import CaptureClock
 from branch_agent.sources.synthetic import SyntheticVideoSource, ToneAudioSource
 
 __all__ = [
     "AudioChunk",
     "AudioSource",
+    "CaptureClock",
     "SourceHealth",
     "SourceUnavailable",
     "SyntheticVideoSource",

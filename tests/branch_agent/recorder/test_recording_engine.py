@@ -7,14 +7,17 @@ silence, and lets the tests check that picture and sound stay on the recording's
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from branch_agent.recorder import (
     EncoderSettings,
@@ -34,6 +37,7 @@ DESK_LUMA, DESK_U = 200, 100
 SECONDS = 4.0
 STALL_AT, STALL_FOR = 1.0, 1.5
 MUTE_AT, MUTE_FOR = 2.0, 1.3
+TEXT_FRAME = 12  # mid-second 0 of the clip: its clock line is not about to change
 # Decoded clips start 1024 samples (AAC priming) late on both tracks; allow that plus a frame.
 CLOCK_TOLERANCE_S = 0.1
 
@@ -51,6 +55,7 @@ class Clip:
     chroma_u: np.ndarray  # U plane of a frame, full chroma size
     audio: np.ndarray  # decoded mono samples, float
     audio_start_s: float
+    text_frame: np.ndarray  # full-size Y plane of the frame at TEXT_FRAME
 
 
 def overlay_lines(now: datetime) -> OverlayText:
@@ -95,10 +100,12 @@ def clip(tmp_path_factory, cjk_font) -> Clip:
         for source in (env, desk, mic):
             source.close()
 
-    lumas, times, chroma_u = [], [], None
+    lumas, times, chroma_u, text_frame = [], [], None, None
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
             planes = frame.to_ndarray()  # yuv420p: Y rows, then U and V rows
+            if len(lumas) == TEXT_FRAME:
+                text_frame = planes[:1080].copy()
             lumas.append(planes[:1080:4, ::4].copy())
             times.append(float(frame.time))
             if chroma_u is None and len(lumas) == 10:
@@ -113,7 +120,7 @@ def clip(tmp_path_factory, cjk_font) -> Clip:
         mute_s=(mute_ns - origin_ns) / 1e9,
         unmute_s=(unmute_ns - origin_ns) / 1e9,
         frame_times=times, lumas=lumas, chroma_u=chroma_u,
-        audio=audio, audio_start_s=float(chunks[0].time),
+        audio=audio, audio_start_s=float(chunks[0].time), text_frame=text_frame,
     )
 
 
@@ -170,9 +177,71 @@ def test_inset_shows_the_desk_camera_and_background_the_environment(clip):
     assert abs(float(u[300:, : x0 // 2 - 20].mean()) - ENV_U) < 8
 
 
-def test_burned_in_text_is_visible_at_the_top_left(clip):
-    text_area = clip.lumas[10][6:40, 6:200]
-    assert text_area.max() > 200 and text_area.min() < 40
+def test_ffprobe_sees_one_h264_and_one_aac_stream_of_the_same_length_in_fragmented_mp4(clip):
+    probe = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(clip.path)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    )  # fmt: skip
+    streams = probe["streams"]
+    assert [s["codec_name"] for s in streams] == ["h264", "aac"]
+    video, audio = streams
+    assert (video["width"], video["height"], video["pix_fmt"]) == (1920, 1080, "yuv420p")
+    assert video["r_frame_rate"] == "25/1" and video.get("has_b_frames", 0) == 0
+    assert audio["sample_rate"] == "48000" and audio["channels"] == 1
+    assert abs(float(video["duration"]) - float(audio["duration"])) <= 0.040
+    assert abs(float(video["duration"]) - clip.result.duration_ms / 1000) <= 0.040
+    # Fragmented: ffprobe reads it as ISO BMFF; the boxes show the empty moov and the fragments.
+    assert "mp4" in probe["format"]["format_name"]
+    assert top_level_boxes(clip.path)[:3] == ["ftyp", "moov", "moof"]
+
+
+def _reference_ink(lines: tuple[str, ...], font_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """What the text should look like, drawn independently with Pillow: (glyph mask, ink mask)."""
+    font = ImageFont.truetype(str(font_path), 36)
+    text = "\n".join(lines)
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, right, bottom = probe.multiline_textbbox((0, 0), text, font=font, spacing=6, stroke_width=2)
+    glyphs = Image.new("L", (right - left, bottom - top), 0)
+    ink = Image.new("L", glyphs.size, 0)
+    # Drawn with the stroke too (in black), because the stroke width changes the line spacing.
+    ImageDraw.Draw(glyphs).multiline_text(
+        (-left, -top), text, font=font, spacing=6, fill=255, stroke_width=2, stroke_fill=0
+    )
+    ImageDraw.Draw(ink).multiline_text(
+        (-left, -top), text, font=font, spacing=6, fill=255, stroke_width=2, stroke_fill=255
+    )
+    return np.asarray(glyphs) >= 200, np.asarray(ink) > 0
+
+
+def _worst_mismatch(band: np.ndarray, lines: tuple[str, ...], font_path: Path) -> float:
+    """Share of wrong pixels in the worst character-sized window of the band.
+
+    Wrong means a glyph pixel that is not white, or a white pixel where no text should be. The
+    worst window, not the average, is what catches a single wrong digit in a serial number.
+    """
+    glyphs, ink = _reference_ink(lines, font_path)
+    h, w = glyphs.shape
+    area = band[:h, :w].astype(np.int16)
+    wrong = (glyphs & (area < 170)) | (~ink & (area > 200))
+    window = 24
+    sums = np.pad(wrong.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    counts = sums[window:, window:] - sums[:-window, window:] - sums[window:, :-window] + sums[:-window, :-window]
+    return float(counts.max()) / window**2
+
+
+def test_burned_in_text_matches_a_reference_rendering_of_the_expected_text(clip, cjk_font):
+    slot_time = clip.result.started_at_utc + timedelta(seconds=TEXT_FRAME / 25)
+    expected = overlay_lines(slot_time.astimezone()).lines
+    margin = 24  # OverlayRenderer's default; the text block starts there
+    band = clip.text_frame[margin : margin + 200, margin : margin + 1000]
+    assert _worst_mismatch(band, expected, cjk_font) < 0.02
+    # The same check tells wrong text apart: one second off, or one digit of the serial.
+    one_second_later = overlay_lines((slot_time + timedelta(seconds=1)).astimezone()).lines
+    wrong_serial = (expected[0], expected[1], expected[2].replace("SN20250301", "SN20250307"))
+    assert _worst_mismatch(band, one_second_later, cjk_font) > 0.05
+    assert _worst_mismatch(band, wrong_serial, cjk_font) > 0.05
 
 
 def _motion(clip: Clip) -> np.ndarray:

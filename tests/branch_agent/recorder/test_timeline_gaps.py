@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from branch_agent.recorder import AudioAligner, Gap, VideoGapTracker
 from branch_agent.sources import AudioChunk
@@ -25,7 +26,20 @@ class Sink:
         self.samples = np.concatenate((self.samples, samples))
 
 
-def _aligner(sink: Sink) -> AudioAligner:
+class CountingSink:
+    """Keeps only what long runs need: how much was written and the smallest sample."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.smallest = np.iinfo(np.int16).max
+
+    def __call__(self, samples: np.ndarray, pts: int) -> None:
+        assert pts == self.written, "writes must be contiguous"
+        self.written += len(samples)
+        self.smallest = min(self.smallest, int(samples.min()))
+
+
+def _aligner(sink: Sink | CountingSink) -> AudioAligner:
     return AudioAligner("mic", RATE, ORIGIN, sink, jitter_samples=960, gap_samples=RATE)
 
 
@@ -70,8 +84,35 @@ def test_small_timestamp_jitter_is_absorbed_without_padding_or_trimming():
         wobble = 300 if k % 2 else -300  # ±6 ms around the nominal position
         aligner.push(_chunk(k * 480 + wobble if k else 0))
     aligner.advance(limit=RATE, silence_until=0)
-    assert len(sink.samples) == 4800 and sink.samples.min() == 1000
+    # Nothing cut, no silence inserted; at most one sample per chunk stretched or squeezed.
+    assert abs(len(sink.samples) - 4800) <= 10 and sink.samples.min() == 1000
+    assert aligner.trimmed_samples == 0 and aligner.steered_samples <= 10
     assert aligner.finish(4800) == []
+
+
+@pytest.mark.parametrize("ppm", [-300, 300])
+def test_microphone_clock_drift_is_steered_out_without_cuts_or_silence(ppm):
+    # A sound card whose crystal is `ppm` off delivers 1024-sample chunks stamped with their true
+    # capture time; over ten minutes that is 180 ms of drift, which must not reach the file.
+    sink = CountingSink()
+    aligner = _aligner(sink)
+    device_rate = RATE * (1 + ppm * 1e-6)
+    chunk = 1024
+    tone = (np.sin(np.arange(chunk) * 0.3) * 8000).astype(np.int16) + 9000
+    captured = 0
+    errors_ms = []
+    for _ in range(int(600 * device_rate / chunk)):
+        pts = ORIGIN + round(captured / device_rate * 1e9)
+        aligner.push(AudioChunk(samples=tone.copy(), sample_rate=RATE, pts_ns=pts))
+        captured += chunk
+        real_now = round(captured / device_rate * RATE)
+        aligner.advance(limit=real_now, silence_until=real_now - RATE // 2)
+        # Where the file has got to, against where the device really is: the sync error.
+        errors_ms.append((aligner.position - real_now) * 1000 / RATE)
+    assert aligner.trimmed_samples == 0
+    assert sink.smallest > 0  # never a padded (zero) sample: no silence was inserted
+    assert max(abs(e) for e in errors_ms[len(errors_ms) // 10 :]) < 5
+    assert aligner.steered_samples >= abs(ppm) * 600 * RATE * 1e-6 * 0.9
 
 
 def test_audio_never_runs_ahead_of_the_limit_and_the_rest_follows_on():
