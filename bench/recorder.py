@@ -134,9 +134,10 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
     text_file.write_text("\n".join(["%{localtime:%Y-%m-%d %H\\:%M\\:%S}", *lines[1:]]), encoding="utf-8")
     print(f"input: {args.seconds} s of {env.width}x{env.height} + {desk.width}x{desk.height} at {FPS} fps,"
           f" tone at {settings.sample_rate} Hz")
-    print(f"encoder: libx264 preset={settings.preset} threads={settings.frame_threads} (ffmpeg: its default) bitrate={settings.bitrate // 1000}k "
+    print(f"encoder: libx264 preset={settings.preset} bitrate={settings.bitrate // 1000}k "
           f"gop={settings.gop_frames} bframes={settings.b_frames}; AAC {settings.audio_bitrate // 1000}k;"
           " fragmented MP4")
+    print(f"x264 frame threads: recorder {settings.frame_threads}, ffmpeg its default (1.5 per core)")
     ff_runs, rec_runs = [], []
     for i in range(args.repeat):
         ff_out, rec_out = work / f"ffmpeg-{i}.mp4", work / f"recorder-{i}.mp4"
@@ -154,7 +155,9 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sync", action="store_true", help="measure audio/video offset over a long recording")
     mode.add_argument("--crash", action="store_true", help="measure what kill -9 loses")

@@ -227,7 +227,9 @@ def _worst_mismatch(band: np.ndarray, lines: tuple[str, ...], font_path: Path) -
     wrong = (glyphs & (area < 170)) | (~ink & (area > 200))
     window = 24
     sums = np.pad(wrong.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    counts = sums[window:, window:] - sums[:-window, window:] - sums[window:, :-window] + sums[:-window, :-window]
+    counts = (
+        sums[window:, window:] - sums[:-window, window:] - sums[window:, :-window] + sums[:-window, :-window]
+    )
     return float(counts.max()) / window**2
 
 
