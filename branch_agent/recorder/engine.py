@@ -255,7 +255,7 @@ class RecordingEngine:
         env, desk = self.env.latest_frame(), self.desk.latest_frame()
         assert env is not None and desk is not None  # _wait_for_pictures saw both
         y, u, v = self.compositor.compose(env, desk)
-        self.overlay.apply(y, u, v, self.overlay_text(datetime.now(timezone.utc).astimezone()))
+        self.overlay.apply(y, u, v, self.overlay_text(datetime.now(timezone.utc)))
 
     def _is_fresh(self, frame: VideoFrame | None, now_ns: int) -> bool:
         return frame is not None and now_ns - frame.pts_ns <= self._stall_ns
@@ -306,8 +306,9 @@ class RecordingEngine:
         picture = writer.new_video_frame(n)
         self.compositor.compose_into(env, desk, picture.y, picture.u, picture.v)
         # Overlay time follows the recording clock, so an NTP step cannot make it jump mid-clip.
-        local = (started + timedelta(microseconds=(due_ns - self._origin_ns) // 1000)).astimezone()
-        self.overlay.apply(picture.y, picture.u, picture.v, self.overlay_text(local))
+        # The callback gets UTC and shows it in the branch's time zone (see sale_overlay).
+        at = started + timedelta(microseconds=(due_ns - self._origin_ns) // 1000)
+        self.overlay.apply(picture.y, picture.u, picture.v, self.overlay_text(at))
         writer.submit_video(picture)
         self._frames += 1
         self._pump_audio(now_ns, limit=(n + 1) * self.settings.sample_rate // self.settings.fps)

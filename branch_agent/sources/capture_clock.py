@@ -25,10 +25,6 @@ class CaptureClock:
         # (arrival time, anchor offset) pairs with increasing offsets: a sliding-window minimum.
         self._anchors: collections.deque[tuple[int, int]] = collections.deque()
 
-    @property
-    def samples(self) -> int:
-        return self._samples
-
     def stamp(self, count: int, arrival_ns: int) -> int:
         """Monotonic capture time of the first of ``count`` samples that arrived at ``arrival_ns``."""
         if count <= 0:

@@ -27,7 +27,7 @@ RECORDER_SCRIPT = textwrap.dedent(
         source.open()
     engine = RecordingEngine(
         env, desk, mic, PipCompositor(), OverlayRenderer(font, 36),
-        lambda now: OverlayText([now.strftime("%Y-%m-%d %H:%M:%S"), "网点 0101 柜台 03"]),
+        lambda now: OverlayText([now.astimezone().strftime("%Y-%m-%d %H:%M:%S"), "网点 0101 柜台 03"]),
         output, EncoderSettings(),
     )
     engine.start()

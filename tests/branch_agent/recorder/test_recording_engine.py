@@ -60,7 +60,7 @@ class Clip:
 
 def overlay_lines(now: datetime) -> OverlayText:
     return OverlayText(
-        [now.strftime("%Y-%m-%d %H:%M:%S"), "网点 0101 柜台 03", "员工 A1234 流水 SN20250301"]
+        [now.astimezone().strftime("%Y-%m-%d %H:%M:%S"), "网点 0101 柜台 03", "员工 A1234 流水 SN20250301"]
     )
 
 
@@ -235,12 +235,12 @@ def _worst_mismatch(band: np.ndarray, lines: tuple[str, ...], font_path: Path) -
 
 def test_burned_in_text_matches_a_reference_rendering_of_the_expected_text(clip, cjk_font):
     slot_time = clip.result.started_at_utc + timedelta(seconds=TEXT_FRAME / 25)
-    expected = overlay_lines(slot_time.astimezone()).lines
+    expected = overlay_lines(slot_time).lines
     margin = 24  # OverlayRenderer's default; the text block starts there
     band = clip.text_frame[margin : margin + 200, margin : margin + 1000]
     assert _worst_mismatch(band, expected, cjk_font) < 0.02
     # The same check tells wrong text apart: one second off, or one digit of the serial.
-    one_second_later = overlay_lines((slot_time + timedelta(seconds=1)).astimezone()).lines
+    one_second_later = overlay_lines(slot_time + timedelta(seconds=1)).lines
     wrong_serial = (expected[0], expected[1], expected[2].replace("SN20250301", "SN20250307"))
     assert _worst_mismatch(band, one_second_later, cjk_font) > 0.05
     assert _worst_mismatch(band, wrong_serial, cjk_font) > 0.05
