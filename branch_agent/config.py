@@ -88,12 +88,21 @@ class RecorderSection(StrictSection):
     audio_bitrate_kbit: int = Field(default=128, ge=32, le=320)
 
 
+class CounterUiSection(StrictSection):
+    """Sign-in and session rules of the counter UI."""
+
+    lockout_failures: int = Field(default=5, ge=1, le=100, description="consecutive failed sign-ins that lock an account")
+    lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    idle_timeout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+
+
 class BranchConfig(StrictSection):
     branch: BranchSection
     server: ServerSection = ServerSection()
     center: CenterSection = CenterSection()
     upload: UploadSection = UploadSection()
     recorder: RecorderSection = RecorderSection()
+    counter_ui: CounterUiSection = CounterUiSection()
     counters: list[CounterSection] = Field(min_length=1)
 
     @model_validator(mode="after")

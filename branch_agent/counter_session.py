@@ -55,6 +55,19 @@ class ClipSummary:
     manifest_path: Path
 
 
+@dataclass(frozen=True)
+class ActiveRecording:
+    """What the counter screen shows about the clip in progress (e.g. after a page reload)."""
+
+    clip_id: str
+    staff_code: str
+    sale: SaleInfo
+    elapsed_ms: int
+    markers: tuple[Marker, ...]
+    engine_failure: str | None
+    stalled_sources: tuple[str, ...]
+
+
 class CounterSession:
     """Owns one counter's engine. Thread-safe: the UI may call from several request threads."""
 
@@ -72,6 +85,7 @@ class CounterSession:
         self._engine: RecordingEngine | None = None
         self._clip_id: str | None = None
         self._sale: SaleInfo | None = None
+        self._staff_code: str | None = None
         self._markers: list[Marker] = []
         rec = config.recorder
         self._settings = EncoderSettings(
@@ -84,6 +98,16 @@ class CounterSession:
     @property
     def active_clip(self) -> str | None:
         return self._clip_id
+
+    def active_recording(self) -> ActiveRecording | None:
+        with self._lock:
+            if self._engine is None or self._clip_id is None or self._sale is None or self._staff_code is None:
+                return None
+            status = self._engine.status()
+            return ActiveRecording(
+                clip_id=self._clip_id, staff_code=self._staff_code, sale=self._sale, elapsed_ms=max(0, status.elapsed_ms),
+                markers=tuple(self._markers), engine_failure=status.failure, stalled_sources=tuple(status.stalled_sources),
+            )
 
     def start(self, staff_code: str, sale: SaleInfo) -> str:
         with self._lock:
@@ -120,7 +144,7 @@ class CounterSession:
             with self.sessions() as db:
                 audit_local(db, staff_code, "recording.started", clip_id, {"serial": sale.business_serial, "counter": self.counter.code})
                 db.commit()
-            self._engine, self._clip_id, self._sale = engine, clip_id, sale
+            self._engine, self._clip_id, self._sale, self._staff_code = engine, clip_id, sale, staff_code
             self._markers = []
             return clip_id
 
@@ -191,4 +215,5 @@ class CounterSession:
         self._engine = None
         self._clip_id = None
         self._sale = None
+        self._staff_code = None
         self._markers = []

@@ -48,26 +48,64 @@ def luhn_ok(value: str) -> bool:
     return total % 10 == 0
 
 
+SALE_FIELDS = ("business_serial", "customer_name", "id_type", "id_number", "card_number", "product_code", "consent")
+
+
+def normalise_sale_form(form: dict[str, str]) -> dict[str, str]:
+    """Trims what was typed or pasted: spaces inside ID and card numbers, lower-case ID letters."""
+    out = {k: str(form.get(k, "")).strip() for k in SALE_FIELDS}
+    out["id_number"] = re.sub(r"\s+", "", out["id_number"]).upper()
+    out["card_number"] = re.sub(r"[\s-]+", "", out["card_number"])
+    return out
+
+
+def _id_number_error(id_type: str, id_number: str) -> str | None:
+    if not id_number:
+        return "请输入证件号码 / ID number is required"
+    if id_type == "resident_id":
+        if not re.fullmatch(r"[0-9]{17}[0-9X]", id_number):
+            return "身份证号码应为18位：17位数字加1位数字或X / resident ID: 17 digits and a digit or X"
+        if not resident_id_ok(id_number):
+            return "身份证号码出生日期或校验位错误 / resident ID fails its birth date or check digit"
+        return None
+    if not _FORMATS[id_type].match(id_number):
+        return {
+            "passport": "护照号码应为5–17位字母或数字 / passport number: 5 to 17 letters or digits",
+            "hk_macao_permit": "港澳证件号码格式不正确（如 C12345678、H12345678） / HK/Macao permit number format is wrong",
+            "taiwan_permit": "台湾证件号码应为8位或10位数字 / Taiwan permit number: 8 or 10 digits",
+        }[id_type]
+    return None
+
+
 def validate_sale(form: dict[str, str], product_codes: set[str]) -> list[FieldError]:
+    form = normalise_sale_form(form)
     errors: list[FieldError] = []
-    serial = form.get("business_serial", "").strip()
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", serial):
-        errors.append(FieldError("business_serial", "业务单号只能包含字母、数字、- 和 _ / serial number: letters, digits, - and _ only"))
-    name = form.get("customer_name", "").strip()
-    if not 1 <= len(name) <= 100:
+    serial = form["business_serial"]
+    if not serial:
+        errors.append(FieldError("business_serial", "请输入或生成业务单号 / enter or generate the serial number"))
+    elif not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", serial):
+        errors.append(FieldError("business_serial", "业务单号只能包含字母、数字、- 和 _，最多64位 / serial number: up to 64 letters, digits, - and _"))
+    name = form["customer_name"]
+    if not name:
         errors.append(FieldError("customer_name", "请输入客户姓名 / customer name is required"))
-    id_type = form.get("id_type", "")
-    id_number = form.get("id_number", "").strip().upper()
+    elif len(name) > 100:
+        errors.append(FieldError("customer_name", "客户姓名最多100字 / customer name: at most 100 characters"))
+    id_type = form["id_type"]
     if id_type not in ID_TYPES:
         errors.append(FieldError("id_type", "请选择证件类型 / choose an ID type"))
-    elif id_type == "resident_id" and not resident_id_ok(id_number):
-        errors.append(FieldError("id_number", "身份证号码校验失败 / resident ID number fails its check digit or date"))
-    elif id_type != "resident_id" and not _FORMATS[id_type].match(id_number):
-        errors.append(FieldError("id_number", "证件号码格式不正确 / ID number format is wrong for this ID type"))
-    if not luhn_ok(form.get("card_number", "").strip()):
-        errors.append(FieldError("card_number", "银行卡号校验失败 / card number fails the Luhn check"))
-    if form.get("product_code", "") not in product_codes:
+    else:
+        problem = _id_number_error(id_type, form["id_number"])
+        if problem:
+            errors.append(FieldError("id_number", problem))
+    card = form["card_number"]
+    if not card:
+        errors.append(FieldError("card_number", "请输入银行卡号 / card number is required"))
+    elif not re.fullmatch(r"[0-9]{12,19}", card):
+        errors.append(FieldError("card_number", "银行卡号应为12–19位数字 / card number: 12 to 19 digits"))
+    elif not luhn_ok(card):
+        errors.append(FieldError("card_number", "银行卡号校验失败，请核对 / card number fails the Luhn check, please re-check it"))
+    if form["product_code"] not in product_codes:
         errors.append(FieldError("product_code", "请选择产品 / choose a product from the catalogue"))
-    if str(form.get("consent", "")).lower() not in ("1", "true", "on", "yes"):
+    if form["consent"].lower() not in ("1", "true", "on", "yes"):
         errors.append(FieldError("consent", "客户未同意录音录像，不能开始 / the customer has not consented: no recording"))
     return errors

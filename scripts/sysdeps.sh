@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the operating system must provide: Python's venv module, a CJK font for the burned-in text,
-# and ffmpeg (ffprobe checks recordings in the tests and benchmarks). Installs them with apt when
-# run as root on Debian/Ubuntu; otherwise prints the exact apt line and stops.
+# ffmpeg (ffprobe checks recordings in the tests and benchmarks), and for the tests Chromium with its
+# driver (the counter UI is driven headless). Installs them with apt when run as root on
+# Debian/Ubuntu; otherwise prints the exact apt line and stops.
 set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"
@@ -13,6 +14,8 @@ missing=()
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
 [ -f "$FONT" ] || missing+=("fonts-wqy-microhei")
 command -v ffprobe >/dev/null 2>&1 || missing+=("ffmpeg")
+command -v chromium >/dev/null 2>&1 || missing+=("chromium")
+command -v chromedriver >/dev/null 2>&1 || missing+=("chromium-driver")
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -105,3 +105,18 @@ class SyncedStaff(Base):
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(256))
+
+
+class StaffLoginState(Base):
+    """Failed sign-ins per staff code, kept in the database so that a restart does not lift a lock.
+
+    Keyed by the code as typed (which may belong to nobody), so guessing codes locks them too.
+    """
+
+    __tablename__ = "staff_login_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_code: Mapped[str] = mapped_column(String(7), unique=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

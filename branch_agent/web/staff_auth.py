@@ -1,26 +1,49 @@
-"""Counter sign-in with staff code and password: lockout after repeated failures, CSRF, idle timeout."""
+"""Counter sign-in with staff code and password: persistent lockout, CSRF, idle timeout, roles."""
 
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable, TypeVar
 
 from flask import abort, current_app, g, request, session
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from branch_agent.clip_manifest import audit_local
-from branch_agent.db.models import SyncedStaff
+from branch_agent.config import BranchConfig
+from branch_agent.db.models import StaffLoginState, SyncedStaff
 from branch_agent.services import BranchServices
-from center_platform.contract.passwords import check_password
+from center_platform.contract.passwords import check_password, hash_password
+from storage.database import utcnow
 
 F = TypeVar("F", bound=Callable[..., object])
 RM = "relationship_manager"
 ADMIN = "branch_admin"
-LOCK_AFTER = 5
-LOCK_SECONDS = 15 * 60
-IDLE_SECONDS = 30 * 60
+COUNTER_ROLES = (RM, ADMIN)
+STAFF_CODE = re.compile(r"^[0-9]{7}$")
+
+
+@dataclass(frozen=True)
+class CounterUiRules:
+    lockout_failures: int = 5
+    lockout_minutes: float = 15.0
+    idle_timeout_minutes: float = 30.0
+
+
+def ui_rules(config: BranchConfig) -> CounterUiRules:
+    # getattr with defaults: the [counter_ui] section is optional and its schema may grow separately.
+    section = getattr(config, "counter_ui", None)
+    d = CounterUiRules()
+    return CounterUiRules(
+        lockout_failures=int(getattr(section, "lockout_failures", d.lockout_failures)),
+        lockout_minutes=float(getattr(section, "lockout_minutes", d.lockout_minutes)),
+        idle_timeout_minutes=float(getattr(section, "idle_timeout_minutes", d.idle_timeout_minutes)),
+    )
 
 
 def services() -> BranchServices:
@@ -28,47 +51,131 @@ def services() -> BranchServices:
 
 
 class LoginRefused(Exception):
-    pass
+    """Wrong code or password, or a code without counter rights; `status` is the HTTP answer."""
+
+    status = 401
+
+
+class AccountLocked(LoginRefused):
+    status = 423
+
+    def __init__(self, message: str, locked_until: datetime) -> None:
+        super().__init__(message)
+        self.locked_until = locked_until
+
+
+_dummy_hash: str | None = None
+
+
+def _burn_password_check(password: str) -> None:
+    """Hashes anyway for unknown codes, so response time does not tell which codes exist."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password(secrets.token_urlsafe(16))
+    check_password(password, _dummy_hash)
+
+
+def _locked_message(svc: BranchServices, until: datetime) -> str:
+    local = until.astimezone(svc.tz).strftime("%H:%M")
+    return f"密码错误次数过多，账户已锁定至 {local} / too many failed sign-ins: account locked until {local}"
 
 
 def login(staff_code: str, password: str) -> SyncedStaff:
+    """Checks the code and password; on success starts a fresh session. Every outcome is audited."""
+    try:
+        return _login_once(staff_code, password)
+    except IntegrityError:
+        # Two first failures for one code at the same moment both inserted its state row; the
+        # loser's transaction was rolled back whole (audit included), so simply count it again.
+        return _login_once(staff_code, password)
+
+
+def _login_once(staff_code: str, password: str) -> SyncedStaff:
     svc = services()
-    failures: dict[str, list[float]] = current_app.extensions["login_failures"]
-    now = time.time()
-    recent = [t for t in failures.get(staff_code, []) if now - t < LOCK_SECONDS]
+    rules = ui_rules(svc.config)
+    now = utcnow()
     with svc.sessions() as db:
-        if len(recent) >= LOCK_AFTER:
-            audit_local(db, staff_code, "login.refused", "counter", {"reason": "locked"})
+        state = db.execute(select(StaffLoginState).where(StaffLoginState.staff_code == staff_code)).scalar_one_or_none()
+        if state is not None and state.locked_until is not None and state.locked_until > now:
+            audit_local(db, staff_code, "login.refused", "counter", {"reason": "locked", "locked_until": state.locked_until.isoformat()})
             db.commit()
-            raise LoginRefused("账户已锁定，请稍后再试 / account locked after repeated failures, try later")
+            raise AccountLocked(_locked_message(svc, state.locked_until), state.locked_until)
         staff = db.execute(select(SyncedStaff).where(SyncedStaff.code == staff_code)).scalar_one_or_none()
+        if staff is None:
+            _burn_password_check(password)
         if staff is None or not check_password(password, staff.password_hash):
-            failures[staff_code] = recent + [now]
-            audit_local(db, staff_code, "login.failed", "counter", {"failures": len(recent) + 1})
+            if state is None:
+                state = StaffLoginState(staff_code=staff_code, consecutive_failures=0)
+                db.add(state)
+            state.consecutive_failures += 1
+            state.last_failure_at = now
+            failures = state.consecutive_failures
+            locked = failures >= rules.lockout_failures
+            if locked:
+                state.locked_until = now + timedelta(minutes=rules.lockout_minutes)
+                state.consecutive_failures = 0
+            audit_local(db, staff_code, "login.failed", "counter", {"failures": failures, "locked": locked})
             db.commit()
-            raise LoginRefused("员工号或密码错误 / wrong staff code or password")
-        failures.pop(staff_code, None)
-        audit_local(db, staff_code, "login", "counter", {})
+            if locked:
+                assert state.locked_until is not None
+                raise AccountLocked(_locked_message(svc, state.locked_until), state.locked_until)
+            left = rules.lockout_failures - failures
+            raise LoginRefused(f"员工号或密码错误，再错 {left} 次将锁定 / wrong staff code or password; {left} more and the account locks")
+        if staff.role not in COUNTER_ROLES:
+            audit_local(db, staff_code, "login.failed", "counter", {"reason": f"role {staff.role} has no counter rights"})
+            db.commit()
+            raise LoginRefused("此员工无柜台权限 / this staff member has no counter rights")
+        if state is not None:
+            db.delete(state)
+        audit_local(db, staff_code, "login", "counter", {"role": staff.role, "ip": request.remote_addr or ""})
         db.commit()
     session.clear()
-    session.update(staff=staff.code, role=staff.role, name=staff.name, csrf=secrets.token_urlsafe(24), seen=now)
+    session.update(staff=staff.code, role=staff.role, name=staff.name, csrf=secrets.token_urlsafe(24), seen=time.time())
     return staff
+
+
+def audit_malformed_login(staff_code: str) -> None:
+    svc = services()
+    with svc.sessions() as db:
+        audit_local(db, staff_code[:64], "login.failed", "counter", {"reason": "malformed staff code"})
+        db.commit()
+
+
+def logout() -> None:
+    if "staff" in session:
+        svc = services()
+        with svc.sessions() as db:
+            audit_local(db, str(session["staff"]), "logout", "counter", {})
+            db.commit()
+    session.clear()
+
+
+def signed_in() -> bool:
+    """True for a live session (and refreshes nothing); an idle-expired one is cleared."""
+    if "staff" not in session:
+        return False
+    idle_s = ui_rules(services().config).idle_timeout_minutes * 60
+    if time.time() - float(session.get("seen", 0)) > idle_s:
+        session.clear()
+        return False
+    return True
 
 
 def require_staff(*roles: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            if "staff" not in session or time.time() - float(session.get("seen", 0)) > IDLE_SECONDS:
-                session.clear()
+            if not signed_in():
                 abort(401)
             if session["role"] not in roles:
-                abort(403)
+                abort(403, description="无此权限 / your role may not do this")
             if request.method not in ("GET", "HEAD"):
                 given = request.headers.get("X-CSRF-Token", "")
                 if not given or not secrets.compare_digest(given, str(session.get("csrf", ""))):
-                    abort(403, description="missing or wrong CSRF token")
-            session["seen"] = time.time()
+                    abort(403, description="CSRF 校验失败，请刷新页面 / missing or wrong CSRF token, reload the page")
+            # Background polling (preview, status) must not keep an unattended counter signed in.
+            if request.headers.get("X-Background-Poll") != "1" and request.args.get("bg") != "1":
+                session["seen"] = time.time()
             g.staff_code = session["staff"]
             g.role = session["role"]
             return view(*args, **kwargs)

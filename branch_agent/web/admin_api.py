@@ -1,0 +1,66 @@
+"""Branch admin: cameras per counter, disk and days left, upload queue, upload now."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from datetime import timedelta
+
+from flask import Blueprint, g, jsonify
+from sqlalchemy import func, select
+
+from branch_agent.clip_manifest import audit_local
+from branch_agent.db.models import COMPLETED, INTERRUPTED, PURGED, PENDING, UPLOADED, UPLOADING, Clip
+from branch_agent.web.disk_forecast import RATE_WINDOW, forecast_disk
+from branch_agent.web.recording_api import counter_status_json
+from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, require_staff, services
+from storage.database import utcnow
+
+bp = Blueprint("admin_api", __name__, url_prefix="/api")
+_upload_running = threading.Lock()
+
+
+@bp.get("/status")
+@require_staff(*COUNTER_ROLES)
+def status():  # type: ignore[no-untyped-def]
+    svc = services()
+    return jsonify(counters=[counter_status_json(code, c) for code, c in svc.counters.items()], upload_queue=len(svc.uploader.queue()))
+
+
+@bp.get("/admin/overview")
+@require_staff(ADMIN)
+def overview():  # type: ignore[no-untyped-def]
+    svc = services()
+    now = utcnow()
+    kept = (Clip.state.in_((COMPLETED, INTERRUPTED)), Clip.upload_state != PURGED)
+    with svc.sessions() as db:
+        spool_bytes = db.execute(select(func.coalesce(func.sum(Clip.size), 0)).where(*kept)).scalar_one()
+        recent = db.execute(select(Clip.started_at, Clip.size).where(Clip.state.in_((COMPLETED, INTERRUPTED)),
+                                                                     Clip.started_at >= now - RATE_WINDOW - timedelta(days=1))).all()
+        queue = db.execute(select(Clip).where(Clip.upload_state.in_((PENDING, UPLOADING, UPLOADED))).order_by(Clip.started_at)).scalars().all()
+        queued = [{"clip_id": c.clip_id, "business_serial": c.business_serial, "upload_state": c.upload_state, "size": c.size,
+                   "attempts": c.upload_attempts, "error": c.upload_error,
+                   "started_local": c.started_at.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M:%S")} for c in queue]
+    disk = forecast_disk(svc.config.spool_dir, int(spool_bytes), [(at, size or 0) for at, size in recent], now)
+    return jsonify(
+        branch={"code": svc.config.branch.code, "name": svc.config.branch.name},
+        counters=[counter_status_json(code, c) for code, c in svc.counters.items()],
+        disk=asdict(disk), upload_queue=queued, upload_running=_upload_running.locked(),
+        upload_window={"start": svc.config.upload.window_start, "end": svc.config.upload.window_end},
+    )
+
+
+@bp.post("/uploads/run")
+@require_staff(ADMIN)
+def upload_now():  # type: ignore[no-untyped-def]
+    svc = services()
+    if not _upload_running.acquire(blocking=False):
+        return jsonify(error="上传正在进行 / an upload run is already in progress"), 409
+    try:
+        with svc.sessions() as db:
+            audit_local(db, g.staff_code, "upload.run", "branch", {"queued": len(svc.uploader.queue())})
+            db.commit()
+        results = svc.uploader.run_once()
+    finally:
+        _upload_running.release()
+    return jsonify(results=[{"clip_id": r.clip_id, "state": r.state, "parts_sent": r.parts_sent, "detail": r.detail} for r in results])

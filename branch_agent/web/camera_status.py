@@ -1,0 +1,51 @@
+"""A counter's cameras and microphone as the screens show them: every health field, plus what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from branch_agent.counter_sources import CounterSources
+from branch_agent.sources import SourceHealth
+
+# A picture older than this means the camera froze or the stream stopped, well before the recorder
+# would log a gap, so the manager hears about it while the customer is still at the desk.
+STALE_AFTER_S = 2.0
+
+ROLE_LABELS = {
+    "environment": "环境摄像头 / environment camera",
+    "desk": "桌面摄像头 / desk camera",
+    "microphone": "麦克风 / microphone",
+}
+
+
+@dataclass(frozen=True)
+class SourceView:
+    role: str
+    label: str
+    health: SourceHealth
+    problem: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "label": self.label, "problem": self.problem, **asdict(self.health)}
+
+
+def describe_problem(role: str, h: SourceHealth) -> str | None:
+    zh, en = ("声音", "sound") if role == "microphone" else ("画面", "picture")
+    detail = f" ({h.detail})" if h.detail else ""
+    if not h.connected:
+        return f"未连接 / not connected{detail}"
+    if h.last_frame_age_s is None:
+        return f"尚无{zh} / no {en} yet{detail}"
+    if h.last_frame_age_s > STALE_AFTER_S:
+        age = f"{h.last_frame_age_s:.0f}"
+        return f"{zh}中断 {age} 秒 / no {en} for {age} s{detail}"
+    return None
+
+
+def counter_source_views(sources: CounterSources) -> list[SourceView]:
+    views = []
+    for role in ("environment", "desk", "microphone"):
+        health = getattr(sources, role).health()
+        views.append(SourceView(role, ROLE_LABELS[role], health, describe_problem(role, health)))
+    return views

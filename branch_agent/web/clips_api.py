@@ -1,0 +1,96 @@
+"""Clip lists and replay. A manager sees and plays only their own clips of today; nobody downloads."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timezone
+from pathlib import Path
+
+from flask import Blueprint, abort, g, jsonify, request, send_file, session
+from sqlalchemy import select
+
+from branch_agent.clip_manifest import audit_local
+from branch_agent.db.models import CANCELLED, RECORDING, Clip
+from branch_agent.services import BranchServices
+from branch_agent.web.masking import mask_card_number, mask_id_number
+from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, RM, require_staff, services
+from storage.manifest import is_clip_id
+
+bp = Blueprint("clips_api", __name__, url_prefix="/api")
+LIST_LIMIT = 500
+
+
+def start_of_today_utc(svc: BranchServices) -> datetime:
+    """Midnight in the branch's time zone, as UTC: "today" is the branch's day, not the server's."""
+    return datetime.combine(datetime.now(svc.tz).date(), time(0), tzinfo=svc.tz).astimezone(timezone.utc)
+
+
+def clip_json(svc: BranchServices, c: Clip) -> dict[str, object]:
+    sale = json.loads(c.sale_json)
+    return {
+        "clip_id": c.clip_id, "business_serial": c.business_serial, "counter": c.counter_code, "staff_code": c.staff_code,
+        "customer_name": sale.get("customer_name", ""), "id_type": sale.get("id_type", ""),
+        "id_number_masked": mask_id_number(sale.get("id_number", "")), "card_number_masked": mask_card_number(sale.get("card_number", "")),
+        "product_name": sale.get("product_name", ""), "state": c.state, "upload_state": c.upload_state,
+        "upload_error": c.upload_error, "upload_attempts": c.upload_attempts, "duration_ms": c.duration_ms, "size": c.size,
+        "started_local": c.started_at.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M:%S"),
+        "media_on_disk": Path(c.media_path).exists(),
+    }
+
+
+@bp.get("/clips")
+@require_staff(*COUNTER_ROLES)
+def clips():  # type: ignore[no-untyped-def]
+    svc = services()
+    q = select(Clip).where(Clip.state.not_in((RECORDING, CANCELLED))).order_by(Clip.started_at.desc())
+    if g.role == RM:
+        q = q.where(Clip.staff_code == g.staff_code, Clip.started_at >= start_of_today_utc(svc))
+    elif request.args.get("date"):
+        try:
+            day = datetime.strptime(request.args["date"], "%Y-%m-%d").date()
+        except ValueError:
+            return jsonify(error="日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD", fields={"date": "YYYY-MM-DD"}), 422
+        start = datetime.combine(day, time(0), tzinfo=svc.tz).astimezone(timezone.utc)
+        end = datetime.combine(day, time.max, tzinfo=svc.tz).astimezone(timezone.utc)
+        q = q.where(Clip.started_at >= start, Clip.started_at <= end)
+    with svc.sessions() as db:
+        rows = db.execute(q.limit(LIST_LIMIT)).scalars().all()
+    return jsonify(clips=[clip_json(svc, c) for c in rows])
+
+
+def _deny(db, clip: Clip, reason: str) -> None:  # type: ignore[no-untyped-def]
+    audit_local(db, g.staff_code, "replay.denied", clip.clip_id, {"owner": clip.staff_code, "reason": reason})
+    db.commit()
+    abort(403, description="只能回放本人当日的录像 / you may replay only your own clips of today")
+
+
+@bp.get("/clips/<clip_id>/media")
+@require_staff(*COUNTER_ROLES)
+def media(clip_id: str):  # type: ignore[no-untyped-def]
+    if not is_clip_id(clip_id):
+        abort(404)
+    svc = services()
+    with svc.sessions() as db:
+        clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one_or_none()
+        if clip is None or clip.state in (RECORDING, CANCELLED):
+            abort(404, description="没有这段录像 / no such clip")
+        if g.role != ADMIN:
+            if clip.staff_code != g.staff_code:
+                _deny(db, clip, "another manager's clip")
+            if clip.started_at < start_of_today_utc(svc):
+                _deny(db, clip, "not of today")
+        if not Path(clip.media_path).exists():
+            abort(404, description="录像已上传并从本机清理 / the clip was uploaded and removed from this host")
+        # One audit line per clip per sign-in: a player issues many Range requests for one viewing.
+        replayed = list(session.get("replayed", []))
+        if clip_id not in replayed:
+            audit_local(db, g.staff_code, "replay", clip_id, {"role": g.role})
+            db.commit()
+            # The list lives in the session cookie: kept short to stay well under the 4 KB cookie limit.
+            session["replayed"] = (replayed + [clip_id])[-40:]
+        path = Path(clip.media_path)
+    # Played in the page, never offered as a download: no attachment disposition, nothing cached.
+    resp = send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Content-Disposition"] = "inline"
+    return resp

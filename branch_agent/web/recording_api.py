@@ -1,0 +1,141 @@
+"""The counter's recording API: catalogue, serial numbers, start / marker / complete / cancel, status, preview."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+
+from branch_agent.clip_manifest import SaleInfo
+from branch_agent.counter_session import CounterSession
+from branch_agent.sale_validation import normalise_sale_form, validate_sale
+from branch_agent.web.camera_status import counter_source_views
+from branch_agent.web.preview import PreviewRenderer
+from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, RM, require_staff, services
+
+bp = Blueprint("recording_api", __name__, url_prefix="/api")
+MARKER_KINDS = ("risk_disclosed", "customer_confirmed", "signed", "note")
+_previews_lock = threading.Lock()
+
+
+def _product_json(p):  # type: ignore[no-untyped-def]
+    return {"code": p.code, "name": p.name, "type_code": p.type_code, "type_name": p.type_name,
+            "term_days": p.term_days, "risk_level": p.risk_level, "disclosure_script": p.disclosure_script}
+
+
+@bp.get("/products")
+@require_staff(*COUNTER_ROLES)
+def products():  # type: ignore[no-untyped-def]
+    return jsonify(products=[_product_json(p) for p in services().products()])
+
+
+def _counter(code: str) -> CounterSession:
+    counter = services().counters.get(code)
+    if counter is None:
+        abort(404, description=f"没有柜台 {code} / no counter {code}")
+    return counter
+
+
+def _own_recording(code: str) -> CounterSession:
+    """The counter, if the signed-in manager is the one recording there."""
+    counter = _counter(code)
+    active = counter.active_recording()
+    if active is not None and active.staff_code != g.staff_code:
+        abort(403, description=f"本柜台正由员工 {active.staff_code} 录像 / staff {active.staff_code} is recording at this counter")
+    return counter
+
+
+@bp.get("/serials/new")
+@require_staff(RM)
+def new_serial():  # type: ignore[no-untyped-def]
+    # For sales without a teller-system number: branch, date-time and randomness make it unique.
+    svc = services()
+    stamp = datetime.now(svc.tz).strftime("%Y%m%d%H%M%S")
+    return jsonify(business_serial=f"{svc.config.branch.code}-{stamp}-{secrets.token_hex(2).upper()}")
+
+
+@bp.post("/counters/<code>/recording")
+@require_staff(RM)
+def start(code: str):  # type: ignore[no-untyped-def]
+    counter = _counter(code)
+    raw = {k: str(v) for k, v in (request.get_json(silent=True) or {}).items()}
+    catalogue = {p.code: p for p in services().products()}
+    errors = validate_sale(raw, set(catalogue))
+    if errors:
+        return jsonify(error="表单有误，请按提示修改 / the form has errors", fields={e.field: e.message for e in errors}), 422
+    form = normalise_sale_form(raw)
+    product = catalogue[form["product_code"]]
+    sale = SaleInfo(
+        business_serial=form["business_serial"], customer_name=form["customer_name"], id_type=form["id_type"],
+        id_number=form["id_number"], card_number=form["card_number"], product_code=product.code,
+        product_name=product.name, product_type_code=product.type_code,
+    )
+    clip_id = counter.start(g.staff_code, sale)
+    return jsonify(clip_id=clip_id, disclosure_script=product.disclosure_script), 201
+
+
+@bp.post("/counters/<code>/recording/markers")
+@require_staff(RM)
+def marker(code: str):  # type: ignore[no-untyped-def]
+    data = request.get_json(silent=True) or {}
+    kind = str(data.get("kind", ""))
+    if kind not in MARKER_KINDS:
+        return jsonify(error=f"未知标记 / unknown marker kind {kind!r}", fields={"kind": f"one of {', '.join(MARKER_KINDS)}"}), 422
+    m = _own_recording(code).add_marker(kind, str(data.get("text", ""))[:500])
+    return jsonify(kind=m.kind, at_ms=m.at_ms), 201
+
+
+@bp.post("/counters/<code>/recording/complete")
+@require_staff(RM)
+def complete(code: str):  # type: ignore[no-untyped-def]
+    summary = _own_recording(code).complete(g.staff_code)
+    return jsonify(clip_id=summary.clip_id, state=summary.state, duration_ms=summary.duration_ms, size=summary.size, sha256=summary.sha256)
+
+
+@bp.post("/counters/<code>/recording/cancel")
+@require_staff(RM)
+def cancel(code: str):  # type: ignore[no-untyped-def]
+    reason = str((request.get_json(silent=True) or {}).get("reason", "")).strip()[:500]
+    if not reason:
+        return jsonify(error="请填写取消原因 / give a reason for cancelling", fields={"reason": "必填 / required"}), 422
+    _own_recording(code).cancel(g.staff_code, reason)
+    return jsonify(ok=True)
+
+
+def counter_status_json(code: str, counter: CounterSession) -> dict[str, object]:
+    views = counter_source_views(services().sources[code])
+    active = counter.active_recording()
+    recording = None
+    if active is not None:
+        mine = active.staff_code == g.staff_code
+        recording = {"clip_id": active.clip_id, "staff_code": active.staff_code, "mine": mine, "elapsed_ms": active.elapsed_ms,
+                     "engine_failure": active.engine_failure, "stalled_sources": list(active.stalled_sources)}
+        if mine or g.role == ADMIN:
+            recording.update(business_serial=active.sale.business_serial, customer_name=active.sale.customer_name,
+                             product_code=active.sale.product_code, product_name=active.sale.product_name,
+                             markers=[{"kind": m.kind, "at_ms": m.at_ms} for m in active.markers])
+    return {
+        "code": code, "name": counter.counter.name, "recording": recording,
+        "sources": [v.to_json() for v in views],
+        "problems": [f"{v.label}（{v.health.name}）：{v.problem}" for v in views if v.problem],
+    }
+
+
+@bp.get("/counters/<code>/status")
+@require_staff(*COUNTER_ROLES)
+def counter_status(code: str):  # type: ignore[no-untyped-def]
+    return jsonify(counter_status_json(code, _counter(code)))
+
+
+@bp.get("/counters/<code>/preview.jpg")
+@require_staff(*COUNTER_ROLES)
+def preview(code: str):  # type: ignore[no-untyped-def]
+    counter = _counter(code)
+    previews: dict[str, PreviewRenderer] = current_app.extensions["previews"]
+    with _previews_lock:
+        renderer = previews.get(code)
+        if renderer is None:
+            renderer = previews[code] = PreviewRenderer(services().sources[code], counter.counter.layout)
+    return Response(renderer.jpeg(), mimetype="image/jpeg", headers={"Cache-Control": "no-store"})

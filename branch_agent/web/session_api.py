@@ -1,0 +1,49 @@
+"""Sign in, who am I, sign out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request, session
+
+from branch_agent.web.staff_auth import (
+    COUNTER_ROLES, STAFF_CODE, AccountLocked, LoginRefused, audit_malformed_login, login, logout, require_staff, signed_in,
+)
+
+bp = Blueprint("session_api", __name__, url_prefix="/api")
+
+
+def _whoami():  # type: ignore[no-untyped-def]
+    return jsonify(staff_code=session["staff"], name=session["name"], role=session["role"], csrf_token=session["csrf"])
+
+
+@bp.post("/session")
+def sign_in():  # type: ignore[no-untyped-def]
+    data = request.get_json(silent=True) or {}
+    code, password = str(data.get("staff_code", "")).strip(), str(data.get("password", ""))
+    if not STAFF_CODE.fullmatch(code):
+        audit_malformed_login(code)
+        return jsonify(error="员工号有误 / staff code is wrong",
+                       fields={"staff_code": "员工号为7位数字 / the staff code is 7 digits"}), 422
+    if not password:
+        return jsonify(error="请输入密码 / enter the password", fields={"password": "请输入密码 / password is required"}), 422
+    try:
+        login(code, password)
+    except AccountLocked as exc:
+        return jsonify(error=str(exc), locked_until=exc.locked_until.isoformat()), exc.status
+    except LoginRefused as exc:
+        return jsonify(error=str(exc)), exc.status
+    return _whoami()
+
+
+@bp.get("/session")
+def current():  # type: ignore[no-untyped-def]
+    # Lets a reloaded page pick up its session (and CSRF token) without signing in again.
+    if not signed_in():
+        return jsonify(error="未登录 / not signed in"), 401
+    return _whoami()
+
+
+@bp.delete("/session")
+@require_staff(*COUNTER_ROLES)
+def sign_out():  # type: ignore[no-untyped-def]
+    logout()
+    return jsonify(ok=True)
