@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import secrets
@@ -10,6 +11,7 @@ import signal
 import sys
 from datetime import datetime, time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from branch_agent.center_client import CenterRefused, CenterUnavailable
 from branch_agent.config import ENV_SECRET_KEY, BranchConfig, load_branch_config
@@ -91,9 +93,84 @@ def cmd_recover(config: BranchConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cameras_probe(config: BranchConfig | None, args: argparse.Namespace) -> int:
+    import av.error
+
+    from branch_agent.sources.probe import probe_stream
+    from branch_agent.sources.stream_target import StreamTarget, describe_stream_error, redact_userinfo, rtsp_options
+
+    url = args.url
+    options = rtsp_options(args.transport, args.timeout) if url.startswith(("rtsp://", "rtsps://")) else {}
+    target = StreamTarget(url=url, display=redact_userinfo(url), format=args.format or None, options=options)
+    try:
+        result = probe_stream(target, seconds=args.seconds, timeout_s=args.timeout)
+    except (av.error.FFmpegError, OSError) as exc:
+        print(f"error: cannot open {target.display}: {describe_stream_error(exc, url, target.display)}", file=sys.stderr)
+        return 1
+    print(f"{result.display}: opened in {result.open_s:.2f} s", end="")
+    print(f", first picture after {result.first_picture_s:.2f} s" if result.first_picture_s is not None else ", no picture")
+    for v in result.video:
+        fps = f"{v.fps:g} fps" if v.fps else "fps unknown"
+        print(f"  video: {v.codec} {v.width}x{v.height} {fps} {v.pixel_format or ''}".rstrip())
+    if result.measured_fps is not None:
+        print(f"  measured: {result.measured_fps:.1f} pictures/s over {args.seconds:g} s")
+    for a in result.audio:
+        print(f"  audio: {a.codec} {a.sample_rate} Hz, {a.channels} channel(s)")
+    if not result.audio:
+        print("  audio: none")
+    return 0 if result.video or result.audio else 1
+
+
+def cmd_cameras_discover(config: BranchConfig | None, args: argparse.Namespace) -> int:
+    from branch_agent.sources.onvif_camera import OnvifEndpoint, OnvifError, query_device
+    from branch_agent.sources.ws_discovery import discover
+
+    password = os.environ.get(args.password_env, "") if args.password_env else ""
+    devices = discover(timeout_s=args.timeout, address=args.address, port=args.port)
+    if not devices:
+        where = args.address or "the local network (multicast)"
+        print(f"no ONVIF device answered from {where} within {args.timeout:g} s")
+        return 1
+    for d in devices:
+        print(f"{d.endpoint_reference}")
+        for xaddr in d.xaddrs:
+            print(f"  service: {xaddr}")
+        for scope in d.scopes:
+            print(f"  scope: {scope}")
+        if not args.user:
+            continue
+        for xaddr in d.xaddrs:
+            parts = urlsplit(xaddr)
+            try:
+                device = query_device(OnvifEndpoint(parts.hostname or "", parts.port or 80, args.user, password, args.timeout))
+            except OnvifError as exc:
+                print(f"  error: {exc}")
+                continue
+            print(f"  device: {device.manufacturer} {device.model} firmware {device.firmware_version} serial {device.serial_number}")
+            print(f"  clock: {device.clock_offset_s:+.1f} s against this host")
+            for prof in device.profiles:
+                fps = f" {prof.fps:g} fps" if prof.fps else ""
+                print(f"  profile {prof.token} {prof.name}: {prof.encoding} {prof.width}x{prof.height}{fps} {prof.stream_uri}")
+            break
+    return 0
+
+
+def cmd_staff_bootstrap(config: BranchConfig, args: argparse.Namespace) -> int:
+    from branch_agent.web.staff_bootstrap import BootstrapRefused, bootstrap_admin
+
+    password = os.environ.get(args.password_env, "") if args.password_env else getpass.getpass("password: ")
+    try:
+        bootstrap_admin(config, args.code, args.name, password)
+    except BootstrapRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"branch admin {args.code} created; it is replaced by the staff list at the next sync with the center")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m branch_agent", description="Branch agent: records sales at the counter and sends them to the center.")
-    parser.add_argument("--config", type=Path, required=True, help="branch configuration file (TOML)")
+    parser.add_argument("--config", type=Path, help="branch configuration file (TOML); required except for 'cameras'")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="run the counter UI, recorders and the upload scheduler").set_defaults(fn=cmd_serve)
     keys = sub.add_parser("keys", help="the branch's manifest-signing key").add_subparsers(dest="keys_command", required=True)
@@ -101,12 +178,38 @@ def build_parser() -> argparse.ArgumentParser:
     upload = sub.add_parser("upload", help="uploads").add_subparsers(dest="upload_command", required=True)
     upload.add_parser("run", help="upload every queued clip now, ignoring the window").set_defaults(fn=cmd_upload_run)
     sub.add_parser("recover", help="mark clips cut off by a crash as interrupted, with their manifests").set_defaults(fn=cmd_recover)
+    staff = sub.add_parser("staff", help="counter staff").add_subparsers(dest="staff_command", required=True)
+    boot = staff.add_parser("bootstrap", help="first-run branch admin, for a branch that has never synced its staff list")
+    boot.add_argument("--code", required=True, help="7-digit staff code")
+    boot.add_argument("--name", required=True)
+    boot.add_argument("--password-env", default="", help="read the password from this environment variable (else asked)")
+    boot.set_defaults(fn=cmd_staff_bootstrap)
+    cameras = sub.add_parser("cameras", help="find and check cameras").add_subparsers(dest="cameras_command", required=True)
+    disc = cameras.add_parser("discover", help="list ONVIF devices (WS-Discovery) with their profiles")
+    disc.add_argument("--address", help="probe this address by unicast instead of multicast")
+    disc.add_argument("--port", type=int, default=3702)
+    disc.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for answers")
+    disc.add_argument("--user", default="", help="ONVIF user, to read each device's profiles")
+    disc.add_argument("--password-env", default="", help="environment variable holding that user's password")
+    disc.set_defaults(fn=cmd_cameras_discover, needs_config=False)
+    probe = cameras.add_parser("probe", help="open a stream and print its codec, resolution, fps and audio")
+    probe.add_argument("url", help="rtsp://..., a file, or a device such as /dev/video0 (with --format v4l2)")
+    probe.add_argument("--transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport")
+    probe.add_argument("--format", default="", help="FFmpeg input format, e.g. v4l2 or alsa")
+    probe.add_argument("--seconds", type=float, default=2.0, help="how long to measure the frame rate")
+    probe.add_argument("--timeout", type=float, default=10.0)
+    probe.set_defaults(fn=cmd_cameras_probe, needs_config=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "needs_config", True):
+        return int(args.fn(None, args))
+    if args.config is None:
+        parser.error(f"--config is required for '{args.command}'")
     try:
         config = load_branch_config(args.config)
         return int(args.fn(config, args))

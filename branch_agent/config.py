@@ -6,7 +6,7 @@ import os
 import re
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -52,7 +52,29 @@ class UploadSection(StrictSection):
         return v
 
 
-class VideoSourceSection(StrictSection):
+def _secret_from_env(variable: str, what: str) -> str:
+    """A camera password: only ever from the environment, never from the file."""
+    if not variable:
+        return ""
+    value = os.environ.get(variable, "")
+    if not value:
+        raise ConfigError(f"set {variable}: the password of {what}")
+    return value
+
+
+class _NetworkCameraAuth(StrictSection):
+    username: str = Field(default="", max_length=128)
+    password_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]{0,63})?$",
+                              description="name of the environment variable holding the password")
+    transport: Literal["tcp", "udp"] = "tcp"
+    # Capture-to-arrival delay of this camera, measured at installation; taken off its timestamps.
+    latency_ms: int = Field(default=0, ge=0, le=5000)
+
+    def password(self, what: str) -> str:
+        return _secret_from_env(self.password_env, what)
+
+
+class SyntheticCameraSection(StrictSection):
     kind: Literal["synthetic"]
     width: int = Field(default=1920, ge=16, le=7680)
     height: int = Field(default=1080, ge=16, le=4320)
@@ -60,9 +82,82 @@ class VideoSourceSection(StrictSection):
     label: str = ""
 
 
-class AudioSourceSection(StrictSection):
+class RtspCameraSection(_NetworkCameraAuth):
+    kind: Literal["rtsp"]
+    url: str = Field(pattern=r"^rtsps?://[^/\s]+")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        if urlsplit(v).password is not None:
+            raise ValueError("the URL carries a password; put it in the variable named by password_env")
+        return v
+
+
+class OnvifCameraSection(_NetworkCameraAuth):
+    kind: Literal["onvif"]
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
+    port: int = Field(default=80, ge=1, le=65535)
+    stream: str = Field(default="main", pattern=r"^(main|sub|[0-9]{2,5}x[0-9]{2,5})$",
+                        description="main (largest), sub (smallest) or WIDTHxHEIGHT")
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class FileCameraSection(StrictSection):
+    kind: Literal["file"]
+    path: ConfigPath
+    loop: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: Path) -> Path:
+        if not v.is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
+
+class V4l2CameraSection(StrictSection):
+    kind: Literal["v4l2"]
+    device: Path = Path("/dev/video0")
+    width: int = Field(default=1280, ge=16, le=7680)
+    height: int = Field(default=720, ge=16, le=4320)
+    fps: int = Field(default=25, ge=1, le=60)
+    input_format: Literal["", "mjpeg", "yuyv422", "h264"] = Field(default="", description="empty: the device's default")
+
+
+EnvironmentCameraSection = Annotated[
+    SyntheticCameraSection | OnvifCameraSection | RtspCameraSection | FileCameraSection, Field(discriminator="kind")
+]
+DeskCameraSection = Annotated[
+    SyntheticCameraSection | V4l2CameraSection | RtspCameraSection | FileCameraSection, Field(discriminator="kind")
+]
+VideoSourceSection = (
+    SyntheticCameraSection | OnvifCameraSection | RtspCameraSection | FileCameraSection | V4l2CameraSection
+)
+
+
+class ToneMicrophoneSection(StrictSection):
     kind: Literal["tone"]
     frequency_hz: float = Field(default=1000.0, gt=0, lt=20000)
+
+
+class AlsaMicrophoneSection(StrictSection):
+    kind: Literal["alsa"]
+    device: str = Field(default="default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:,.=-]+$")
+    channels: int = Field(default=1, ge=1, le=8, description="captured channels, mixed down to mono")
+    latency_ms: int = Field(default=0, ge=0, le=5000)
+
+
+class CameraMicrophoneSection(StrictSection):
+    kind: Literal["camera"]
+    camera: Literal["environment", "desk"] = "environment"
+
+
+AudioSourceSection = Annotated[
+    ToneMicrophoneSection | AlsaMicrophoneSection | CameraMicrophoneSection, Field(discriminator="kind")
+]
 
 
 class LayoutSection(StrictSection):
@@ -75,10 +170,21 @@ class LayoutSection(StrictSection):
 class CounterSection(StrictSection):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = Field(min_length=1, max_length=100)
-    environment: VideoSourceSection
-    desk: VideoSourceSection
+    environment: EnvironmentCameraSection
+    desk: DeskCameraSection
     microphone: AudioSourceSection
     layout: LayoutSection = LayoutSection()
+
+    @model_validator(mode="after")
+    def _camera_has_sound(self) -> "CounterSection":
+        if isinstance(self.microphone, CameraMicrophoneSection):
+            camera = getattr(self, self.microphone.camera)
+            if isinstance(camera, (SyntheticCameraSection, V4l2CameraSection)):
+                raise ValueError(
+                    f"microphone kind 'camera' takes the sound of the {self.microphone.camera} camera, "
+                    f"but a {camera.kind} camera has no sound; use an rtsp, onvif or file camera or an alsa microphone"
+                )
+        return self
 
 
 class RecorderSection(StrictSection):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the operating system must provide: Python's venv module, a CJK font for the burned-in text,
 # ffmpeg (ffprobe checks recordings in the tests and benchmarks), and for the tests Chromium with its
-# driver (the counter UI is driven headless). Installs them with apt when run as root on
-# Debian/Ubuntu; otherwise prints the exact apt line and stops.
+# driver (the counter UI is driven headless), faketime (simulated cameras run with their clocks hours
+# off) and GStreamer's RTSP server (a live camera that is not ours). Installs them with apt when run as root on Debian/Ubuntu; otherwise prints the
+# exact apt line and stops.
 set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"
@@ -16,6 +17,12 @@ missing=()
 command -v ffprobe >/dev/null 2>&1 || missing+=("ffmpeg")
 command -v chromium >/dev/null 2>&1 || missing+=("chromium")
 command -v chromedriver >/dev/null 2>&1 || missing+=("chromium-driver")
+command -v faketime >/dev/null 2>&1 || missing+=("faketime")
+# A live RTSP camera for the tests: GStreamer's RTSP server, run with the system Python.
+/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; \
+Gst.init(None); import sys; sys.exit(0 if Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('alawenc') else 1)" \
+  2>/dev/null || missing+=("python3" "python3-gi" "gir1.2-gst-rtsp-server-1.0" "gstreamer1.0-plugins-base" \
+  "gstreamer1.0-plugins-good" "gstreamer1.0-plugins-ugly")
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -85,6 +85,11 @@ class SourceHealth:
     errors: int
     reconnects: int
     detail: str
+    kind: str = ""
+    # Received media bitrate over the last seconds; 0 where the source is not a stream.
+    bitrate_kbps: float = 0.0
+    # Camera clock minus host clock, where the camera tells its time (ONVIF, GB/T 28181).
+    clock_offset_s: float | None = None
 
 
 @runtime_checkable

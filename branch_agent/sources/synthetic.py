@@ -18,34 +18,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
+from branch_agent.sources.rate_meter import RateMeter
 
 _log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
-# A window this long is enough to report a stable fps without hiding a recent stall for long.
-_FPS_WINDOW_NS = 2 * _NS
-
-
-class _RateMeter:
-    """Events per second over a short sliding window."""
-
-    def __init__(self) -> None:
-        self._times: collections.deque[int] = collections.deque()
-
-    def tick(self, now_ns: int) -> None:
-        self._times.append(now_ns)
-        self._trim(now_ns)
-
-    def rate(self, now_ns: int) -> float:
-        self._trim(now_ns)
-        if len(self._times) < 2:
-            return 0.0
-        span = self._times[-1] - self._times[0]
-        return (len(self._times) - 1) * _NS / span if span > 0 else 0.0
-
-    def _trim(self, now_ns: int) -> None:
-        while self._times and now_ns - self._times[0] > _FPS_WINDOW_NS:
-            self._times.popleft()
 
 
 def _label_mask(text: str, height_px: int, font_path: str | Path | None) -> np.ndarray:
@@ -75,7 +52,7 @@ class _ProducerThread:
         self._paused = False
         self._errors = 0
         self._last_error = ""
-        self._meter = _RateMeter()
+        self._meter = RateMeter()
 
     def open(self) -> None:
         if self._thread is not None:
@@ -201,6 +178,7 @@ class SyntheticVideoSource(_ProducerThread):
             errors=errors,
             reconnects=0,
             detail=detail if running else (detail or "not open"),
+            kind="synthetic",
         )
 
     # -- producer ------------------------------------------------------------------------------
@@ -309,6 +287,7 @@ class ToneAudioSource(_ProducerThread):
                 errors=self._errors + self._overruns,
                 reconnects=0,
                 detail=detail if running else (detail or "not open"),
+                kind="tone",
             )
 
     def _run(self) -> None:

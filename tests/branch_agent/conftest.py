@@ -1,4 +1,4 @@
-"""Shared fixtures for recorder tests."""
+"""Fixtures shared by the branch agent's tests."""
 
 from __future__ import annotations
 

@@ -1,0 +1,363 @@
+"""One camera or microphone connection through PyAV (FFmpeg): RTSP, files, V4L2 and ALSA devices.
+
+A reader thread connects, demuxes and decodes, keeps the most recent picture, queues the sound, and
+when anything goes wrong (camera unplugged, network down, server restarted) reconnects with a
+capped exponential backoff, forever, until closed. The recorder never waits for it: while the
+reader is away, the last picture stays the latest one, the recorder sees it go stale and writes a
+gap, and recording goes on.
+
+A camera with a microphone is one connection serving two sources (its picture and its sound), so
+the reader is shared and reference-counted: ``StreamVideoSource`` and ``StreamAudioSource`` are the
+views the recorder holds.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import av
+import av.error
+import numpy as np
+
+from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
+from branch_agent.sources.rate_meter import RateMeter
+from branch_agent.sources.stream_clock import StreamClock
+from branch_agent.sources.stream_target import ReconnectPolicy, StreamTarget, TargetResolver, describe_stream_error
+
+_log = logging.getLogger(__name__)
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    want_video: bool = True
+    want_audio: bool = False
+    # The recording's audio format: every source delivers mono 16-bit PCM at this rate.
+    sample_rate: int = 48000
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+    # Files are played at their own pace, like a camera, and start over at the end.
+    realtime: bool = False
+    loop: bool = False
+    # Known capture-to-arrival delay of this camera, taken off its stamps (measured at installation).
+    latency_ms: int = 0
+    max_audio_buffer_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not (self.want_video or self.want_audio):
+            raise ValueError("a stream must deliver video, audio or both")
+        if self.open_timeout_s <= 0 or self.read_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms cannot be negative, got {self.latency_ms}")
+
+
+class _Stop(Exception):
+    """Raised inside the reader loop when close() asks it to end."""
+
+
+def _plane(plane: av.video.plane.VideoPlane, width: int, height: int) -> np.ndarray:
+    # Copy out of FFmpeg's buffer, which the decoder reuses for the next frame.
+    rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+    out = np.ascontiguousarray(rows[:height, :width])
+    out.flags.writeable = False
+    return out
+
+
+def to_video_frame(frame: av.VideoFrame, pts_ns: int) -> VideoFrame:
+    """A decoded picture as I420 planes, cropped to even dimensions (I420 cannot be odd)."""
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    w, h = frame.width & ~1, frame.height & ~1
+    y = _plane(frame.planes[0], w, h)
+    u = _plane(frame.planes[1], w // 2, h // 2)
+    v = _plane(frame.planes[2], w // 2, h // 2)
+    return VideoFrame(y=y, u=u, v=v, pts_ns=pts_ns)
+
+
+def _pts_ns(frame: av.frame.Frame) -> int | None:
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return int(frame.pts * frame.time_base * _NS)
+
+
+class AvStreamReader:
+    """The shared connection. ``acquire``/``release`` open and close it by reference count."""
+
+    def __init__(
+        self,
+        name: str,
+        resolver: TargetResolver,
+        settings: StreamSettings,
+        policy: ReconnectPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.resolver = resolver
+        self.settings = settings
+        self.policy = policy or ReconnectPolicy()
+        self._lock = threading.Lock()
+        self._users = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._latest: VideoFrame | None = None
+        self._audio: collections.deque[AudioChunk] = collections.deque()
+        self._max_chunks = 1
+        self._video_meter = RateMeter()
+        self._audio_meter = RateMeter()
+        self._byte_meter = RateMeter()
+        self._last_audio_ns: int | None = None
+        self._last_packet_ns: int | None = None
+        self._connected = False
+        self._connections = 0
+        self._errors = 0
+        self._audio_overruns = 0
+        self._detail = "not open"
+        self._url = ""
+        self._display = ""
+        self._clock_offset_s: float | None = None
+        self._video_clock = StreamClock()
+        self._audio_clock = StreamClock()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._thread is not None:
+                return
+            self._stop.clear()
+            self._detail = "connecting"
+            self._thread = threading.Thread(target=self._run, name=f"stream-{self.name}", daemon=True)
+            self._thread.start()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                return
+            self._users -= 1
+            if self._users or self._thread is None:
+                return
+            thread, self._thread = self._thread, None
+            self._stop.set()
+        # FFmpeg cannot be interrupted mid-call; it returns within the open or read timeout.
+        thread.join()
+        with self._lock:
+            self._connected = False
+            self._detail = "not open"
+
+    # -- consumers -----------------------------------------------------------------------------
+
+    def latest_frame(self) -> VideoFrame | None:
+        with self._lock:
+            return self._latest
+
+    def read_audio(self, max_chunks: int) -> list[AudioChunk]:
+        out: list[AudioChunk] = []
+        with self._lock:
+            while self._audio and len(out) < max_chunks:
+                out.append(self._audio.popleft())
+        return out
+
+    def health(self, name: str, audio: bool) -> SourceHealth:
+        now = time.monotonic_ns()
+        with self._lock:
+            if audio:
+                last = self._last_audio_ns
+                rate = self._audio_meter.rate(now)
+            else:
+                last = self._latest.pts_ns if self._latest is not None else None
+                rate = self._video_meter.rate(now)
+            detail = self._detail
+            if audio and self._audio_overruns:
+                detail = (f"{detail}; " if detail else "") + f"{self._audio_overruns} chunks dropped: nobody read them"
+            return SourceHealth(
+                name=name,
+                connected=self._connected,
+                last_frame_age_s=(now - last) / _NS if last is not None else None,
+                fps=rate,
+                errors=self._errors + (self._audio_overruns if audio else 0),
+                reconnects=max(0, self._connections - 1),
+                detail=f"{self._display}: {detail}" if detail and self._display else detail,
+                kind=self.resolver.kind,
+                bitrate_kbps=self._byte_meter.amount_rate(now) * 8 / 1000,
+                clock_offset_s=self._clock_offset_s,
+            )
+
+    # -- the reader thread ---------------------------------------------------------------------
+
+    def _set_state(self, connected: bool, detail: str) -> None:
+        with self._lock:
+            self._connected = connected
+            self._detail = detail
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._connect_and_read()
+                # A file came to its end: start over at once if it loops, otherwise stay put.
+                # A live camera never ends by itself: that is a failure like any other.
+                if self.settings.loop:
+                    failures = 0
+                    continue
+                if self.settings.realtime:
+                    self._set_state(False, "end of file")
+                    self._stop.wait()
+                    return
+                raise ConnectionError("the stream ended")
+            except _Stop:
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure is counted, shown and retried
+                if self._stop.is_set():
+                    return
+                if time.monotonic() - started >= self.policy.stable_s:
+                    failures = 0
+                failures += 1
+                delay = self.policy.delay_s(failures)
+                with self._lock:
+                    reason = describe_stream_error(exc, self._url, self._display)
+                    self._errors += 1
+                    self._connected = False
+                    self._detail = f"reconnecting in {delay:.1f} s after: {reason}"
+                _log.warning("source %s (%s): %s; reconnecting in %.1f s", self.name, self._display, reason, delay)
+                self._stop.wait(delay)
+
+    def _connect_and_read(self) -> None:
+        target = self.resolver.resolve()
+        with self._lock:
+            self._url = target.url
+            self._display = target.display
+            self._clock_offset_s = target.clock_offset_s
+        s = self.settings
+        container = av.open(
+            target.url, format=target.format, options=dict(target.options),
+            timeout=(s.open_timeout_s, s.read_timeout_s),
+        )
+        try:
+            self._read(container, target)
+        finally:
+            container.close()
+
+    def _read(self, container: av.container.InputContainer, target: StreamTarget) -> None:
+        s = self.settings
+        video = container.streams.video[0] if s.want_video and container.streams.video else None
+        audio = container.streams.audio[0] if s.want_audio and container.streams.audio else None
+        if s.want_video and video is None:
+            raise RuntimeError(f"{target.display} has no video stream")
+        if s.want_audio and audio is None:
+            raise RuntimeError(f"{target.display} has no audio stream")
+        if video is not None:
+            video.thread_type = "SLICE"  # frame threads would hold pictures back by several frames
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=s.sample_rate) if audio else None
+        # Each connection starts the streams' time afresh.
+        self._video_clock.reset()
+        self._audio_clock.reset()
+        with self._lock:
+            self._connections += 1
+            self._max_chunks = max(1, int(s.max_audio_buffer_s * s.sample_rate / 1024))
+        self._set_state(True, "")
+        _log.info("source %s connected to %s", self.name, target.display)
+        pace_origin: int | None = None
+        pace_first_pts = 0
+        latency_ns = s.latency_ms * 1_000_000
+        wanted = [st for st in (video, audio) if st is not None]
+        for packet in container.demux(*wanted):
+            if self._stop.is_set():
+                raise _Stop
+            if packet.size:
+                now = time.monotonic_ns()
+                with self._lock:
+                    self._byte_meter.tick(now, packet.size)
+                    self._last_packet_ns = now
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as exc:
+                # A damaged packet (lost UDP datagrams) spoils a frame, not the connection.
+                with self._lock:
+                    self._errors += 1
+                _log.debug("source %s: undecodable packet: %s", self.name, exc)
+                continue
+            for frame in frames:
+                pts = _pts_ns(frame)
+                if s.realtime and pts is not None:
+                    if pace_origin is None:
+                        pace_origin, pace_first_pts = time.monotonic_ns(), pts
+                    self._sleep_until(pace_origin + pts - pace_first_pts)
+                arrival = time.monotonic_ns()
+                if isinstance(frame, av.VideoFrame):
+                    duration = int(_NS / float(video.average_rate)) if video and video.average_rate else 0
+                    stamp = self._video_clock.map(pts, arrival, duration) - latency_ns
+                    picture = to_video_frame(frame, min(stamp, arrival))
+                    with self._lock:
+                        self._latest = picture
+                        self._video_meter.tick(arrival)
+                elif resampler is not None:
+                    duration = frame.samples * _NS // frame.sample_rate if frame.sample_rate else 0
+                    stamp = self._audio_clock.map(pts, arrival, duration) - latency_ns
+                    self._queue_audio(resampler.resample(frame), min(stamp, arrival), arrival)
+
+    def _queue_audio(self, frames: list[av.AudioFrame], pts_ns: int, arrival_ns: int) -> None:
+        rate = self.settings.sample_rate
+        for out in frames:
+            samples = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+            if not len(samples):
+                continue
+            chunk = AudioChunk(samples=samples, sample_rate=rate, pts_ns=pts_ns)
+            pts_ns += len(samples) * _NS // rate
+            with self._lock:
+                if len(self._audio) >= self._max_chunks:
+                    self._audio.popleft()
+                    self._audio_overruns += 1
+                self._audio.append(chunk)
+                self._last_audio_ns = arrival_ns
+                self._audio_meter.tick(arrival_ns)
+
+    def _sleep_until(self, due_ns: int) -> None:
+        delay = (due_ns - time.monotonic_ns()) / _NS
+        if delay > 0 and self._stop.wait(delay):
+            raise _Stop
+
+
+class StreamVideoSource:
+    """A camera's picture from a shared ``AvStreamReader``."""
+
+    def __init__(self, name: str, reader: AvStreamReader) -> None:
+        self.name = name
+        self.reader = reader
+
+    def open(self) -> None:
+        self.reader.acquire()
+
+    def close(self) -> None:
+        self.reader.release()
+
+    def latest_frame(self) -> VideoFrame | None:
+        return self.reader.latest_frame()
+
+    def health(self) -> SourceHealth:
+        return self.reader.health(self.name, audio=False)
+
+
+class StreamAudioSource:
+    """A microphone (ALSA) or a camera's sound from a shared ``AvStreamReader``."""
+
+    def __init__(self, name: str, reader: AvStreamReader) -> None:
+        self.name = name
+        self.reader = reader
+
+    def open(self) -> None:
+        self.reader.acquire()
+
+    def close(self) -> None:
+        self.reader.release()
+
+    def read(self, max_chunks: int) -> list[AudioChunk]:
+        return self.reader.read_audio(max_chunks)
+
+    def health(self) -> SourceHealth:
+        return self.reader.health(self.name, audio=True)
