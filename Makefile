@@ -15,10 +15,15 @@ test: sysdeps $(STAMP)
 sysdeps:
 	@PYTHON=$(PYTHON) bash scripts/sysdeps.sh
 
-$(STAMP): pyproject.toml
+# The ONVIF camera simulator the tests talk to asks for the desktop OpenCV wheel, which would sit in
+# the same cv2 folder as the headless one the product uses: it is installed without its dependencies.
+ONVIF_SIMULATOR := ipycam==1.3.0
+
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(ONVIF_SIMULATOR)'
 	touch $(STAMP)
 
 clean:

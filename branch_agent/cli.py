@@ -97,11 +97,12 @@ def cmd_cameras_probe(config: BranchConfig | None, args: argparse.Namespace) -> 
     import av.error
 
     from branch_agent.sources.probe import probe_stream
-    from branch_agent.sources.stream_target import StreamTarget, describe_stream_error, redact_userinfo, rtsp_options
+    from branch_agent.sources.stream_target import StreamTarget, describe_stream_error, rtsp_options
+    from branch_agent.sources.stream_urls import redact_url
 
     url = args.url
     options = rtsp_options(args.transport, args.timeout) if url.startswith(("rtsp://", "rtsps://")) else {}
-    target = StreamTarget(url=url, display=redact_userinfo(url), format=args.format or None, options=options)
+    target = StreamTarget(url=url, display=redact_url(url), format=args.format or None, options=options)
     try:
         result = probe_stream(target, seconds=args.seconds, timeout_s=args.timeout)
     except (av.error.FFmpegError, OSError) as exc:

@@ -20,7 +20,8 @@ from branch_agent.config import (
 from branch_agent.sources import AudioSource, SourceHealth, VideoSource
 from branch_agent.sources.av_stream import AvStreamReader, StreamAudioSource, StreamSettings, StreamVideoSource
 from branch_agent.sources.onvif_stream import OnvifResolver, OnvifStreamRequest
-from branch_agent.sources.stream_target import FixedTarget, StreamTarget, TargetResolver, redact_userinfo, rtsp_options
+from branch_agent.sources.stream_target import FixedTarget, StreamTarget, TargetResolver, rtsp_options
+from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
 from branch_agent.sources.synthetic import SyntheticVideoSource, ToneAudioSource
 
 # Telling the two synthetic pictures apart in a composite: darker bluish background, brighter inset.
@@ -46,21 +47,11 @@ class CounterSources:
         return [s.health() for s in (self.environment, self.desk, self.microphone)]
 
 
-def _with_password(url: str, username: str, password: str) -> str:
-    from urllib.parse import quote, urlsplit, urlunsplit
-
-    if not username:
-        return url
-    parts = urlsplit(url)
-    userinfo = quote(username, safe="") + (":" + quote(password, safe="") if password else "")
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc.rsplit('@', 1)[-1]}"))
-
-
 def _resolver(what: str, cfg: VideoSourceSection) -> tuple[TargetResolver, StreamSettings]:
     """Where a stream camera is and how to read it; ``what`` names it in error messages."""
     if isinstance(cfg, RtspCameraSection):
-        url = _with_password(cfg.url, cfg.username, cfg.password(what))
-        target = StreamTarget(url=url, display=redact_userinfo(url), options=rtsp_options(cfg.transport, _OPEN_TIMEOUT_S))
+        url = stream_url_with_credentials(cfg.url, cfg.username, cfg.password(what)) if cfg.username else cfg.url
+        target = StreamTarget(url=url, display=redact_url(url), options=rtsp_options(cfg.transport, _OPEN_TIMEOUT_S))
         return FixedTarget("rtsp", target), StreamSettings(latency_ms=cfg.latency_ms, open_timeout_s=_OPEN_TIMEOUT_S)
     if isinstance(cfg, OnvifCameraSection):
         stream: str | tuple[int, int] = cfg.stream

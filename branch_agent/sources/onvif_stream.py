@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from branch_agent.sources.stream_target import StreamTarget, rtsp_options
+from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
 
 _log = logging.getLogger(__name__)
 
@@ -30,17 +31,11 @@ class OnvifResolver:
         self.request = request
 
     def resolve(self) -> StreamTarget:
-        from branch_agent.sources.onvif_camera import (
-            OnvifEndpoint,
-            pick_profile,
-            query_device,
-            redact_url,
-            stream_url_with_credentials,
-        )
+        from branch_agent.sources.onvif_camera import OnvifEndpoint, pick_profile, query_device
 
         r = self.request
         device = query_device(OnvifEndpoint(r.host, r.port, r.username, r.password, r.timeout_s))
-        profile = pick_profile(device.profiles, r.stream)
+        profile = pick_profile(device.profiles, r.stream, device=f"{r.host}:{r.port}")
         url = stream_url_with_credentials(profile.stream_uri, r.username, r.password)
         if abs(device.clock_offset_s) >= 2:
             _log.warning("ONVIF camera %s:%d clock is %+.1f s off the host's", r.host, r.port, device.clock_offset_s)

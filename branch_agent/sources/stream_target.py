@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
-
 import av.error
 
 
@@ -65,18 +63,6 @@ class ReconnectPolicy:
         if failures <= 0:
             return 0.0
         return min(self.max_s, self.initial_s * self.factor ** (failures - 1))
-
-
-def redact_userinfo(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe to log and show."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def rtsp_options(transport: str, open_timeout_s: float) -> dict[str, str]:

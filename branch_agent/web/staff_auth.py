@@ -6,7 +6,6 @@ import functools
 import re
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, TypeVar
 
@@ -15,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from branch_agent.clip_manifest import audit_local
-from branch_agent.config import BranchConfig
 from branch_agent.db.models import StaffLoginState, SyncedStaff
 from branch_agent.services import BranchServices
 from center_platform.contract.passwords import check_password, hash_password
@@ -26,24 +24,6 @@ RM = "relationship_manager"
 ADMIN = "branch_admin"
 COUNTER_ROLES = (RM, ADMIN)
 STAFF_CODE = re.compile(r"^[0-9]{7}$")
-
-
-@dataclass(frozen=True)
-class CounterUiRules:
-    lockout_failures: int = 5
-    lockout_minutes: float = 15.0
-    idle_timeout_minutes: float = 30.0
-
-
-def ui_rules(config: BranchConfig) -> CounterUiRules:
-    # getattr with defaults: the [counter_ui] section is optional and its schema may grow separately.
-    section = getattr(config, "counter_ui", None)
-    d = CounterUiRules()
-    return CounterUiRules(
-        lockout_failures=int(getattr(section, "lockout_failures", d.lockout_failures)),
-        lockout_minutes=float(getattr(section, "lockout_minutes", d.lockout_minutes)),
-        idle_timeout_minutes=float(getattr(section, "idle_timeout_minutes", d.idle_timeout_minutes)),
-    )
 
 
 def services() -> BranchServices:
@@ -92,7 +72,7 @@ def login(staff_code: str, password: str) -> SyncedStaff:
 
 def _login_once(staff_code: str, password: str) -> SyncedStaff:
     svc = services()
-    rules = ui_rules(svc.config)
+    rules = svc.config.counter_ui
     now = utcnow()
     with svc.sessions() as db:
         state = db.execute(select(StaffLoginState).where(StaffLoginState.staff_code == staff_code)).scalar_one_or_none()
@@ -154,7 +134,7 @@ def signed_in() -> bool:
     """True for a live session (and refreshes nothing); an idle-expired one is cleared."""
     if "staff" not in session:
         return False
-    idle_s = ui_rules(services().config).idle_timeout_minutes * 60
+    idle_s = services().config.counter_ui.idle_timeout_minutes * 60
     if time.time() - float(session.get("seen", 0)) > idle_s:
         session.clear()
         return False

@@ -54,7 +54,7 @@ def loopback_discovery_server(port: int) -> type[WSDiscoveryServer]:
     return LoopbackDiscoveryServer
 
 
-def test_picture(width: int, height: int, frame_number: int) -> np.ndarray:
+def synthetic_picture(width: int, height: int, frame_number: int) -> np.ndarray:
     picture = np.zeros((height, width, 3), dtype=np.uint8)
     picture[:, :, 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
     picture[:, :, 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
@@ -116,12 +116,12 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # A snapshot needs a frame that has been streamed; send the first before saying ready.
     frame_number = 0
-    camera.stream(test_picture(args.width, args.height, frame_number))
+    camera.stream(synthetic_picture(args.width, args.height, frame_number))
     print("ready", flush=True)
     try:
         while not stop.is_set():
             frame_number += 1
-            camera.stream(test_picture(args.width, args.height, frame_number))  # paces itself to fps
+            camera.stream(synthetic_picture(args.width, args.height, frame_number))  # paces itself to fps
     finally:
         camera.stop()
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -56,9 +57,6 @@ def _wait_ready(process: subprocess.Popen[str], log_path: Path) -> None:
                 return
             if not line and process.poll() is not None:
                 break
-    process.kill()
-    process.wait()
-    process.stdout.close()
     raise RuntimeError(f"ipycam did not become ready; its log:\n{log_path.read_text(errors='replace')[-4000:]}")
 
 
@@ -88,16 +86,36 @@ def running_ipycam(
         command = [faketime, "-f", clock_shift, *command]
     log_path = workdir / "ipycam.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        # A session of its own: faketime runs the camera as its child, and the camera runs ffmpeg
+        # encoders; stopping the group reaches all of them, not only the process Popen started.
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+                                   start_new_session=True)
     try:
         _wait_ready(process, log_path)
         yield camera
     finally:
-        process.terminate()
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    for sig, grace_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, None)):
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        if grace_s is not None:
+            _wait_group_gone(process, grace_s)
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _wait_group_gone(process: subprocess.Popen[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        process.poll()  # reaps the leader: a zombie would keep the group alive
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)

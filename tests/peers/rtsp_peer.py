@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -63,7 +64,8 @@ class RtspPeer:
             cmd = [faketime, "-f", self.faketime, *cmd]
         # Only the wall clock is shifted: GLib's timers run on the monotonic clock and must stay real.
         env = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
+                                     start_new_session=True)
         deadline = time.monotonic() + timeout_s
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -84,7 +86,11 @@ class RtspPeer:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        proc.kill()
+        # The whole group: under faketime the server is a child of the faketime process.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait(timeout=10)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:

@@ -9,14 +9,15 @@ import pytest
 
 from branch_agent.sources import AudioSource, VideoSource
 from branch_agent.sources.av_stream import AvStreamReader, StreamAudioSource, StreamSettings, StreamVideoSource
-from branch_agent.sources.stream_target import FixedTarget, ReconnectPolicy, StreamTarget, redact_userinfo, rtsp_options
+from branch_agent.sources.stream_target import FixedTarget, ReconnectPolicy, StreamTarget, rtsp_options
+from branch_agent.sources.stream_urls import redact_url
 from tests.peers.rtsp_peer import RtspPeer
 
 FAST_RETRY = ReconnectPolicy(initial_s=0.25, max_s=1.0)
 
 
 def _reader(url: str, transport: str = "tcp", audio: bool = True, policy: ReconnectPolicy = FAST_RETRY) -> AvStreamReader:
-    target = StreamTarget(url=url, display=redact_userinfo(url), options=rtsp_options(transport, 5))
+    target = StreamTarget(url=url, display=redact_url(url), options=rtsp_options(transport, 5))
     settings = StreamSettings(want_audio=audio, open_timeout_s=5, read_timeout_s=3)
     return AvStreamReader("cam", FixedTarget("rtsp", target), settings, policy)
 
