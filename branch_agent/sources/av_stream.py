@@ -13,7 +13,6 @@ views the recorder holds.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ import av
 import av.error
 import numpy as np
 
+from branch_agent.sources.audio_queue import AudioQueue
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
 from branch_agent.sources.rate_meter import RateMeter
 from branch_agent.sources.stream_clock import StreamClock
@@ -52,8 +52,8 @@ class StreamSettings:
             raise ValueError("a stream must deliver video, audio or both")
         if self.open_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
-        if self.latency_ms < 0:
-            raise ValueError(f"latency_ms cannot be negative, got {self.latency_ms}")
+        if not 0 <= self.latency_ms <= 400:
+            raise ValueError(f"latency_ms must be within 0..400 (the recorder waits 500 ms for sound), got {self.latency_ms}")
 
 
 class _Stop(Exception):
@@ -100,22 +100,25 @@ class AvStreamReader:
         self.settings = settings
         self.policy = policy or ReconnectPolicy()
         self._lock = threading.Lock()
+        # Held across starting and joining the thread, so an open racing a close cannot start a
+        # second reader on the same state.
+        self._lifecycle = threading.Lock()
         self._users = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._latest: VideoFrame | None = None
-        self._audio: collections.deque[AudioChunk] = collections.deque()
-        self._max_chunks = 1
+        self._audio = AudioQueue(settings.sample_rate, settings.max_audio_buffer_s)
         self._video_meter = RateMeter()
         self._audio_meter = RateMeter()
         self._byte_meter = RateMeter()
         self._last_audio_ns: int | None = None
-        self._last_packet_ns: int | None = None
         self._connected = False
         self._connections = 0
         self._errors = 0
-        self._audio_overruns = 0
         self._detail = "not open"
+        # Set when the camera delivers pictures but its sound, which the microphone needs, is missing.
+        self._audio_problem = ""
+        self._delivering_since: float | None = None
         self._url = ""
         self._display = ""
         self._clock_offset_s: float | None = None
@@ -125,17 +128,19 @@ class AvStreamReader:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def acquire(self) -> None:
-        with self._lock:
+        with self._lifecycle:
             self._users += 1
             if self._thread is not None:
                 return
-            self._stop.clear()
-            self._detail = "connecting"
-            self._thread = threading.Thread(target=self._run, name=f"stream-{self.name}", daemon=True)
+            stop = threading.Event()
+            with self._lock:
+                self._stop = stop
+                self._detail = "connecting"
+            self._thread = threading.Thread(target=self._run, args=(stop,), name=f"stream-{self.name}", daemon=True)
             self._thread.start()
 
     def release(self) -> None:
-        with self._lock:
+        with self._lifecycle:
             if self._users == 0:
                 return
             self._users -= 1
@@ -143,11 +148,12 @@ class AvStreamReader:
                 return
             thread, self._thread = self._thread, None
             self._stop.set()
-        # FFmpeg cannot be interrupted mid-call; it returns within the open or read timeout.
-        thread.join()
-        with self._lock:
-            self._connected = False
-            self._detail = "not open"
+            # FFmpeg cannot be interrupted mid-call; it returns within the open or read timeout.
+            thread.join()
+            with self._lock:
+                self._connected = False
+                self._detail = "not open"
+                self._audio.clear()
 
     # -- consumers -----------------------------------------------------------------------------
 
@@ -156,30 +162,30 @@ class AvStreamReader:
             return self._latest
 
     def read_audio(self, max_chunks: int) -> list[AudioChunk]:
-        out: list[AudioChunk] = []
         with self._lock:
-            while self._audio and len(out) < max_chunks:
-                out.append(self._audio.popleft())
-        return out
+            return self._audio.take(max_chunks, time.monotonic_ns())
 
     def health(self, name: str, audio: bool) -> SourceHealth:
         now = time.monotonic_ns()
         with self._lock:
+            connected = self._connected
+            detail = self._detail
             if audio:
                 last = self._last_audio_ns
                 rate = self._audio_meter.rate(now)
+                if self._audio_problem and connected:
+                    connected, detail = False, self._audio_problem
+                if self._audio.overruns:
+                    detail = (f"{detail}; " if detail else "") + f"{self._audio.overruns} chunks dropped: the recorder fell behind"
             else:
                 last = self._latest.pts_ns if self._latest is not None else None
                 rate = self._video_meter.rate(now)
-            detail = self._detail
-            if audio and self._audio_overruns:
-                detail = (f"{detail}; " if detail else "") + f"{self._audio_overruns} chunks dropped: nobody read them"
             return SourceHealth(
                 name=name,
-                connected=self._connected,
+                connected=connected,
                 last_frame_age_s=(now - last) / _NS if last is not None else None,
                 fps=rate,
-                errors=self._errors + (self._audio_overruns if audio else 0),
+                errors=self._errors + (self._audio.overruns if audio else 0),
                 reconnects=max(0, self._connections - 1),
                 detail=f"{self._display}: {detail}" if detail and self._display else detail,
                 kind=self.resolver.kind,
@@ -194,28 +200,31 @@ class AvStreamReader:
             self._connected = connected
             self._detail = detail
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         failures = 0
-        while not self._stop.is_set():
-            started = time.monotonic()
+        while not stop.is_set():
+            self._delivering_since = None
             try:
-                self._connect_and_read()
+                delivered = self._connect_and_read(stop)
                 # A file came to its end: start over at once if it loops, otherwise stay put.
                 # A live camera never ends by itself: that is a failure like any other.
+                if not delivered:
+                    raise ConnectionError("the stream ended before delivering anything")
                 if self.settings.loop:
                     failures = 0
                     continue
                 if self.settings.realtime:
                     self._set_state(False, "end of file")
-                    self._stop.wait()
+                    stop.wait()
                     return
                 raise ConnectionError("the stream ended")
             except _Stop:
                 return
             except Exception as exc:  # noqa: BLE001 - every failure is counted, shown and retried
-                if self._stop.is_set():
+                if stop.is_set():
                     return
-                if time.monotonic() - started >= self.policy.stable_s:
+                since = self._delivering_since
+                if since is not None and time.monotonic() - since >= self.policy.stable_s:
                     failures = 0
                 failures += 1
                 delay = self.policy.delay_s(failures)
@@ -224,11 +233,13 @@ class AvStreamReader:
                     self._errors += 1
                     self._connected = False
                     self._detail = f"reconnecting in {delay:.1f} s after: {reason}"
-                _log.warning("source %s (%s): %s; reconnecting in %.1f s", self.name, self._display, reason, delay)
-                self._stop.wait(delay)
+                _log.warning("source %s (%s): %s; reconnecting in %.1f s", self.name, self._display or "?", reason, delay)
+                stop.wait(delay)
 
-    def _connect_and_read(self) -> None:
+    def _connect_and_read(self, stop: threading.Event) -> bool:
         target = self.resolver.resolve()
+        if stop.is_set():
+            raise _Stop
         with self._lock:
             self._url = target.url
             self._display = target.display
@@ -239,41 +250,46 @@ class AvStreamReader:
             timeout=(s.open_timeout_s, s.read_timeout_s),
         )
         try:
-            self._read(container, target)
+            return self._read(container, target, stop)
         finally:
             container.close()
 
-    def _read(self, container: av.container.InputContainer, target: StreamTarget) -> None:
+    def _read(self, container: av.container.InputContainer, target: StreamTarget, stop: threading.Event) -> bool:
+        """Demux and decode until the stream ends; True if anything was delivered."""
         s = self.settings
         video = container.streams.video[0] if s.want_video and container.streams.video else None
         audio = container.streams.audio[0] if s.want_audio and container.streams.audio else None
         if s.want_video and video is None:
             raise RuntimeError(f"{target.display} has no video stream")
+        audio_problem = ""
         if s.want_audio and audio is None:
-            raise RuntimeError(f"{target.display} has no audio stream")
+            if video is None:
+                raise RuntimeError(f"{target.display} has no audio stream")
+            # The camera's sound is off; its picture is still evidence, so keep delivering it.
+            audio_problem = "the camera sends no sound (audio is off in the camera or its profile)"
         if video is not None:
             video.thread_type = "SLICE"  # frame threads would hold pictures back by several frames
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=s.sample_rate) if audio else None
+        sound = _SoundStamper(s.sample_rate) if audio is not None else None
         # Each connection starts the streams' time afresh.
         self._video_clock.reset()
         self._audio_clock.reset()
         with self._lock:
             self._connections += 1
-            self._max_chunks = max(1, int(s.max_audio_buffer_s * s.sample_rate / 1024))
+            self._audio_problem = audio_problem
         self._set_state(True, "")
         _log.info("source %s connected to %s", self.name, target.display)
         pace_origin: int | None = None
         pace_first_pts = 0
         latency_ns = s.latency_ms * 1_000_000
+        frame_ns = int(_NS / float(video.average_rate)) if video is not None and video.average_rate else 0
+        delivered = False
         wanted = [st for st in (video, audio) if st is not None]
         for packet in container.demux(*wanted):
-            if self._stop.is_set():
+            if stop.is_set():
                 raise _Stop
             if packet.size:
-                now = time.monotonic_ns()
                 with self._lock:
-                    self._byte_meter.tick(now, packet.size)
-                    self._last_packet_ns = now
+                    self._byte_meter.tick(time.monotonic_ns(), packet.size)
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError as exc:
@@ -287,40 +303,63 @@ class AvStreamReader:
                 if s.realtime and pts is not None:
                     if pace_origin is None:
                         pace_origin, pace_first_pts = time.monotonic_ns(), pts
-                    self._sleep_until(pace_origin + pts - pace_first_pts)
+                    self._sleep_until(pace_origin + pts - pace_first_pts, stop)
                 arrival = time.monotonic_ns()
+                if not delivered:
+                    delivered = True
+                    self._delivering_since = time.monotonic()
                 if isinstance(frame, av.VideoFrame):
-                    duration = int(_NS / float(video.average_rate)) if video and video.average_rate else 0
-                    stamp = self._video_clock.map(pts, arrival, duration) - latency_ns
+                    stamp = self._video_clock.map(pts, arrival, frame_ns) - latency_ns
                     picture = to_video_frame(frame, min(stamp, arrival))
                     with self._lock:
                         self._latest = picture
                         self._video_meter.tick(arrival)
-                elif resampler is not None:
+                elif sound is not None:
                     duration = frame.samples * _NS // frame.sample_rate if frame.sample_rate else 0
-                    stamp = self._audio_clock.map(pts, arrival, duration) - latency_ns
-                    self._queue_audio(resampler.resample(frame), min(stamp, arrival), arrival)
+                    # A frame of sound arrives after its last sample: its first was captured a
+                    # frame's duration earlier than that.
+                    first = arrival - duration
+                    stamp = min(self._audio_clock.map(pts, first, duration), first) - latency_ns
+                    for chunk in sound.chunks(frame, stamp):
+                        with self._lock:
+                            self._audio.put(chunk, arrival)
+                            self._last_audio_ns = arrival
+                            self._audio_meter.tick(arrival)
+        return delivered
 
-    def _queue_audio(self, frames: list[av.AudioFrame], pts_ns: int, arrival_ns: int) -> None:
-        rate = self.settings.sample_rate
-        for out in frames:
-            samples = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+    def _sleep_until(self, due_ns: int, stop: threading.Event) -> None:
+        delay = (due_ns - time.monotonic_ns()) / _NS
+        if delay > 0 and stop.wait(delay):
+            raise _Stop
+
+
+class _SoundStamper:
+    """Resamples to the recording's format and stamps each output chunk where its sound began.
+
+    The resampler holds back a few samples; an output chunk therefore starts that much before the
+    input frame it came out with.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self.rate = sample_rate
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+        self._input_ns = 0  # duration of all sound fed in
+        self._output_samples = 0
+
+    def chunks(self, frame: av.AudioFrame, stamp_ns: int) -> list[AudioChunk]:
+        # Where the output stands, in time, relative to the start of this input frame.
+        held_back_ns = self._input_ns - self._output_samples * _NS // self.rate
+        self._input_ns += frame.samples * _NS // frame.sample_rate
+        pts = stamp_ns - held_back_ns
+        out: list[AudioChunk] = []
+        for resampled in self._resampler.resample(frame):
+            samples = resampled.to_ndarray().reshape(-1).astype(np.int16, copy=False)
             if not len(samples):
                 continue
-            chunk = AudioChunk(samples=samples, sample_rate=rate, pts_ns=pts_ns)
-            pts_ns += len(samples) * _NS // rate
-            with self._lock:
-                if len(self._audio) >= self._max_chunks:
-                    self._audio.popleft()
-                    self._audio_overruns += 1
-                self._audio.append(chunk)
-                self._last_audio_ns = arrival_ns
-                self._audio_meter.tick(arrival_ns)
-
-    def _sleep_until(self, due_ns: int) -> None:
-        delay = (due_ns - time.monotonic_ns()) / _NS
-        if delay > 0 and self._stop.wait(delay):
-            raise _Stop
+            out.append(AudioChunk(samples=samples, sample_rate=self.rate, pts_ns=pts))
+            pts += len(samples) * _NS // self.rate
+            self._output_samples += len(samples)
+        return out
 
 
 class StreamVideoSource:

@@ -15,6 +15,7 @@ Passwords never appear in a log line, an exception message or a repr.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -325,22 +326,28 @@ async def _stream_uri(connection: _DeviceConnection, token: str) -> str:
     answer = await connection.call("media", "GetStreamUri", {"StreamSetup": setup, "ProfileToken": token})
     uri = _text(answer.result.Uri)
     if not uri.lower().startswith(("rtsp://", "rtsps://")):
-        raise OnvifError(f"ONVIF device {connection.endpoint.address} gave profile {token!r} a stream URI that "
-                         f"is not RTSP: {redact_url(uri)}")
+        raise _NotRtsp(f"ONVIF device {connection.endpoint.address} gave profile {token!r} a stream URI that "
+                       f"is not RTSP: {redact_url(uri)}")
     return without_userinfo(uri)
 
 
+class _NotRtsp(OnvifError):
+    pass
+
+
 async def _snapshot_uri(connection: _DeviceConnection, token: str) -> str | None:
+    # Optional: a camera that answers this badly still has a picture to record.
     try:
         answer = await connection.call("media", "GetSnapshotUri", {"ProfileToken": token})
-    except OnvifFault as exc:
+    except (OnvifFault, OnvifUnreachable) as exc:
         log.info("no snapshot URI for profile %r: %s", token, exc)
         return None
     uri = _text(answer.result.Uri)
     return without_userinfo(uri) if uri else None
 
 
-async def _read_profiles(connection: _DeviceConnection) -> list[OnvifProfile]:
+async def _read_profiles(connection: _DeviceConnection, with_uris: bool = True) -> list[OnvifProfile]:
+    """The video profiles; ``with_uris=False`` leaves stream_uri empty (one call per profile saved)."""
     capabilities = await connection.call("devicemgmt", "GetCapabilities", {"Category": "Media"})
     media = capabilities.result.Media
     if media is None or not media.XAddr:
@@ -354,6 +361,14 @@ async def _read_profiles(connection: _DeviceConnection) -> list[OnvifProfile]:
                      connection.endpoint.address, profile.token)
             continue
         rate = encoder.RateControl.FrameRateLimit if encoder.RateControl is not None else None
+        stream_uri, snapshot_uri = "", None
+        if with_uris:
+            try:
+                stream_uri = await _stream_uri(connection, profile.token)
+            except _NotRtsp as exc:
+                log.info("%s; profile left out", exc)
+                continue
+            snapshot_uri = await _snapshot_uri(connection, profile.token)
         profiles.append(OnvifProfile(
             token=_text(profile.token),
             name=_text(profile.Name),
@@ -361,8 +376,8 @@ async def _read_profiles(connection: _DeviceConnection) -> list[OnvifProfile]:
             width=int(encoder.Resolution.Width),
             height=int(encoder.Resolution.Height),
             fps=float(rate) if rate else None,
-            stream_uri=await _stream_uri(connection, profile.token),
-            snapshot_uri=await _snapshot_uri(connection, profile.token),
+            stream_uri=stream_uri,
+            snapshot_uri=snapshot_uri,
         ))
     return profiles
 
@@ -392,6 +407,34 @@ def query_device(endpoint: OnvifEndpoint) -> OnvifDevice:
 
     Blocking; call it from a worker thread, not from inside a running event loop."""
     return asyncio.run(_query_device(endpoint))
+
+
+@dataclass(frozen=True)
+class OnvifStream:
+    """The profile chosen for recording, with its stream URI, and the camera's clock offset."""
+
+    profile: OnvifProfile
+    clock_offset_s: float
+
+
+async def _resolve_stream(endpoint: OnvifEndpoint, want: Literal["main", "sub"] | tuple[int, int]) -> OnvifStream:
+    _, offset = await _read_clock(endpoint)
+    ways = [_Auth.DIGEST, _Auth.TEXT] if endpoint.username else [_Auth.ANONYMOUS]
+    connection, _ = await _connect(endpoint, ways, offset, "GetDeviceInformation")
+    try:
+        profiles = await _read_profiles(connection, with_uris=False)
+        chosen = pick_profile(profiles, want, device=endpoint.address)
+        uri = await _stream_uri(connection, chosen.token)
+    finally:
+        await connection.close()
+    return OnvifStream(profile=dataclasses.replace(chosen, stream_uri=uri), clock_offset_s=offset.total_seconds())
+
+
+def resolve_stream(endpoint: OnvifEndpoint, want: Literal["main", "sub"] | tuple[int, int]) -> OnvifStream:
+    """What a recorder connects to: only the chosen profile's stream URI is asked for.
+
+    Blocking; called at every (re)connection, so it asks the camera as little as it can."""
+    return asyncio.run(_resolve_stream(endpoint, want))
 
 
 def _normalised_encoding(encoding: str) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from branch_agent.sources.stream_target import StreamTarget, rtsp_options
 from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
@@ -16,12 +17,27 @@ class OnvifStreamRequest:
     host: str
     port: int
     username: str
-    password: str
+    password: str = field(repr=False)
     # "main" (largest picture), "sub" (smallest) or (width, height).
-    stream: str | tuple[int, int]
+    stream: str | tuple[int, int] = "main"
     transport: str = "tcp"
     timeout_s: float = 5.0
     open_timeout_s: float = 10.0
+
+
+def on_configured_host(uri: str, host: str) -> str:
+    """The stream URI pointed at the camera's configured address.
+
+    Cameras behind NAT, or with a stale network setting, hand out an address of their own; and the
+    credentials below must never go to a host other than the one the bank configured.
+    """
+    parts = urlsplit(uri)
+    if parts.hostname == host.strip("[]"):
+        return uri
+    port = f":{parts.port}" if parts.port else ""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    _log.info("ONVIF camera %s announced its stream at %s; using the configured address", host, redact_url(uri))
+    return urlunsplit(parts._replace(netloc=f"{shown}{port}"))
 
 
 class OnvifResolver:
@@ -31,17 +47,17 @@ class OnvifResolver:
         self.request = request
 
     def resolve(self) -> StreamTarget:
-        from branch_agent.sources.onvif_camera import OnvifEndpoint, pick_profile, query_device
+        from branch_agent.sources.onvif_camera import OnvifEndpoint, resolve_stream
 
         r = self.request
-        device = query_device(OnvifEndpoint(r.host, r.port, r.username, r.password, r.timeout_s))
-        profile = pick_profile(device.profiles, r.stream, device=f"{r.host}:{r.port}")
-        url = stream_url_with_credentials(profile.stream_uri, r.username, r.password)
-        if abs(device.clock_offset_s) >= 2:
-            _log.warning("ONVIF camera %s:%d clock is %+.1f s off the host's", r.host, r.port, device.clock_offset_s)
+        stream = resolve_stream(OnvifEndpoint(r.host, r.port, r.username, r.password, r.timeout_s), r.stream)  # type: ignore[arg-type]
+        uri = on_configured_host(stream.profile.stream_uri, r.host)
+        offset = stream.clock_offset_s
+        if abs(offset) >= 2:
+            _log.warning("ONVIF camera %s:%d clock is %+.1f s off the host's", r.host, r.port, offset)
         return StreamTarget(
-            url=url,
-            display=f"onvif://{r.host}:{r.port} {profile.name} {redact_url(profile.stream_uri)}",
+            url=stream_url_with_credentials(uri, r.username, r.password),
+            display=f"onvif://{r.host}:{r.port} {stream.profile.name} {redact_url(uri)}",
             options=rtsp_options(r.transport, r.open_timeout_s),
-            clock_offset_s=device.clock_offset_s,
+            clock_offset_s=offset,
         )

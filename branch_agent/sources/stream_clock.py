@@ -11,8 +11,9 @@ its own clock, because a stream's pts are only consistent with themselves.
 
 A frame without pts (some cameras send the first frames unstamped) continues from the previous one
 by its nominal duration; a stream that has not yet had a stamped frame is placed at its arrival.
-A jump larger than ``jump_s`` in either direction starts the mapping afresh, so a camera reboot
-does not leave frames stamped hours in the past.
+A backward jump larger than ``jump_s`` (a camera reboot resetting its timestamps, or a stall longer
+than any network delay) starts the mapping afresh, so frames are not left stamped hours in the past;
+a forward jump is taken at once by the minimum itself.
 """
 
 from __future__ import annotations
@@ -31,17 +32,12 @@ class StreamClock:
         # (arrival, offset) pairs with increasing offsets: a sliding-window minimum.
         self._anchors: collections.deque[tuple[int, int]] = collections.deque()
         self._last_pts: int | None = None
-        self.resets = 0
+        self.resets = 0  # backward jumps seen; tells a camera that keeps rebooting
 
     def reset(self) -> None:
         """Forget the mapping (after a reconnect the stream's pts start anew)."""
         self._anchors.clear()
         self._last_pts = None
-
-    @property
-    def offset_ns(self) -> int | None:
-        """The current ``monotonic - pts`` mapping, or None before the first stamped frame."""
-        return self._anchors[0][1] if self._anchors else None
 
     def map(self, pts_ns: int | None, arrival_ns: int, duration_ns: int = 0) -> int:
         """Monotonic time for a frame stamped ``pts_ns`` (None if unstamped) that arrived now."""

@@ -15,7 +15,7 @@ import av.error
 class StreamTarget:
     """What ``av.open`` gets. ``display`` is the same place without secrets, for logs and the UI."""
 
-    url: str
+    url: str = field(repr=False)
     display: str
     format: str | None = None
     options: dict[str, str] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -120,3 +121,24 @@ def test_probe_command_says_why_a_stream_cannot_be_opened(gstreamer_rtsp):
     assert out.returncode == 1
     assert "cannot open rtsp://viewer:***@127.0.0.1" in out.stderr and "Connection refused" in out.stderr
     assert "pw123" not in out.stderr
+
+
+def test_probe_command_takes_the_password_from_the_environment(gstreamer_rtsp):
+    peer = RtspPeer("--user", "viewer", "--password", "s3cret pw")
+    peer.start()
+    try:
+        command = [sys.executable, "-m", "branch_agent", "cameras", "probe", peer.url, "--seconds", "1", "--user", "viewer"]
+        refused = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert refused.returncode == 1 and "401 Unauthorized" in refused.stderr, refused.stderr
+
+        unset = subprocess.run(command + ["--password-env", "PROBE_TEST_PW"], capture_output=True, text=True, timeout=60,
+                               cwd=REPO, env={k: v for k, v in os.environ.items() if k != "PROBE_TEST_PW"})
+        assert unset.returncode == 2 and "PROBE_TEST_PW is not set" in unset.stderr
+
+        ok = subprocess.run(command + ["--password-env", "PROBE_TEST_PW"], capture_output=True, text=True, timeout=60,
+                            cwd=REPO, env={**os.environ, "PROBE_TEST_PW": "s3cret pw"})
+        assert ok.returncode == 0, ok.stderr
+        assert "video: h264 1280x720" in ok.stdout
+        assert "s3cret" not in ok.stdout + ok.stderr
+    finally:
+        peer.kill()

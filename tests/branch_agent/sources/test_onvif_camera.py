@@ -28,6 +28,7 @@ from branch_agent.sources.onvif_camera import (
     pick_profile,
     query_device,
 )
+from branch_agent.sources.onvif_stream import on_configured_host
 from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
 from tests.peers.onvif_simulator import SimulatedCamera, free_port, running_ipycam
 
@@ -221,3 +222,17 @@ def test_redacted_url_hides_every_password() -> None:
 def test_every_failure_is_an_onvif_error() -> None:
     for error in (OnvifAuthError, OnvifUnreachable, OnvifNoProfile):
         assert issubclass(error, OnvifError)
+
+
+@pytest.mark.parametrize(
+    ("announced", "configured", "expected"),
+    [
+        ("rtsp://10.9.8.7:554/main", "192.168.1.20", "rtsp://192.168.1.20:554/main"),
+        ("rtsp://user:secret@10.9.8.7/main?x=1", "cam-03.branch.local", "rtsp://cam-03.branch.local/main?x=1"),
+        ("rtsp://192.168.1.20:8554/sub", "192.168.1.20", "rtsp://192.168.1.20:8554/sub"),
+        ("rtsp://10.9.8.7:554/main", "fe80::20", "rtsp://[fe80::20]:554/main"),
+    ],
+)
+def test_stream_address_is_the_configured_camera_host(announced: str, configured: str, expected: str) -> None:
+    # The credentials are added to this URL afterwards: they must only ever go to the configured host.
+    assert on_configured_host(announced, configured) == expected

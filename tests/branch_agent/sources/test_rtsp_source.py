@@ -132,17 +132,56 @@ def test_wrong_rtsp_credentials_are_named_in_the_health(gstreamer_rtsp):
         peer.kill()
 
 
-def test_a_stream_without_sound_is_an_error_when_sound_is_wanted(gstreamer_rtsp):
+def test_a_camera_without_sound_still_gives_its_picture_and_the_microphone_says_why(gstreamer_rtsp):
     peer = RtspPeer("--no-audio")
     peer.start()
-    source = StreamAudioSource("mic", _reader(peer.url, audio=True))
-    source.open()
+    reader = _reader(peer.url, audio=True)
+    video, mic = StreamVideoSource("env", reader), StreamAudioSource("env-mic", reader)
+    video.open()
+    mic.open()
     try:
-        health = _wait_health(source, lambda h: h.errors, "an error")
+        _wait(video.latest_frame, what="a picture")
+        assert video.health().connected
+        health = mic.health()
+        assert not health.connected and "the camera sends no sound" in health.detail
+    finally:
+        mic.close()
+        video.close()
+        peer.kill()
+    # A sound-only source (a microphone stream) without sound is a failure, retried.
+    target = StreamTarget(url=peer.url, display=peer.url, options=rtsp_options("tcp", 5))
+    settings = StreamSettings(want_video=False, want_audio=True, open_timeout_s=5, read_timeout_s=3)
+    sound_only = StreamAudioSource("mic", AvStreamReader("mic", FixedTarget("rtsp", target), settings, FAST_RETRY))
+    peer.start()
+    sound_only.open()
+    try:
+        health = _wait_health(sound_only, lambda h: h.errors, "an error")
         assert "no audio stream" in health.detail
     finally:
-        source.close()
+        sound_only.close()
         peer.kill()
+
+
+def test_open_and_close_racing_each_other_leave_one_reader(rtsp_camera):
+    import threading
+
+    reader = _reader(rtsp_camera.url, audio=False)
+    video, other = StreamVideoSource("env", reader), StreamVideoSource("env-2", reader)
+    video.open()
+    _wait(video.latest_frame, what="a picture")
+    closing = threading.Thread(target=video.close)
+    closing.start()
+    other.open()
+    closing.join(timeout=30)
+    try:
+        assert not closing.is_alive(), "close hung while another user opened the stream"
+        readers = [t for t in threading.enumerate() if t.name == "stream-cam"]
+        assert len(readers) == 1
+        last = other.latest_frame().pts_ns
+        _wait(lambda: other.latest_frame().pts_ns > last, what="pictures still flowing")
+    finally:
+        other.close()
+    assert not [t for t in threading.enumerate() if t.name == "stream-cam"]
 
 
 def test_a_missing_device_is_reported_not_fatal(tmp_path):

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from branch_agent.sources.onvif_camera import OnvifEndpoint, query_device
 from branch_agent.sources.ws_discovery import DiscoveredDevice, discover, parse_probe_matches, probe_message
 from tests.peers.onvif_simulator import SimulatedCamera, free_port, running_ipycam
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +126,20 @@ def test_discover_rejects_nonsense_arguments() -> None:
         discover(timeout_s=0)
     with pytest.raises(ValueError, match="port"):
         discover(address="127.0.0.1", port=70000)
+
+
+def test_discover_command_lists_the_camera_with_its_profiles(camera: SimulatedCamera) -> None:
+    command = [sys.executable, "-m", "branch_agent", "cameras", "discover", "--address", "127.0.0.1",
+               "--port", str(camera.discovery_port), "--timeout", "1.5", "--user", camera.username, "--password-env", "ONVIF_TEST_PW"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO,
+                         env={**os.environ, "ONVIF_TEST_PW": camera.password})
+    assert out.returncode == 0, out.stderr
+    assert f"service: http://127.0.0.1:{camera.onvif_port}/onvif/device_service" in out.stdout
+    assert "device: IPyCam" in out.stdout
+    assert " profile " in out.stdout and "rtsp://" in out.stdout
+    assert camera.password not in out.stdout
+
+    wrong = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO,
+                           env={**os.environ, "ONVIF_TEST_PW": camera.password + "-wrong"})
+    assert wrong.returncode == 1
+    assert f"error: ONVIF device 127.0.0.1:{camera.onvif_port} refused the credentials for user '{camera.username}'" in wrong.stdout
