@@ -9,13 +9,10 @@ import os
 import secrets
 import signal
 import sys
-from datetime import datetime, time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from branch_agent.center_client import CenterRefused, CenterUnavailable
 from branch_agent.config import ENV_SECRET_KEY, BranchConfig, load_branch_config
-from branch_agent.upload_window import in_window, window_opens_for
 from storage.config_file import ConfigError
 from storage.signing import SigningKey
 
@@ -36,26 +33,16 @@ def _session_secret(config: BranchConfig) -> str:
 
 
 def cmd_serve(config: BranchConfig, args: argparse.Namespace) -> int:
-    from apscheduler.schedulers.background import BackgroundScheduler
     from waitress import create_server
 
+    from branch_agent.schedule import build_scheduler
     from branch_agent.services import build_services
     from branch_agent.web.app import create_app
 
     svc = build_services(config)
-    try:
-        svc.sync_from_center()
-    except (CenterUnavailable, CenterRefused) as exc:
-        log.warning("catalogue sync failed, using the local copy: %s", exc)
-    start = window_opens_for(config.branch.code, time.fromisoformat(config.upload.window_start))
-    end = time.fromisoformat(config.upload.window_end)
-
-    def upload_if_in_window() -> None:
-        if in_window(datetime.now(svc.tz), start, end):
-            svc.uploader.run_once()
-
-    scheduler = BackgroundScheduler(timezone=svc.tz)
-    scheduler.add_job(upload_if_in_window, "interval", minutes=5, max_instances=1, coalesce=True, id="upload")
+    # A failed pull is logged and kept in the sync status; the counter works on the local copy.
+    svc.sync_from_center()
+    scheduler = build_scheduler(svc)
     scheduler.start()
     server = create_server(create_app(svc, _session_secret(config)), host=config.server.host, port=config.server.port, threads=8)
     signal.signal(signal.SIGTERM, lambda *_: server.close())
@@ -100,8 +87,20 @@ def cmd_cameras_probe(config: BranchConfig | None, args: argparse.Namespace) -> 
     from branch_agent.sources.stream_target import StreamTarget, describe_stream_error, rtsp_options
     from branch_agent.sources.stream_urls import redact_url
 
+    from branch_agent.sources.stream_urls import stream_url_with_credentials
+
+    is_rtsp = args.url.startswith(("rtsp://", "rtsps://"))
     url = args.url
-    options = rtsp_options(args.transport, args.timeout) if url.startswith(("rtsp://", "rtsps://")) else {}
+    if args.user:
+        if not is_rtsp:
+            print("error: --user applies to rtsp:// URLs only", file=sys.stderr)
+            return 2
+        password = _password_from_env(args.password_env)
+        if password is None:
+            print(f"error: environment variable {args.password_env} is not set", file=sys.stderr)
+            return 2
+        url = stream_url_with_credentials(url, args.user, password)
+    options = rtsp_options(args.transport, args.timeout) if is_rtsp else {}
     target = StreamTarget(url=url, display=redact_url(url), format=args.format or None, options=options)
     try:
         result = probe_stream(target, seconds=args.seconds, timeout_s=args.timeout)
@@ -126,12 +125,16 @@ def cmd_cameras_discover(config: BranchConfig | None, args: argparse.Namespace) 
     from branch_agent.sources.onvif_camera import OnvifEndpoint, OnvifError, query_device
     from branch_agent.sources.ws_discovery import discover
 
-    password = os.environ.get(args.password_env, "") if args.password_env else ""
+    password = _password_from_env(args.password_env) if args.user else ""
+    if password is None:
+        print(f"error: environment variable {args.password_env} is not set", file=sys.stderr)
+        return 2
     devices = discover(timeout_s=args.timeout, address=args.address, port=args.port)
     if not devices:
         where = args.address or "the local network (multicast)"
         print(f"no ONVIF device answered from {where} within {args.timeout:g} s")
         return 1
+    unqueried = 0
     for d in devices:
         print(f"{d.endpoint_reference}")
         for xaddr in d.xaddrs:
@@ -140,10 +143,20 @@ def cmd_cameras_discover(config: BranchConfig | None, args: argparse.Namespace) 
             print(f"  scope: {scope}")
         if not args.user:
             continue
+        unqueried += 1
         for xaddr in d.xaddrs:
-            parts = urlsplit(xaddr)
             try:
-                device = query_device(OnvifEndpoint(parts.hostname or "", parts.port or 80, args.user, password, args.timeout))
+                parts = urlsplit(xaddr)
+                port = parts.port or 80
+            except ValueError:
+                print(f"  skipped: the device announced an unusable service address {xaddr!r}")
+                continue
+            if parts.scheme != "http" or not parts.hostname:
+                # The ONVIF client speaks plain HTTP to the device service; HTTPS-only devices are not supported.
+                print(f"  skipped: {xaddr} is not an http:// device service address")
+                continue
+            try:
+                device = query_device(OnvifEndpoint(parts.hostname, port, args.user, password, args.timeout))
             except OnvifError as exc:
                 print(f"  error: {exc}")
                 continue
@@ -152,8 +165,17 @@ def cmd_cameras_discover(config: BranchConfig | None, args: argparse.Namespace) 
             for prof in device.profiles:
                 fps = f" {prof.fps:g} fps" if prof.fps else ""
                 print(f"  profile {prof.token} {prof.name}: {prof.encoding} {prof.width}x{prof.height}{fps} {prof.stream_uri}")
+            unqueried -= 1
             break
-    return 0
+    # Listed but not readable with the given credentials: worth a non-zero exit in an install script.
+    return 1 if unqueried else 0
+
+
+def _password_from_env(variable: str) -> str | None:
+    """None when the named variable is unset; a camera password is never taken on the command line."""
+    if not variable:
+        return ""
+    return os.environ.get(variable)
 
 
 def cmd_staff_bootstrap(config: BranchConfig, args: argparse.Namespace) -> int:
@@ -199,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--format", default="", help="FFmpeg input format, e.g. v4l2 or alsa")
     probe.add_argument("--seconds", type=float, default=2.0, help="how long to measure the frame rate")
     probe.add_argument("--timeout", type=float, default=10.0)
+    probe.add_argument("--user", help="RTSP user name, when the URL carries none")
+    probe.add_argument("--password-env", default="", help="environment variable holding the RTSP password")
     probe.set_defaults(fn=cmd_cameras_probe, needs_config=False)
     return parser
 

@@ -32,6 +32,9 @@ class ServerSection(StrictSection):
 class CenterSection(StrictSection):
     url: str = Field(default="http://127.0.0.1:8700", pattern=r"^https?://")
     timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Products, staff and branch settings are pulled this often (a 304 costs one small request).
+    sync_interval_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    heartbeat_interval_s: int = Field(default=60, ge=10, le=3600)
 
 
 def _hhmm(value: str) -> time:
@@ -46,6 +49,24 @@ class UploadSection(StrictSection):
     bandwidth_mbit: float = Field(default=0.0, ge=0, description="0: no cap")
 
     @field_validator("window_start", "window_end")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        _hhmm(v)
+        return v
+
+
+class SpoolSection(StrictSection):
+    """What stays on the branch disk, and when the counter must stop recording for lack of space."""
+
+    # A clip the center verified is kept this many days after it was recorded, for replay at the branch.
+    keep_verified_days: int = Field(default=30, ge=1, le=3650)
+    # Daily purge of verified clips past keep_verified_days, branch time.
+    purge_at: str = "03:30"
+    # Below either limit a new recording is refused and the center is alerted; 0 turns a limit off.
+    min_free_gb: float = Field(default=20.0, ge=0)
+    min_days_left: float = Field(default=0.0, ge=0)
+
+    @field_validator("purge_at")
     @classmethod
     def _time(cls, v: str) -> str:
         _hhmm(v)
@@ -68,7 +89,8 @@ class _NetworkCameraAuth(StrictSection):
                               description="name of the environment variable holding the password")
     transport: Literal["tcp", "udp"] = "tcp"
     # Capture-to-arrival delay of this camera, measured at installation; taken off its timestamps.
-    latency_ms: int = Field(default=0, ge=0, le=5000)
+    # Bounded well inside the recorder's tolerances (0.5 s audio latency, 1 s before a picture is stale).
+    latency_ms: int = Field(default=0, ge=0, le=400)
 
     def password(self, what: str) -> str:
         return _secret_from_env(self.password_env, what)
@@ -147,7 +169,7 @@ class AlsaMicrophoneSection(StrictSection):
     kind: Literal["alsa"]
     device: str = Field(default="default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:,.=-]+$")
     channels: int = Field(default=1, ge=1, le=8, description="captured channels, mixed down to mono")
-    latency_ms: int = Field(default=0, ge=0, le=5000)
+    latency_ms: int = Field(default=0, ge=0, le=400)
 
 
 class CameraMicrophoneSection(StrictSection):
@@ -207,6 +229,7 @@ class BranchConfig(StrictSection):
     server: ServerSection = ServerSection()
     center: CenterSection = CenterSection()
     upload: UploadSection = UploadSection()
+    spool: SpoolSection = SpoolSection()
     recorder: RecorderSection = RecorderSection()
     counter_ui: CounterUiSection = CounterUiSection()
     counters: list[CounterSection] = Field(min_length=1)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from branch_agent.config import BranchConfig, CounterSection
 from branch_agent.counter_sources import CounterSources
 from branch_agent.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest, fsync_dir
+from branch_agent.disk_guard import DiskGuard
 from branch_agent.db.models import CANCELLED, COMPLETED, RECORDING, Clip
 from branch_agent.recorder import (
     EncoderSettings,
@@ -73,13 +74,14 @@ class CounterSession:
 
     def __init__(
         self, config: BranchConfig, counter: CounterSection, sessions: sessionmaker[Session],
-        key: SigningKey, sources: CounterSources,
+        key: SigningKey, sources: CounterSources, disk_guard: DiskGuard | None = None,
     ) -> None:
         self.config = config
         self.counter = counter
         self.sessions = sessions
         self.key = key
         self.sources = sources
+        self.disk_guard = disk_guard
         self.tz = ZoneInfo(config.branch.timezone)
         self._lock = threading.Lock()
         self._engine: RecordingEngine | None = None
@@ -113,6 +115,14 @@ class CounterSession:
         with self._lock:
             if self._engine is not None:
                 raise SessionError(f"counter {self.counter.code} is already recording clip {self._clip_id}")
+            shortage = self.disk_guard.shortage() if self.disk_guard else None
+            if shortage is not None:
+                # Refused before anything is written: a clip cut off by a full disk would be worse than none.
+                with self.sessions() as db:
+                    audit_local(db, staff_code, "recording.refused", self.counter.code,
+                                {"reason": "disk_low", "free_bytes": shortage.free_bytes, "serial": sale.business_serial})
+                    db.commit()
+                raise SessionError(shortage.message)
             clip_id = uuid.uuid4().hex
             started = datetime.now(timezone.utc)
             day_dir = self.config.spool_dir / started.astimezone(self.tz).strftime("%Y-%m-%d")

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.center_client import CenterClient
@@ -14,8 +14,11 @@ from branch_agent.config import BranchConfig
 from branch_agent.counter_session import CounterSession
 from branch_agent.counter_sources import CounterSources, build_sources
 from branch_agent.db.engine import open_spool_db
-from branch_agent.db.models import SyncedProduct, SyncedStaff
+from branch_agent.db.models import SyncedProduct
+from branch_agent.disk_guard import DiskGuard
+from branch_agent.heartbeat import HeartbeatStatus
 from branch_agent.recovery import recover_interrupted
+from branch_agent.sync import CenterSync, SyncOutcome
 from branch_agent.uploader import Uploader
 from storage.signing import SigningKey
 
@@ -30,23 +33,15 @@ class BranchServices:
     client: CenterClient
     uploader: Uploader
     tz: ZoneInfo
+    sync: CenterSync
+    disk_guard: DiskGuard
     sources: dict[str, CounterSources] = field(default_factory=dict)
     counters: dict[str, CounterSession] = field(default_factory=dict)
+    last_heartbeat: HeartbeatStatus | None = None
 
-    def sync_from_center(self) -> None:
-        """Products and staff from the center; kept locally so the counter works while the WAN is down."""
-        products = self.client.catalog()
-        staff = self.client.staff()
-        with self.sessions() as db:
-            db.execute(delete(SyncedProduct))
-            for p in products:
-                db.add(SyncedProduct(code=p["code"], name=p["name"], type_code=p["type_code"], type_name=p["type_name"],
-                                     term_days=p.get("term_days"), risk_level=p["risk_level"], disclosure_script=p.get("disclosure_script", "")))
-            db.execute(delete(SyncedStaff))
-            for s in staff:
-                db.add(SyncedStaff(code=s["code"], name=s["name"], role=s["role"], password_hash=s["password_hash"]))
-            db.commit()
-        log.info("synced %d products and %d staff from the center", len(products), len(staff))
+    def sync_from_center(self) -> list[SyncOutcome]:
+        """Products, staff and branch settings from the center; kept locally so the counter works while the WAN is down."""
+        return self.sync.run()
 
     def products(self) -> list[SyncedProduct]:
         with self.sessions() as db:
@@ -70,6 +65,8 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
         config=config, sessions=sessions, key=key, client=client,
         uploader=Uploader(sessions, client, config.upload.bandwidth_mbit),
         tz=ZoneInfo(config.branch.timezone),
+        sync=CenterSync(sessions, client),
+        disk_guard=DiskGuard(config.spool, sessions, config.spool_dir),
     )
     recover_interrupted(sessions, config.branch.code, key)
     for counter in config.counters:
@@ -77,5 +74,5 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
         if open_sources:
             sources.open()
         svc.sources[counter.code] = sources
-        svc.counters[counter.code] = CounterSession(config, counter, sessions, key, sources)
+        svc.counters[counter.code] = CounterSession(config, counter, sessions, key, sources, disk_guard=svc.disk_guard)
     return svc

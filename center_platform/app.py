@@ -46,10 +46,10 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["center"] = svc
 
-    from center_platform.http import branch_api, health, recordings_api, user_auth
-    from center_platform.web import ui
+    from center_platform.http import branch_api, health, heartbeat_api, operations_api, recordings_api, user_auth
+    from center_platform.web import operations_ui, ui
 
-    for bp in (health.bp, branch_api.bp, user_auth.bp, recordings_api.bp, ui.bp):
+    for bp in (health.bp, branch_api.bp, heartbeat_api.bp, user_auth.bp, recordings_api.bp, operations_api.bp, ui.bp, operations_ui.bp):
         app.register_blueprint(bp)
     logging.getLogger(__name__).info("center ready: database %s, bucket %s", engine.url.render_as_string(hide_password=True), store.bucket)
     return app

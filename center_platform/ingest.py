@@ -5,17 +5,25 @@ retry after a crash verifies the same version), the center streams it back and c
 SHA-256 against the manifest, sets COMPLIANCE retention on that version, stores the manifest beside it,
 and only then writes the catalogue row and the audit line in one transaction. A mismatch leaves the
 object unlocked and the upload in quarantine; nothing unverified is catalogued.
+
+Duplicates: a clip is one row here and one catalogue row however often, or however concurrently, a
+branch registers or completes it. Two registrations racing each create a multipart upload; the loser's
+is aborted. Completion of one clip is serialised (a per-clip lock in this process, a row lock in
+PostgreSQL), so a retry never stores a second object version or a second manifest.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform import audit
@@ -42,6 +50,12 @@ class IngestService:
     store: ObjectStore
     part_size: int
     presign_expiry_s: int
+    _clip_locks: defaultdict[str, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock), repr=False)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _clip_lock(self, clip_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._clip_locks[clip_id]
 
     # -- register -------------------------------------------------------------------------------
 
@@ -65,14 +79,10 @@ class IngestService:
             if product is None:
                 raise IngestRejected(f"unknown product code {manifest.product.code!r}")
 
-            existing = session.execute(
-                select(IngestUpload).where(IngestUpload.clip_id == manifest.clip_id)
-            ).scalar_one_or_none()
             canonical = manifest.canonical_bytes().decode("utf-8")
+            existing = self._registered(session, manifest.clip_id, canonical)
             if existing is not None:
-                if existing.manifest_json != canonical:
-                    raise IngestRejected(f"clip {manifest.clip_id} is already registered with a different manifest", 409)
-                return self._plan(existing)
+                return self._plan(session, existing)
 
             key = object_key(manifest)
             upload_id = self.store.create_multipart(key)
@@ -87,15 +97,43 @@ class IngestService:
                 state="uploading",
             )
             session.add(row)
+            try:
+                session.flush()  # the unique clip id decides a race here, before anything else is written
+            except IntegrityError:
+                # Another request registered the same clip first: theirs stands, ours is withdrawn.
+                session.rollback()
+                self.store.abort_multipart(key, upload_id)
+                existing = self._registered(session, manifest.clip_id, canonical)
+                if existing is None:
+                    raise
+                return self._plan(session, existing)
             audit.append(session, f"branch:{branch.code}", "ingest.registered", manifest.clip_id, {"size": manifest.media.size})
             session.commit()
-            return self._plan(row)
+            return self._plan(session, row)
 
-    def _plan(self, row: IngestUpload) -> UploadPlan:
+    @staticmethod
+    def _registered(session: Session, clip_id: str, canonical: str) -> IngestUpload | None:
+        existing = session.execute(select(IngestUpload).where(IngestUpload.clip_id == clip_id)).scalar_one_or_none()
+        if existing is not None and existing.manifest_json != canonical:
+            raise IngestRejected(f"clip {clip_id} is already registered with a different manifest", 409)
+        return existing
+
+    def _plan(self, session: Session, row: IngestUpload) -> UploadPlan:
         count = part_count(row.size, row.part_size)
         stored: list[int] = []
-        if row.state == "uploading" and row.upload_id and row.version_id is None:
-            stored = [p.part_number for p in self.store.list_parts(row.object_key, row.upload_id)]
+        if row.state == "uploading" and row.version_id is not None:
+            stored = list(range(1, count + 1))  # assembled, not yet verified: complete carries on from there
+        elif row.state == "uploading" and row.upload_id:
+            if self.store.upload_exists(row.object_key, row.upload_id):
+                stored = [p.part_number for p in self.store.list_parts(row.object_key, row.upload_id)]
+            elif self._stored_versions(row.object_key):
+                # Assembled before a crash, version not yet saved: nothing left to send; complete verifies it.
+                stored = list(range(1, count + 1))
+            else:
+                # The store dropped the unfinished upload (expiry, cleanup): start a new one.
+                row.upload_id = self.store.create_multipart(row.object_key)
+                audit.append(session, "center", "ingest.restarted", row.clip_id, {"reason": "multipart upload no longer in the store"})
+                session.commit()
         return UploadPlan(
             clip_id=row.clip_id,
             state=row.state,  # type: ignore[arg-type]
@@ -108,10 +146,17 @@ class IngestService:
 
     def status(self, branch_id: int, clip_id: str) -> UploadPlan:
         with self.sessions() as session:
-            return self._plan(self._upload(session, branch_id, clip_id))
+            return self._plan(session, self._upload(session, branch_id, clip_id))
 
-    def _upload(self, session: Session, branch_id: int, clip_id: str) -> IngestUpload:
-        row = session.execute(select(IngestUpload).where(IngestUpload.clip_id == clip_id)).scalar_one_or_none()
+    def _stored_versions(self, key: str) -> list[str]:
+        # list_versions takes a prefix: the manifest beside the clip shares it.
+        return [v.version_id for v in self.store.list_versions(key) if v.key == key]
+
+    def _upload(self, session: Session, branch_id: int, clip_id: str, lock_row: bool = False) -> IngestUpload:
+        query = select(IngestUpload).where(IngestUpload.clip_id == clip_id)
+        if lock_row:
+            query = query.with_for_update()  # PostgreSQL: another center process completing it waits here
+        row = session.execute(query).scalar_one_or_none()
         if row is None or row.branch_id != branch_id:
             raise IngestRejected(f"no upload registered for clip {clip_id}", 404)
         return row
@@ -135,8 +180,8 @@ class IngestService:
     # -- complete -------------------------------------------------------------------------------
 
     def complete(self, branch_id: int, clip_id: str) -> UploadOutcome:
-        with self.sessions() as session:
-            row = self._upload(session, branch_id, clip_id)
+        with self._clip_lock(clip_id), self.sessions() as session:
+            row = self._upload(session, branch_id, clip_id, lock_row=True)
             if row.state == "verified":
                 rec = session.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one()
                 return UploadOutcome(clip_id=clip_id, state="verified", retain_until=rec.retain_until.isoformat())
@@ -147,6 +192,7 @@ class IngestService:
             if row.version_id is None:
                 row.version_id = self._assemble(row)
                 session.commit()
+                row = self._upload(session, branch_id, clip_id, lock_row=True)
             return self._verify_and_catalogue(session, row, branch)
 
     def _assemble(self, row: IngestUpload) -> str:
@@ -154,10 +200,10 @@ class IngestService:
         if not self.store.upload_exists(row.object_key, row.upload_id):
             # Completed before a crash, version not yet saved: the newest version under the key is ours
             # (keys carry the clip id, so nothing else writes there).
-            versions = self.store.list_versions(row.object_key)
+            versions = self._stored_versions(row.object_key)
             if not versions:
                 raise IngestRejected(f"upload of {row.clip_id} vanished from the store; register again", 409)
-            return self.store.head(row.object_key).version_id or versions[0].version_id
+            return self.store.head(row.object_key).version_id or versions[0]
         stored = self.store.list_parts(row.object_key, row.upload_id)
         expected = part_count(row.size, row.part_size)
         have = {p.part_number: p for p in stored}
@@ -203,8 +249,13 @@ class IngestService:
             rule, RetentionFacts(purchase_date=purchase, maturity_date=maturity_for(purchase, product.maturity_date, product.term_days)), tz
         )
         self.store.set_retention(row.object_key, row.version_id, decision.retain_until)
-        manifest_obj = self.store.put_small(row.object_key + ".manifest.json", manifest.canonical_bytes(), "application/json")
-        self.store.set_retention(manifest_obj.key, manifest_obj.version_id, decision.retain_until)
+        manifest_key = row.object_key + ".manifest.json"
+        # A retry after a crash finds the manifest already stored (same bytes): lock that one, store no second.
+        stored_manifests = self._stored_versions(manifest_key)
+        manifest_version = stored_manifests[0] if stored_manifests else (
+            self.store.put_small(manifest_key, manifest.canonical_bytes(), "application/json").version_id
+        )
+        self.store.set_retention(manifest_key, manifest_version, decision.retain_until)
 
         recording = Recording(
             clip_id=manifest.clip_id,

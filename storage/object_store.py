@@ -148,6 +148,8 @@ class ObjectStore:
             if code not in ("404", "NoSuchBucket", "NotFound"):
                 raise StorageError(f"checking bucket {self.bucket} failed: {_error_text(exc)}") from exc
             exists = False
+        except BotoCoreError as exc:
+            raise StorageError(f"checking bucket {self.bucket} failed: {_error_text(exc)}") from exc
         if not exists:
             self._call("creating bucket", self._s3.create_bucket, Bucket=self.bucket, ObjectLockEnabledForBucket=True)
         versioning = self._call("reading versioning", self._s3.get_bucket_versioning, Bucket=self.bucket)
@@ -239,6 +241,8 @@ class ObjectStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
                 return False
+            raise StorageError(f"checking upload {upload_id} failed: {_error_text(exc)}") from exc
+        except BotoCoreError as exc:  # unreachable store: "unknown", not "gone"
             raise StorageError(f"checking upload {upload_id} failed: {_error_text(exc)}") from exc
 
     def put_small(self, key: str, data: bytes, content_type: str) -> StoredObject:

@@ -74,6 +74,9 @@ def load_or_create_credentials(data_dir: Path) -> Credentials:
 
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As weed's own listener does: connections of a stopped store lingering in TIME_WAIT do not
+        # keep a restart off its port; a live listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

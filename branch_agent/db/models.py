@@ -82,6 +82,8 @@ class LocalAudit(Base):
     action: Mapped[str] = mapped_column(String(48))
     target: Mapped[str] = mapped_column(String(128))
     detail: Mapped[str] = mapped_column(Text, default="{}")
+    # Set once the center acknowledged the line in a heartbeat receipt; NULL lines go with the next one.
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
 
 
 class SyncedProduct(Base):
@@ -120,3 +122,31 @@ class StaffLoginState(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class SyncState(Base):
+    """Per synced resource (products, staff, branch): the center's last ETag and how the last attempt went.
+
+    The ETag is written in the same transaction as the local copy it describes, so the two never disagree.
+    """
+
+    __tablename__ = "sync_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(32), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class CenterBranchView(Base):
+    """This branch as the center knows it (name, time zone, counters); shown and compared, never applied."""
+
+    __tablename__ = "center_branch_view"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    counters_json: Mapped[str] = mapped_column(Text, default="[]")

@@ -1,17 +1,18 @@
-"""Branch admin: cameras per counter, disk and days left, upload queue, upload now."""
+"""Branch admin: cameras per counter, disk and days left, upload queue, upload now, sync and heartbeat state."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import asdict
-from datetime import timedelta
 
 from flask import Blueprint, g, jsonify
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from branch_agent.clip_manifest import audit_local
-from branch_agent.db.models import COMPLETED, INTERRUPTED, PURGED, PENDING, UPLOADED, UPLOADING, Clip
-from branch_agent.web.disk_forecast import RATE_WINDOW, forecast_disk
+from branch_agent.db.models import PENDING, UPLOADED, UPLOADING, Clip
+from branch_agent.disk_guard import find_shortage
+from branch_agent.spool_usage import measure_spool_disk
+from branch_agent.sync import center_branch_view, config_mismatches, sync_reports
 from branch_agent.web.recording_api import counter_status_json
 from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, require_staff, services
 from storage.database import utcnow
@@ -31,22 +32,24 @@ def status():  # type: ignore[no-untyped-def]
 @require_staff(ADMIN)
 def overview():  # type: ignore[no-untyped-def]
     svc = services()
-    now = utcnow()
-    kept = (Clip.state.in_((COMPLETED, INTERRUPTED)), Clip.upload_state != PURGED)
     with svc.sessions() as db:
-        spool_bytes = db.execute(select(func.coalesce(func.sum(Clip.size), 0)).where(*kept)).scalar_one()
-        recent = db.execute(select(Clip.started_at, Clip.size).where(Clip.state.in_((COMPLETED, INTERRUPTED)),
-                                                                     Clip.started_at >= now - RATE_WINDOW - timedelta(days=1))).all()
         queue = db.execute(select(Clip).where(Clip.upload_state.in_((PENDING, UPLOADING, UPLOADED))).order_by(Clip.started_at)).scalars().all()
         queued = [{"clip_id": c.clip_id, "business_serial": c.business_serial, "upload_state": c.upload_state, "size": c.size,
                    "attempts": c.upload_attempts, "error": c.upload_error,
                    "started_local": c.started_at.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M:%S")} for c in queue]
-    disk = forecast_disk(svc.config.spool_dir, int(spool_bytes), [(at, size or 0) for at, size in recent], now)
+    disk = measure_spool_disk(svc.sessions, svc.config.spool_dir, utcnow())
+    shortage = find_shortage(svc.config.spool, disk)
+    view = center_branch_view(svc.sessions)
     return jsonify(
         branch={"code": svc.config.branch.code, "name": svc.config.branch.name},
         counters=[counter_status_json(code, c) for code, c in svc.counters.items()],
         disk=asdict(disk), upload_queue=queued, upload_running=_upload_running.locked(),
         upload_window={"start": svc.config.upload.window_start, "end": svc.config.upload.window_end},
+        disk_alert=shortage.message if shortage else None,
+        sync=[r.model_dump(mode="json") for r in sync_reports(svc.sessions)],
+        center_branch=view.model_dump() if view else None,
+        config_mismatches=config_mismatches(svc.config, view) if view else [],
+        heartbeat=asdict(svc.last_heartbeat) if svc.last_heartbeat else None,
     )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -222,3 +223,35 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class BranchHeartbeat(Base):
+    """The latest heartbeat of each branch (one row per branch, replaced each minute).
+
+    The whole message is kept as JSON for the operations page; the columns are what it sorts and alerts on.
+    """
+
+    __tablename__ = "branch_heartbeats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    software_version: Mapped[str] = mapped_column(String(64))
+    clock_offset_s: Mapped[float] = mapped_column(Float)
+    queued_clips: Mapped[int] = mapped_column(Integer)
+    queued_bytes: Mapped[int] = mapped_column(BigInteger)
+    alert_count: Mapped[int] = mapped_column(Integer)
+    payload_json: Mapped[str] = mapped_column(Text)
+
+
+class BranchAuditReceipt(Base):
+    """Which branch-local audit lines are already in the trail: the unique key makes a re-send a no-op."""
+
+    __tablename__ = "branch_audit_receipts"
+    __table_args__ = (UniqueConstraint("branch_id", "branch_audit_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    branch_audit_id: Mapped[int] = mapped_column(BigInteger)
+    audit_event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id"))

@@ -1,4 +1,7 @@
-"""The API branches call: catalogue sync and the upload protocol. Every route is HMAC-authenticated."""
+"""The API branches call: catalogue, staff and branch sync (ETag / If-None-Match) and the upload protocol.
+
+Every route is HMAC-authenticated.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
+from center_platform.contract.branch_sync import BranchConfigView, CounterView
 from center_platform.contract.request_signing import HEADER_CENTER_TIME
 from center_platform.contract.uploads import PresignRequest, RegisterUpload
-from center_platform.db.models import Product, Staff
+from center_platform.db.models import Branch, Counter, Product, Staff
 from center_platform.http import services
 from center_platform.http.branch_auth import require_branch
+from center_platform.http.versioned import versioned_json
 from center_platform.ingest import IngestRejected
 from storage.config_file import describe_validation_error
 from storage.manifest import is_clip_id
@@ -75,7 +80,7 @@ def catalog():  # type: ignore[no-untyped-def]
             }
             for p in products
         ]
-    return jsonify(products=items)
+    return versioned_json({"products": items})
 
 
 @bp.get("/staff")
@@ -87,7 +92,19 @@ def staff():  # type: ignore[no-untyped-def]
             select(Staff).where(Staff.branch_id == g.branch_id, Staff.active.is_(True)).order_by(Staff.code)
         ).scalars()
         items = [{"code": s.code, "name": s.name, "role": s.role, "password_hash": s.password_hash} for s in rows]
-    return jsonify(staff=items)
+    return versioned_json({"staff": items})
+
+
+@bp.get("/branch")
+@require_branch
+def branch_config():  # type: ignore[no-untyped-def]
+    """The branch as enrolled here: the agent shows it and reports differences from its own file."""
+    with services().sessions() as session:
+        branch = session.execute(select(Branch).where(Branch.id == g.branch_id)).scalar_one()
+        counters = session.execute(select(Counter).where(Counter.branch_id == g.branch_id).order_by(Counter.code)).scalars()
+        view = BranchConfigView(code=branch.code, name=branch.name, timezone=branch.timezone,
+                                counters=[CounterView(code=c.code, name=c.name) for c in counters])
+    return versioned_json(view.model_dump())
 
 
 @bp.post("/uploads")

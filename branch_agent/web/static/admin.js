@@ -51,8 +51,29 @@ function renderOverview(o) {
     }
     td.appendChild(cameraRows.get(code));
   });
+  renderCenter(o);
   $("cam_problems").innerHTML = problems.map(p => `<div>⚠ ${esc(p)}</div>`).join("");
   $("cam_problems").classList.toggle("hidden", problems.length === 0);
+}
+
+const SYNC_TEXT = { products: "产品 products", staff: "员工 staff", branch: "网点设置 branch settings" };
+function localTime(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "—"; }
+
+// Sync state, the center's view of this branch (shown, never applied), disk guard and heartbeat.
+function renderCenter(o) {
+  $("disk_alert").textContent = o.disk_alert || "";
+  $("disk_alert").classList.toggle("hidden", !o.disk_alert);
+  $("config_mismatches").innerHTML = o.config_mismatches.map(m => `<div>⚠ 与中心登记不一致 differs from the center: ${esc(m)}</div>`).join("");
+  $("config_mismatches").classList.toggle("hidden", o.config_mismatches.length === 0);
+  $("sync_rows").innerHTML = o.sync.map(s => `<tr><td>${esc(SYNC_TEXT[s.resource] || s.resource)}</td><td>${esc(localTime(s.synced_at))}</td>
+    <td class="hint">${esc((s.etag || "—").slice(0, 14))}</td>
+    <td>${s.error ? `<span class="tag bad">同步失败，使用本地副本 failed, using the local copy</span><br><span class="err">${esc(s.error)}</span>`
+      : s.synced_at ? `<span class="tag ok">正常 OK</span>` : "尚未同步 never synced"}</td></tr>`).join("");
+  const b = o.center_branch;
+  $("center_branch").textContent = b ? `中心登记 at the center: ${b.code} ${b.name} · ${b.timezone} · 柜台 counters ${b.counters.map(c => c.code).join(", ")}` : "";
+  const h = o.heartbeat;
+  $("heartbeat_state").textContent = !h ? "心跳尚未发送 no heartbeat sent yet"
+    : h.ok ? `心跳 heartbeat ${localTime(h.at)} 已送达 delivered` : `心跳 heartbeat ${localTime(h.at)} 未送达 not delivered: ${h.error}`;
 }
 
 async function loadOverview() {
