@@ -2,7 +2,8 @@
 # What the operating system must provide: Python's venv module, a CJK font for the burned-in text,
 # ffmpeg (ffprobe checks recordings in the tests and benchmarks), and for the tests Chromium with its
 # driver (the counter UI is driven headless), faketime (simulated cameras run with their clocks hours
-# off) and GStreamer's RTSP server (a live camera that is not ours). Installs them with apt when run as root on Debian/Ubuntu; otherwise prints the
+# off), GStreamer's RTSP server (a live camera that is not ours) and SIPp (sip-tester, a GB/T 28181
+# camera's SIP side). Installs them with apt when run as root on Debian/Ubuntu; otherwise prints the
 # exact apt line and stops.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ command -v ffprobe >/dev/null 2>&1 || missing+=("ffmpeg")
 command -v chromium >/dev/null 2>&1 || missing+=("chromium")
 command -v chromedriver >/dev/null 2>&1 || missing+=("chromium-driver")
 command -v faketime >/dev/null 2>&1 || missing+=("faketime")
+command -v sipp >/dev/null 2>&1 || missing+=("sip-tester")
 # A live RTSP camera for the tests: GStreamer's RTSP server, run with the system Python.
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; \
 Gst.init(None); import sys; sys.exit(0 if Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('alawenc') else 1)" \

@@ -1,0 +1,146 @@
+"""The platform's settings and its table of registered GB/T 28181 devices."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+from branch_agent.gb28181.gb_ids import InvalidGbId, parse_domain, parse_gb_id
+
+
+@dataclass(frozen=True)
+class GbPlatformConfig:
+    """What a camera is configured with to register here: server ID, domain, address, password.
+
+    ``passwords`` maps device IDs to their own password; ``default_password`` is the single
+    access password most deployments give every camera. A device with neither is refused.
+    """
+
+    server_id: str
+    domain: str
+    host: str = "0.0.0.0"
+    port: int = 5060
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    default_password: str | None = field(default=None, repr=False)
+    # Asking for qop=auth is stronger; some old cameras only answer the RFC 2069 form.
+    digest_qop: bool = True
+    nonce_lifetime_s: float = 300.0
+    max_expires_s: int = 3600
+    min_expires_s: int = 60
+    # GB/T 28181-2016 9.6: keepalive every 60 s by default, offline after 3 missed.
+    keepalive_interval_s: float = 60.0
+    keepalive_misses: int = 3
+
+    def __post_init__(self) -> None:
+        server = parse_gb_id(self.server_id, "server ID")
+        if not server.is_platform:
+            raise InvalidGbId(
+                f"server ID {self.server_id} has type code {server.type_code}; a platform's is 200–299"
+            )
+        parse_domain(self.domain, "SIP domain")
+        for device_id in self.passwords:
+            parse_gb_id(device_id, "device ID in passwords")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"SIP port must be 0–65535, got {self.port}")
+        if not 0 < self.min_expires_s <= self.max_expires_s:
+            raise ValueError("need 0 < min_expires_s <= max_expires_s")
+        if self.keepalive_interval_s <= 0 or self.keepalive_misses < 1:
+            raise ValueError("keepalive interval must be positive and misses at least 1")
+
+    def password_for(self, device_id: str) -> str | None:
+        return self.passwords.get(device_id, self.default_password)
+
+
+UNREGISTERED = "unregistered"
+REGISTRATION_EXPIRED = "registration expired"
+
+
+class Transport(enum.Enum):
+    UDP = "UDP"
+    TCP = "TCP"
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    device_id: str
+    transport: Transport
+    # Where the packets came from (what we send to, NAT included), and what the camera claims.
+    address: tuple[str, int]
+    contact: str
+    expires_s: int
+    registered_at: float
+    last_seen: float
+    online: bool
+    user_agent: str = ""
+    last_keepalive: float | None = None
+    offline_reason: str = ""
+
+
+class DeviceTable:
+    """In-memory registrations, keyed by device ID; times are the registrar's monotonic clock."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, DeviceRecord] = {}
+
+    def register(
+        self, device_id: str, transport: Transport, address: tuple[str, int], contact: str,
+        expires_s: int, now: float, user_agent: str = "",
+    ) -> DeviceRecord:
+        record = DeviceRecord(
+            device_id=device_id, transport=transport, address=address, contact=contact,
+            expires_s=expires_s, registered_at=now, last_seen=now, online=True,
+            user_agent=user_agent,
+        )
+        self._devices[device_id] = record
+        return record
+
+    def unregister(self, device_id: str, reason: str) -> DeviceRecord | None:
+        return self._set_offline(device_id, reason)
+
+    def keepalive(self, device_id: str, address: tuple[str, int], now: float) -> DeviceRecord | None:
+        """Refresh a registered device; None if its registration is gone and it must register again.
+
+        A device that merely missed keepalives (a network outage) comes back online here, so a
+        camera that returns mid-recording is used again without waiting for its next REGISTER.
+        """
+        record = self._devices.get(device_id)
+        if record is None or record.offline_reason in (UNREGISTERED, REGISTRATION_EXPIRED):
+            return None
+        if now - record.registered_at > record.expires_s:
+            return None
+        record = replace(
+            record, last_seen=now, last_keepalive=now, address=address, online=True, offline_reason=""
+        )
+        self._devices[device_id] = record
+        return record
+
+    def expire(self, now: float, keepalive_interval_s: float, misses: int) -> list[DeviceRecord]:
+        """Mark offline every device whose registration lapsed or whose keepalives stopped."""
+        gone: list[DeviceRecord] = []
+        for record in list(self._devices.values()):
+            if not record.online:
+                continue
+            reason = ""
+            if now - record.registered_at > record.expires_s:
+                reason = REGISTRATION_EXPIRED
+            elif now - record.last_seen > keepalive_interval_s * misses:
+                reason = f"{misses} keepalives missed"
+            if reason:
+                updated = self._set_offline(record.device_id, reason)
+                assert updated is not None
+                gone.append(updated)
+        return gone
+
+    def _set_offline(self, device_id: str, reason: str) -> DeviceRecord | None:
+        record = self._devices.get(device_id)
+        if record is None:
+            return None
+        record = replace(record, online=False, offline_reason=reason)
+        self._devices[device_id] = record
+        return record
+
+    def get(self, device_id: str) -> DeviceRecord | None:
+        return self._devices.get(device_id)
+
+    def snapshot(self) -> list[DeviceRecord]:
+        return sorted(self._devices.values(), key=lambda r: r.device_id)

@@ -1,0 +1,299 @@
+"""The platform side of GB/T 28181 registration and keepalive (GB/T 28181-2016 9.1 and 9.6).
+
+REGISTER without credentials → 401 with a digest challenge; with the right ones → 200 carrying
+``Date`` (the camera sets its clock from it) and the granted ``Expires``; with a wrong password
+→ 403; ``Expires: 0`` unregisters. Keepalive MESSAGEs keep a device online; after
+``keepalive_misses`` intervals without one it is marked offline.
+
+UDP retransmits a request until its answer arrives, so answers are cached per transaction and a
+retransmission gets the cached answer without being processed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from branch_agent.gb28181.devices import (
+    UNREGISTERED,
+    DeviceRecord,
+    DeviceTable,
+    GbPlatformConfig,
+    Transport,
+)
+from branch_agent.gb28181.gb_ids import InvalidGbId, parse_gb_id
+from branch_agent.gb28181.manscdp import ManscdpError, parse_manscdp
+from branch_agent.gb28181.sip_digest import DigestError, NonceIssuer, Verdict, parse_authorization
+from branch_agent.gb28181.sip_message import (
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    make_response,
+    parse_name_addr,
+    parse_via,
+)
+from branch_agent.gb28181.sip_transport import Peer, SipServer
+
+log = logging.getLogger(__name__)
+
+# RFC 3261 17.2: a server transaction lives 64*T1 = 32 s after its final answer.
+TRANSACTION_LIFETIME_S = 32.0
+MAX_CACHED_TRANSACTIONS = 4096
+USER_AGENT = "dual-recording branch agent"
+
+
+def gb_date(moment: dt.datetime) -> str:
+    """GB/T 28181's Date form, local time without zone: 2026-11-23T10:35:30.123."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+class Registrar:
+    def __init__(
+        self,
+        config: GbPlatformConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = dt.datetime.now,
+    ) -> None:
+        self.config = config
+        self.devices = DeviceTable()
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._nonces = NonceIssuer(
+            config.domain, config.nonce_lifetime_s, "auth" if config.digest_qop else None, clock
+        )
+        self._transactions: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
+        self._server: SipServer | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        # Set whenever the device table changes, so callers can wait for a state instead of sleeping.
+        self._changed = asyncio.Condition()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = SipServer(self.config.host, self.config.port, self.handle)
+        await self._server.start()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_keepalives())
+
+    async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._server is not None:
+            await self._server.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("registrar not started")
+        return self._server.port
+
+    async def wait_for(
+        self, predicate: Callable[[DeviceTable], bool], timeout_s: float
+    ) -> None:
+        """Wait until the device table satisfies ``predicate`` (raises TimeoutError otherwise)."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.devices)), timeout_s)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _watch_keepalives(self) -> None:
+        # Checking four times per interval bounds how late "offline" is noticed to a quarter interval.
+        period = self.config.keepalive_interval_s / 4
+        while True:
+            await asyncio.sleep(period)
+            await self.check_liveness()
+
+    async def check_liveness(self) -> list[DeviceRecord]:
+        gone = self.devices.expire(
+            self._clock(), self.config.keepalive_interval_s, self.config.keepalive_misses
+        )
+        for record in gone:
+            log.warning("GB28181 device %s offline: %s", record.device_id, record.offline_reason)
+        if gone:
+            await self._notify()
+        return gone
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    async def handle(self, message: SipRequest | SipResponse, peer: Peer) -> None:
+        if isinstance(message, SipResponse):
+            return  # answers to our own requests belong to later modules (queries, INVITE)
+        if message.method == "ACK":
+            return
+        try:
+            key = self._transaction_key(message)
+        except SipParseError as exc:
+            self._send(peer, self._error(message, 400, f"Bad Request ({exc})"))
+            return
+        cached = self._cached(key)
+        if cached is not None:
+            peer.send(cached)
+            return
+        try:
+            if message.method == "REGISTER":
+                response = self._register(message, peer)
+            elif message.method == "MESSAGE":
+                response = self._message(message, peer)
+            else:
+                response = self._error(message, 501, "Not Implemented")
+        except SipParseError as exc:
+            response = self._error(message, 400, f"Bad Request ({exc})")
+        raw = self._send(peer, response)
+        self._remember(key, raw)
+        await self._notify()
+
+    def _transaction_key(self, request: SipRequest) -> tuple[str, ...]:
+        via = parse_via(request.get_all("Via")[0]) if request.get_all("Via") else None
+        if via is None:
+            raise SipParseError("missing Via header")
+        number, method = request.cseq
+        return (request.call_id, str(number), method, via.branch or "", f"{via.host}:{via.port}")
+
+    def _cached(self, key: tuple[str, ...]) -> bytes | None:
+        now = self._clock()
+        while self._transactions:
+            oldest_key, (stamp, _) = next(iter(self._transactions.items()))
+            if now - stamp <= TRANSACTION_LIFETIME_S and len(self._transactions) <= MAX_CACHED_TRANSACTIONS:
+                break
+            del self._transactions[oldest_key]
+        entry = self._transactions.get(key)
+        return entry[1] if entry else None
+
+    def _remember(self, key: tuple[str, ...], raw: bytes) -> None:
+        self._transactions[key] = (self._clock(), raw)
+
+    def _send(self, peer: Peer, response: SipResponse) -> bytes:
+        if peer.transport is Transport.UDP:
+            self._stamp_received(response, peer)
+        response.set("User-Agent", USER_AGENT)
+        raw = response.serialize()
+        peer.send(raw)
+        return raw
+
+    @staticmethod
+    def _stamp_received(response: SipResponse, peer: Peer) -> None:
+        """RFC 3581: tell a device behind NAT which address and port its request came from."""
+        vias = [(i, v) for i, (n, v) in enumerate(response.headers) if n == "Via"]
+        if not vias:
+            return
+        index, value = vias[0]
+        top, sep, rest = value.partition(",")
+        parts = [p for p in top.strip().split(";")]
+        out = [parts[0]]
+        for part in parts[1:]:
+            name = part.split("=")[0].strip().lower()
+            if name not in ("rport", "received"):
+                out.append(part)
+        if any(p.split("=")[0].strip().lower() == "rport" for p in parts[1:]):
+            out.append(f"rport={peer.address[1]}")
+        out.append(f"received={peer.address[0]}")
+        response.headers[index] = ("Via", ";".join(out) + (sep + rest if sep else ""))
+
+    def _error(self, request: SipRequest, status: int, reason: str) -> SipResponse:
+        return make_response(request, status, reason, to_tag=secrets.token_hex(4))
+
+    # -- REGISTER --------------------------------------------------------------------------------
+
+    def _register(self, request: SipRequest, peer: Peer) -> SipResponse:
+        device_id = parse_name_addr(request.require("From")).user
+        try:
+            parse_gb_id(device_id, "device ID")
+        except InvalidGbId as exc:
+            log.warning("REGISTER refused: %s", exc)
+            return self._error(request, 403, "Forbidden (not a GB/T 28181 device ID)")
+        password = self.config.password_for(device_id)
+        if password is None:
+            log.warning("REGISTER refused: device %s is not configured", device_id)
+            return self._error(request, 403, "Forbidden (unknown device)")
+
+        authorization = request.get("Authorization")
+        if authorization is None:
+            return self._challenge(request)
+        try:
+            credentials = parse_authorization(authorization)
+        except DigestError as exc:
+            return self._error(request, 400, f"Bad Request ({exc})")
+        verdict = self._nonces.verify(credentials, password, "REGISTER")
+        if verdict in (Verdict.STALE, Verdict.UNKNOWN_NONCE):
+            return self._challenge(request, stale=verdict is Verdict.STALE)
+        if verdict is not Verdict.OK:
+            log.warning("REGISTER from %s refused: %s", device_id, verdict.value)
+            return self._error(request, 403, "Forbidden")
+
+        expires = self._requested_expires(request)
+        if expires == 0:
+            self.devices.unregister(device_id, UNREGISTERED)
+            log.info("GB28181 device %s unregistered", device_id)
+            response = make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
+            response.set("Expires", "0")
+            response.set("Date", gb_date(self._wall_clock()))
+            return response
+        if expires < self.config.min_expires_s:
+            response = self._error(request, 423, "Interval Too Brief")
+            response.set("Min-Expires", str(self.config.min_expires_s))
+            return response
+        granted = min(expires, self.config.max_expires_s)
+        contacts = request.get_all("Contact")
+        contact = parse_name_addr(contacts[0]).uri if contacts else ""
+        self.devices.register(
+            device_id, peer.transport, peer.address, contact, granted, self._clock(),
+            request.get("User-Agent") or "",
+        )
+        log.info("GB28181 device %s registered from %s:%d over %s", device_id, *peer.address, peer.transport.value)
+        response = make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
+        if contacts:
+            response.set("Contact", f"{contacts[0]};expires={granted}" if "expires=" not in contacts[0] else contacts[0])
+        response.set("Expires", str(granted))
+        response.set("Date", gb_date(self._wall_clock()))
+        return response
+
+    def _challenge(self, request: SipRequest, stale: bool = False) -> SipResponse:
+        response = make_response(request, 401, "Unauthorized", to_tag=secrets.token_hex(4))
+        response.set("WWW-Authenticate", self._nonces.challenge(stale).header_value())
+        return response
+
+    @staticmethod
+    def _requested_expires(request: SipRequest) -> int:
+        # A Contact's expires parameter overrides the Expires header (RFC 3261 10.2.1.1).
+        for contact in request.get_all("Contact"):
+            if contact.strip() == "*":
+                return 0
+            value = parse_name_addr(contact).params.get("expires")
+            if value is not None:
+                if not value.isdigit():
+                    raise SipParseError(f"Contact expires must be a number, got {value!r}")
+                return int(value)
+        header = request.get("Expires")
+        if header is None:
+            return 3600
+        if not header.strip().isdigit():
+            raise SipParseError(f"Expires must be a number of seconds, got {header!r}")
+        return int(header.strip())
+
+    # -- MESSAGE ---------------------------------------------------------------------------------
+
+    def _message(self, request: SipRequest, peer: Peer) -> SipResponse:
+        try:
+            body = parse_manscdp(request.body, request.get("Content-Type"))
+        except ManscdpError as exc:
+            return self._error(request, 400, f"Bad Request ({exc})")
+        if body.cmd_type != "Keepalive":
+            # Query answers (Catalog, DeviceInfo, ...) are acknowledged; their handling comes later.
+            return make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
+        sender = parse_name_addr(request.require("From")).user
+        was = self.devices.get(sender)
+        record = self.devices.keepalive(sender, peer.address, self._clock())
+        if record is None:
+            # Tells the camera to register again rather than keep sending heartbeats into a void.
+            log.info("keepalive from unregistered device %s refused", sender)
+            return self._error(request, 403, "Forbidden (not registered)")
+        if was is not None and not was.online:
+            log.info("GB28181 device %s back online after %s", sender, was.offline_reason)
+        return make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
