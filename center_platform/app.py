@@ -51,5 +51,17 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
 
     for bp in (health.bp, branch_api.bp, heartbeat_api.bp, user_auth.bp, recordings_api.bp, operations_api.bp, ui.bp, operations_ui.bp):
         app.register_blueprint(bp)
+    from center_platform.http import access_guard, audit_api, catalogue_api
+    from center_platform.web import audit_ui, catalogue_ui
+
+    for bp in (access_guard.bp, catalogue_api.bp, audit_api.bp, catalogue_ui.bp, audit_ui.bp):
+        app.register_blueprint(bp)
+    from center_platform.http import retention_api
+
+    app.register_blueprint(retention_api.bp)
+    app.register_blueprint(retention_api.admin_bp)
+    from center_platform.http import export_api
+
+    app.register_blueprint(export_api.bp)
     logging.getLogger(__name__).info("center ready: database %s, bucket %s", engine.url.render_as_string(hide_password=True), store.bucket)
     return app

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -78,6 +79,9 @@ def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
 
     with open_store(config) as store:
         app = create_app(config, store)
+        from center_platform.expiry_schedule import start_expiry_scheduler
+
+        scheduler = start_expiry_scheduler(app.extensions["center"])
         server = create_server(app, host=config.server.host, port=config.server.port, threads=8)
         # SIGTERM (and Ctrl-C) closes the listener; the `with` then stops the embedded store.
         signal.signal(signal.SIGTERM, lambda *_: server.close())
@@ -88,6 +92,8 @@ def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
             pass
         finally:
             server.close()
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
     return 0
 
 
@@ -186,6 +192,30 @@ def cmd_audit_verify(config: CenterConfig, args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_expiry_run(config: CenterConfig, args: argparse.Namespace) -> int:
+    from center_platform.expiry import run_expiry
+
+    if args.limit is not None and args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    sessions = _sessions(config)
+    with open_store(config) as store:
+        report = run_expiry(sessions, store, dry_run=args.dry_run, limit=args.limit, batch_size=config.expiry.batch_size,
+                            actor="cli")
+    tz = config.server.timezone
+    if args.dry_run:
+        for c in report.due:
+            print(f"would delete {c.clip_id}  retained until {c.retain_until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({c.reason})")
+        print(f"{len(report.due)} clip(s) due")
+        return 0
+    if not report.ran:
+        print("another expiry run holds the lock; nothing done")
+        return 0
+    for r in report.refused:
+        print(f"refused by the store: {r.clip_id}: {'; '.join(r.problems)}")
+    print(f"{len(report.deleted)} deleted, {len(report.refused)} refused, {report.batches} batch(es)")
+    return 1 if report.refused else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m center_platform", description="Center archive for sales dual-recording evidence.")
     parser.add_argument("--config", type=Path, help="center configuration file (TOML); built-in defaults if omitted")
@@ -240,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
     aud.add_parser("verify", help="check the hash chain; exit 1 on any altered or removed row").set_defaults(fn=cmd_audit_verify)
+
+    exp = sub.add_parser("expiry", help="retention expiry").add_subparsers(dest="expiry_command", required=True)
+    erun = exp.add_parser("run", help="delete clips whose retention has ended, with a certificate each")
+    erun.add_argument("--dry-run", action="store_true", help="list what would be deleted; change nothing")
+    erun.add_argument("--limit", type=int, help="at most this many clips")
+    erun.set_defaults(fn=cmd_expiry_run)
     return parser
 
 

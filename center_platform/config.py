@@ -51,11 +51,18 @@ class SecuritySection(StrictSection):
     lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
+class ExpirySection(StrictSection):
+    enabled: bool = True
+    run_at: str = Field(default="02:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # HH:MM in server.timezone
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+
+
 class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
     storage: StorageSection = StorageSection()
     security: SecuritySection = SecuritySection()
+    expiry: ExpirySection = ExpirySection()
 
     def database_url(self) -> str:
         from_env = os.environ.get(ENV_DATABASE_URL, "")

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform import audit
+from center_platform.manifest_chain import check_chain, link_successors
 from center_platform.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
 from center_platform.db.models import Branch, IngestUpload, Product, Recording, utcnow
 from center_platform.retention import RetentionFacts, RetentionRule, decide, maturity_for
@@ -226,6 +227,9 @@ class IngestService:
             problem = f"stored size {size} differs from the manifest's {manifest.media.size}"
         elif digest != manifest.media.sha256:
             problem = f"stored SHA-256 {digest} differs from the manifest's {manifest.media.sha256}"
+        chain = check_chain(session, branch.id, manifest) if not problem else None
+        if chain is not None and chain.problem:
+            problem = chain.problem
         if problem:
             row.state = "quarantined"
             row.reason = problem
@@ -233,6 +237,9 @@ class IngestService:
             session.commit()
             log.error("ALERT clip %s from branch %s quarantined: %s", row.clip_id, branch.code, problem)
             return UploadOutcome(clip_id=row.clip_id, state="quarantined", reason=problem)
+        assert chain is not None
+        if chain.note:
+            log.warning("clip %s from branch %s: %s", row.clip_id, branch.code, chain.note)
 
         product = session.execute(select(Product).where(Product.code == manifest.product.code)).scalar_one()
         ptype = product.product_type
@@ -282,16 +289,21 @@ class IngestService:
             state="archived",
             retention_rule=ptype.retention_rule,
             retain_until=decision.retain_until,
+            retention_reason=decision.reason,
             verified_at=utcnow(),
+            prev_manifest_sha256=manifest.prev_manifest_sha256,
+            chain_status=chain.status,
         )
         session.add(recording)
+        linked = link_successors(session, branch.id, recording.manifest_sha256)
         row.state = "verified"
         audit.append(
             session,
             "center",
             "ingest.verified",
             row.clip_id,
-            {"sha256": digest, "size": size, "retain_until": decision.retain_until.isoformat(), "rule": decision.reason},
+            {"sha256": digest, "size": size, "retain_until": decision.retain_until.isoformat(), "rule": decision.reason,
+             "chain": chain.status, "chain_note": chain.note, "successors_linked": linked},
         )
         session.commit()
         return UploadOutcome(clip_id=row.clip_id, state="verified", retain_until=decision.retain_until.isoformat())

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from center_platform.contract.heartbeat import Heartbeat, HeartbeatAlert
+from center_platform.manifest_chain import awaiting_predecessors
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Recording
 
 # Three missed minutes: one late heartbeat is a hiccup, three mean the branch or its WAN is down.
@@ -37,6 +38,8 @@ class BranchUploadStatus:
     last_branch_error: str
     disk_free_bytes: int | None
     disk_days_left: float | None
+    # Manifests named as predecessors by archived clips and not archived themselves: clips still to come, or lost.
+    missing_predecessors: list[str] = field(default_factory=list)
     alerts: list[HeartbeatAlert] = field(default_factory=list)
 
 
@@ -66,6 +69,7 @@ def branch_upload_statuses(db: Session, now: datetime) -> list[BranchUploadStatu
             quarantined_clips=int(quarantined.get(branch.id, 0)), last_quarantine_reason=reason,
             last_branch_error=beat.uploads.last_error if beat else "",
             disk_free_bytes=beat.disk.free_bytes if beat else None, disk_days_left=beat.disk.days_left if beat else None,
+            missing_predecessors=awaiting_predecessors(db, branch.id),
             alerts=list(beat.alerts) if beat else [],
         ))
     return out
@@ -83,5 +87,6 @@ def status_json(s: BranchUploadStatus) -> dict[str, object]:
         "last_success_at": iso(s.last_success_at), "quarantined_clips": s.quarantined_clips,
         "last_quarantine_reason": s.last_quarantine_reason, "last_branch_error": s.last_branch_error,
         "disk_free_bytes": s.disk_free_bytes, "disk_days_left": s.disk_days_left,
+        "missing_predecessors": s.missing_predecessors,
         "alerts": [a.model_dump() for a in s.alerts],
     }

@@ -118,6 +118,8 @@ class Product(Base):
     maturity_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     risk_level: Mapped[str] = mapped_column(String(8))  # R1..R5
     disclosure_script: Mapped[str] = mapped_column(Text, default="")
+    # JSON list of the moments the recording must show (risk disclosure read, customer's confirmation...).
+    required_markers: Mapped[str] = mapped_column(Text, default="[]")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     product_type: Mapped[ProductType] = relationship()
@@ -180,9 +182,15 @@ class Recording(Base):
     state: Mapped[str] = mapped_column(String(16))  # archived | deleted
     retention_rule: Mapped[str] = mapped_column(String(32))
     retain_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Why retain_until is what it is ("maturity 2027-03-01 + 2y"); each change is also in the audit trail.
+    retention_reason: Mapped[str] = mapped_column(Text, default="")
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     redeemed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     verified_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The branch chain: the manifest this one follows, and whether the center holds it.
+    prev_manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    chain_status: Mapped[str] = mapped_column(String(16), default="linked")  # first | linked | awaiting
 
     branch: Mapped[Branch] = relationship()
     product: Mapped[Product] = relationship()
@@ -255,3 +263,32 @@ class BranchAuditReceipt(Base):
     branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
     branch_audit_id: Mapped[int] = mapped_column(BigInteger)
     audit_event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id"))
+
+
+class Dispute(Base):
+    """A complaint or litigation touching a recording: legal hold while open, retention runs on after it closes."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(64))  # the bank's case number
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The day it was closed in the branch's time zone: the retention rule counts from it.
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+
+class JobLock(Base):
+    """One runner at a time for a scheduled job across center processes; a lease that expires if its holder dies."""
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

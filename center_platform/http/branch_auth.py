@@ -61,4 +61,5 @@ def require_branch(view: F) -> F:
         resp = view(*args, **kwargs)
         return resp
 
+    wrapper.access_branch = True  # type: ignore[attr-defined]  # read by the deny-by-default guard
     return wrapper  # type: ignore[return-value]

@@ -89,12 +89,16 @@ def search_recordings():  # type: ignore[no-untyped-def]
     return jsonify(total=page.total, offset=page.offset, limit=page.limit, rows=rows)
 
 
-def _recording_for(user: CurrentUser, clip_id: str) -> Recording:
+def recording_for(user: CurrentUser, clip_id: str) -> Recording:
     if not is_clip_id(clip_id):
         abort(404)
     with services().sessions() as db:
         rec = db.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one_or_none()
-        if rec is None or rec.state != "archived":
+        if rec is None:
+            abort(404)
+        if rec.state == "deleted":
+            abort(410, description=f"clip {clip_id} was deleted at the end of its retention")
+        if rec.state != "archived":
             abort(404)
         if user.role == BRANCH_ADMIN and rec.branch_id != user.branch_id:
             audit.append(db, user.username, "replay.denied", clip_id, {"reason": "other branch"})
@@ -137,7 +141,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 @require_role(COMPLIANCE, BRANCH_ADMIN)
 def media(clip_id: str):  # type: ignore[no-untyped-def]
     user: CurrentUser = g.user
-    rec = _recording_for(user, clip_id)
+    rec = recording_for(user, clip_id)
     try:
         wanted = parse_range(request.headers.get("Range", ""), rec.size)
     except BadQuery as exc:

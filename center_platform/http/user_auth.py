@@ -89,8 +89,15 @@ def current_user() -> CurrentUser | None:
     if time.time() - float(session.get("seen", 0)) > idle:
         session.clear()
         return None
+    # The account is read again on every request: a user deactivated, re-roled or moved to another
+    # branch by the system admin loses the old rights at once, not when the session times out.
+    with services().sessions() as db:
+        row = db.get(User, int(session["uid"]))
+        if row is None or not row.active or row.role != session.get("role") or row.branch_id != session.get("branch_id"):
+            session.clear()
+            return None
     session["seen"] = time.time()
-    return CurrentUser(int(session["uid"]), str(session["username"]), str(session["role"]), session.get("branch_id"))
+    return CurrentUser(row.id, row.username, row.role, row.branch_id)
 
 
 def csrf_token() -> str:
@@ -119,6 +126,7 @@ def require_role(*roles: str, page: bool = False) -> Callable[[F], F]:
             g.user = user
             return view(*args, **kwargs)
 
+        wrapper.access_roles = frozenset(roles)  # type: ignore[attr-defined]  # read by the deny-by-default guard
         return wrapper  # type: ignore[return-value]
 
     return decorate

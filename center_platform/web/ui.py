@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
-from center_platform.http.recordings_api import BadQuery, filters_from_request
+from center_platform.http.recordings_api import BadQuery, filters_from_request, recording_for
 from center_platform.http.user_auth import (
     BRANCH_ADMIN,
     COMPLIANCE,
+    SYSTEM_ADMIN,
     LoginFailed,
     authenticate,
     csrf_token,
+    current_user,
     require_role,
     start_session,
 )
@@ -20,9 +22,19 @@ from center_platform.search import search
 bp = Blueprint("ui", __name__)
 
 
+def home_for(role: str) -> str:
+    """Each role lands on the first page it may use."""
+    if role in (COMPLIANCE, BRANCH_ADMIN):
+        return url_for("ui.recordings")
+    if role == SYSTEM_ADMIN:
+        return url_for("catalogue_ui.home")
+    return url_for("audit_ui.events")
+
+
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
-    return redirect(url_for("ui.recordings"))
+    user = current_user()
+    return redirect(home_for(user.role) if user else url_for("ui.login"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -36,7 +48,7 @@ def login():  # type: ignore[no-untyped-def]
         else:
             start_session(user)
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("ui.recordings"))
+            return redirect(target if target.startswith("/") and not target.startswith("//") else home_for(user.role))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
@@ -65,4 +77,6 @@ def recordings():  # type: ignore[no-untyped-def]
 @bp.get("/recordings/<clip_id>")
 @require_role(COMPLIANCE, BRANCH_ADMIN, page=True)
 def player(clip_id: str):  # type: ignore[no-untyped-def]
-    return render_template("player.html", clip_id=clip_id, user=g.user, csrf=csrf_token())
+    rec = recording_for(g.user, clip_id)  # 404 / 403 / 410 before the page promises a video
+    return render_template("player.html", clip_id=clip_id, rec=rec, user=g.user, csrf=csrf_token(), tz=services().display_tz,
+                           can_export=g.user.role == COMPLIANCE)

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from center_platform.app import create_app
 from center_platform.config import CenterConfig
-from center_platform.contract.request_signing import sign_request
 from center_platform.db.models import AuditEvent, Branch, Product, ProductType, Recording
 from storage.manifest import ClipManifest
 from storage.object_store import ObjectStore
 from storage.signing import SigningKey
+from tests.center_platform.archive_rig import BRANCH_SECRET, clip_manifest, signed_branch_request, upload_clip
 
-SECRET = "branch-secret-for-tests"
+SECRET = BRANCH_SECRET
 
 
 @pytest.fixture()
@@ -46,40 +42,14 @@ def center(db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: pytest.
 
 def _signed(client: FlaskClient, method: str, path: str, body: object | None = None, ts: int | None = None,
             secret: str = SECRET, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    data = b"" if body is None else json.dumps(body).encode()
-    h = headers or sign_request("B009", secret, method, path, data, ts if ts is not None else int(time.time())).as_dict()
-    return client.open(path, method=method, data=data, headers=h, content_type="application/json"), h
+    return signed_branch_request(client, method, path, body, ts, secret, headers)
 
 
 def _manifest(key: SigningKey, media: bytes) -> ClipManifest:
-    start = datetime.now(timezone.utc) - timedelta(minutes=5)
-    return ClipManifest.model_validate({
-        "clip_id": secrets.token_hex(16), "state": "completed", "branch_code": "B009", "counter_code": "C01",
-        "staff_code": "1000001", "business_serial": "SN-" + secrets.token_hex(4),
-        "customer": {"name": "李四", "id_type": "passport", "id_number": "E12345678", "card_number": "6222021234567890128"},
-        "product": {"code": "P-90", "name": "九十天", "type_code": "FIXED"},
-        "started_at": start, "ended_at": start + timedelta(seconds=3), "duration_ms": 3000,
-        "media": {"file_name": "c.mp4", "size": len(media), "sha256": hashlib.sha256(media).hexdigest(), "video_codec": "h264",
-                  "width": 1920, "height": 1080, "fps": 25, "audio_codec": "aac", "sample_rate": 48000},
-    }).signed(key)
+    return clip_manifest(key, media)
 
 
-def _upload(client: FlaskClient, manifest: ClipManifest, media: bytes) -> dict[str, object]:
-    r, _ = _signed(client, "POST", "/api/branch/v1/uploads", {"manifest": json.loads(manifest.canonical_bytes())})
-    assert r.status_code == 200, r.get_json()
-    plan = r.get_json()
-    parts = []
-    for n in range(1, plan["part_count"] + 1):
-        body = media[(n - 1) * plan["part_size"] : n * plan["part_size"]]
-        parts.append({"part_number": n, "sha256_b64": base64.b64encode(hashlib.sha256(body).digest()).decode()})
-    r, _ = _signed(client, "POST", f"/api/branch/v1/uploads/{manifest.clip_id}/parts", {"parts": parts})
-    assert r.status_code == 200, r.get_json()
-    for p in r.get_json()["parts"]:
-        n = p["part_number"]
-        resp = requests.put(p["url"], data=media[(n - 1) * plan["part_size"] : n * plan["part_size"]], headers=p["headers"], timeout=30)
-        assert resp.status_code == 200, resp.text
-    r, _ = _signed(client, "POST", f"/api/branch/v1/uploads/{manifest.clip_id}/complete")
-    return {"status": r.status_code, **r.get_json()}
+_upload = upload_clip
 
 
 def _count(app, model) -> int:  # type: ignore[no-untyped-def]

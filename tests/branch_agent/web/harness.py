@@ -17,9 +17,9 @@ from branch_agent.db.models import SyncedProduct, SyncedStaff
 from branch_agent.services import BranchServices, build_services
 from branch_agent.web.app import create_app
 from center_platform.contract.passwords import hash_password
+from tests.headless_chromium import SCREENSHOT_DIR
 
 REPO = Path(__file__).resolve().parents[3]
-SCREENSHOT_DIR = REPO / "var" / "test-screenshots"
 COUNTER = "C01"
 
 

@@ -8,8 +8,6 @@ both screens show it. The screenshots go to var/test-screenshots/ for a person t
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,42 +15,23 @@ import pytest
 
 from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, PRODUCT, RM_A, SCREENSHOT_DIR, Agent
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="headless browser tests need Debian's chromium and chromium-driver (scripts/sysdeps.sh installs them)",
-)
+from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium  # noqa: E402
+from tests.headless_chromium import save_screenshot as _shot  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING_REASON)
 WAIT_S = 30
 
 
 @pytest.fixture()
 def browser() -> Iterator[WebDriver]:
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
-                 "--window-size=1366,768", "--lang=zh-CN", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    # The driver path is given, so Selenium does not try to download one.
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_window_size(1366, 768)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def _shot(driver: WebDriver, name: str) -> None:
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(SCREENSHOT_DIR / f"{name}.png"))
+    with headless_chromium(1366, 768) as driver:
+        yield driver
 
 
 def _wait(driver: WebDriver, condition, what: str):  # type: ignore[no-untyped-def]

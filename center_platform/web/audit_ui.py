@@ -1,0 +1,44 @@
+"""Audit pages for auditors and system admins: the trail, the deletion certificates, the chain check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, render_template, request
+
+from center_platform.audit_query import AuditPage
+from center_platform.http import services
+from center_platform.http.audit_api import AUDIT_ROLES, BadAuditQuery, certificate_filter, filter_from_args, read_trail, verify_trail
+from center_platform.http.user_auth import csrf_token, require_role
+
+bp = Blueprint("audit_ui", __name__, url_prefix="/audit")
+
+
+def _page(certificates: bool):  # type: ignore[no-untyped-def]
+    args = {k: v for k, v in request.args.items() if k != "verify" and v.strip()}
+    chain: dict[str, Any] | None = verify_trail(g.user) if request.args.get("verify") else None
+    page: AuditPage | None = None
+    error = ""
+    try:
+        f, offset, limit = filter_from_args(args)
+        if certificates:
+            page = read_trail(g.user, certificate_filter(f), offset, limit, "certificates")
+        else:
+            page = read_trail(g.user, f, offset, limit, "events")
+    except BadAuditQuery as exc:
+        error = str(exc)
+    title = "删除证明 Deletion certificates" if certificates else "审计日志 Audit trail"
+    return render_template("audit.html", title=title, page=page, chain=chain, error=error, args=args, certificates=certificates,
+                           tz=services().display_tz, user=g.user, csrf=csrf_token()), (400 if error else 200)
+
+
+@bp.get("")
+@require_role(*AUDIT_ROLES, page=True)
+def events():  # type: ignore[no-untyped-def]
+    return _page(certificates=False)
+
+
+@bp.get("/certificates")
+@require_role(*AUDIT_ROLES, page=True)
+def certificates():  # type: ignore[no-untyped-def]
+    return _page(certificates=True)
