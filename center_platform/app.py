@@ -46,22 +46,30 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["center"] = svc
 
-    from center_platform.http import branch_api, health, heartbeat_api, operations_api, recordings_api, user_auth
-    from center_platform.web import operations_ui, ui
+    from center_platform.http import (
+        access_guard,
+        audit_api,
+        branch_api,
+        catalogue_api,
+        export_api,
+        health,
+        heartbeat_api,
+        operations_api,
+        recordings_api,
+        retention_api,
+        search_export_api,
+        user_auth,
+    )
+    from center_platform.web import audit_ui, catalogue_ui, operations_ui, ui
 
-    for bp in (health.bp, branch_api.bp, heartbeat_api.bp, user_auth.bp, recordings_api.bp, operations_api.bp, ui.bp, operations_ui.bp):
+    blueprints = (
+        access_guard.bp, health.bp, user_auth.bp,
+        branch_api.bp, heartbeat_api.bp,
+        recordings_api.bp, search_export_api.bp, export_api.bp, retention_api.bp, retention_api.admin_bp,
+        operations_api.bp, catalogue_api.bp, audit_api.bp,
+        ui.bp, operations_ui.bp, catalogue_ui.bp, audit_ui.bp,
+    )
+    for bp in blueprints:
         app.register_blueprint(bp)
-    from center_platform.http import access_guard, audit_api, catalogue_api
-    from center_platform.web import audit_ui, catalogue_ui
-
-    for bp in (access_guard.bp, catalogue_api.bp, audit_api.bp, catalogue_ui.bp, audit_ui.bp):
-        app.register_blueprint(bp)
-    from center_platform.http import retention_api
-
-    app.register_blueprint(retention_api.bp)
-    app.register_blueprint(retention_api.admin_bp)
-    from center_platform.http import export_api
-
-    app.register_blueprint(export_api.bp)
     logging.getLogger(__name__).info("center ready: database %s, bucket %s", engine.url.render_as_string(hide_password=True), store.bucket)
     return app

@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -155,6 +156,15 @@ class Recording(Base):
         Index("ix_recordings_staff_started", "staff_code", "started_at"),
         Index("ix_recordings_product_started", "product_id", "started_at"),
         Index("ix_recordings_retain_state", "state", "retain_until"),
+        Index("ix_recordings_type_started", "product_type_id", "started_at"),
+        Index("ix_recordings_state_started", "state", "started_at"),
+        # PostgreSQL only (created by migration 0004): customer-name prefix search under any collation,
+        # and "contains" through the name's one- and two-character pieces (CJK names are 2-4 characters,
+        # too short for trigrams).
+        Index("ix_recordings_customer_name_prefix", "customer_name",
+              postgresql_ops={"customer_name": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
+        Index("ix_recordings_customer_name_grams", text("dr_name_grams(customer_name)"),
+              postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -168,7 +178,7 @@ class Recording(Base):
     customer_id_number: Mapped[str] = mapped_column(String(32), index=True)
     card_number: Mapped[str] = mapped_column(String(19), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    product_type_id: Mapped[int] = mapped_column(ForeignKey("product_types.id"), index=True)
+    product_type_id: Mapped[int] = mapped_column(ForeignKey("product_types.id"))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
     duration_ms: Mapped[int] = mapped_column(BigInteger)

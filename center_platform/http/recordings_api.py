@@ -13,7 +13,8 @@ from center_platform import audit
 from center_platform.db.models import Recording
 from center_platform.http import services
 from center_platform.http.user_auth import BRANCH_ADMIN, COMPLIANCE, CurrentUser, require_role
-from center_platform.search import SearchFilters, search
+from center_platform.masking import mask_card_number, mask_id_number
+from center_platform.search import STATES, RecordingRow, SearchFilters, SearchPage, search
 from storage.manifest import is_clip_id
 from storage.object_store import StorageError
 
@@ -58,16 +59,57 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def filters_from_request(user: CurrentUser) -> SearchFilters:
-    unknown = set(request.args) - set(_FILTER_KEYS) - {"from", "to", "offset", "limit"}
+    unknown = set(request.args) - set(_FILTER_KEYS) - {"from", "to", "offset", "limit", "name_match"}
     if unknown:
         raise BadQuery(f"unknown search parameter {sorted(unknown)[0]!r}")
     values = {k: (request.args.get(k, "").strip() or None) for k in _FILTER_KEYS}
+    name_match = request.args.get("name_match", "").strip() or "prefix"
+    if name_match not in ("prefix", "contains"):
+        raise BadQuery(f"name_match must be prefix or contains, not {name_match!r}")
+    if values["state"] and values["state"] not in STATES:
+        raise BadQuery(f"state must be one of {', '.join(STATES)}, not {values['state']!r}")
+    started_from, started_to = _time_arg("from"), _time_arg("to")
+    if started_from and started_to and started_to <= started_from:
+        raise BadQuery("to must be later than from")
     return SearchFilters(
-        started_from=_time_arg("from"),
-        started_to=_time_arg("to"),
+        started_from=started_from,
+        started_to=started_to,
+        name_match=name_match,  # type: ignore[arg-type]
         restrict_branch_id=user.branch_id if user.role == BRANCH_ADMIN else None,
         **values,  # type: ignore[arg-type]
     )
+
+
+def audit_filters(f: SearchFilters) -> dict[str, str]:
+    """What was searched for, for the audit line; an ID or card number searched for is masked there too."""
+    out = {k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in asdict(f).items()
+           if v is not None and k not in ("name_match", "restrict_branch_id")}
+    if f.customer_name:
+        out["name_match"] = f.name_match
+    if f.id_number:
+        out["id_number"] = mask_id_number(f.id_number)
+    if f.card_number:
+        out["card_number"] = mask_card_number(f.card_number)
+    return out
+
+
+def run_search(user: CurrentUser, f: SearchFilters, offset: int, limit: int) -> SearchPage:
+    """One audited search: who looked, for what, and how many rows they were shown."""
+    with services().sessions() as db:
+        page = search(db, f, offset, limit, unmasked=user.role == COMPLIANCE)
+        audit.append(db, user.username, "search", "recordings",
+                     {"filters": audit_filters(f), "offset": offset, "shown": len(page.rows)})
+        db.commit()
+    return page
+
+
+def row_json(r: RecordingRow) -> dict[str, object]:
+    d = asdict(r)
+    del d["recording_id"]  # internal key; the clip id names a recording outside the database
+    d["started_at"] = r.started_at.isoformat()
+    d["started_local"] = r.started_at.astimezone(services().display_tz).strftime("%Y-%m-%d %H:%M:%S")
+    d["retain_until"] = r.retain_until.isoformat()
+    return d
 
 
 @bp.get("")
@@ -77,16 +119,9 @@ def search_recordings():  # type: ignore[no-untyped-def]
     f = filters_from_request(user)
     offset = _int_arg("offset", 0, 0, 10_000_000)
     limit = _int_arg("limit", 50, 1, 200)
-    with services().sessions() as db:
-        page = search(db, f, offset, limit, unmasked=user.role == COMPLIANCE)
-    rows = []
-    for r in page.rows:
-        d = asdict(r)
-        d["started_at"] = r.started_at.isoformat()
-        d["started_local"] = r.started_at.astimezone(services().display_tz).strftime("%Y-%m-%d %H:%M:%S")
-        d["retain_until"] = r.retain_until.isoformat()
-        rows.append(d)
-    return jsonify(total=page.total, offset=page.offset, limit=page.limit, rows=rows)
+    page = run_search(user, f, offset, limit)
+    return jsonify(total=page.total, total_is_lower_bound=page.total_is_lower_bound, offset=page.offset, limit=page.limit,
+                   rows=[row_json(r) for r in page.rows])
 
 
 def recording_for(user: CurrentUser, clip_id: str) -> Recording:

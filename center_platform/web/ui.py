@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from sqlalchemy import select
 
-from center_platform.http.recordings_api import BadQuery, filters_from_request, recording_for
+from center_platform.db.models import ProductType
+from center_platform.disputes import disputes_of
+from center_platform.http.recordings_api import BadQuery, filters_from_request, recording_for, run_search
 from center_platform.http.user_auth import (
     BRANCH_ADMIN,
     COMPLIANCE,
@@ -17,7 +20,7 @@ from center_platform.http.user_auth import (
     start_session,
 )
 from center_platform.http import services
-from center_platform.search import search
+from center_platform.search import STATES
 
 bp = Blueprint("ui", __name__)
 
@@ -58,6 +61,9 @@ def logout():  # type: ignore[no-untyped-def]
     return redirect(url_for("ui.login"))
 
 
+PAGE_SIZE = 50
+
+
 @bp.get("/recordings")
 @require_role(COMPLIANCE, BRANCH_ADMIN, page=True)
 def recordings():  # type: ignore[no-untyped-def]
@@ -65,18 +71,29 @@ def recordings():  # type: ignore[no-untyped-def]
     page = None
     try:
         f = filters_from_request(g.user)
-        with services().sessions() as db:
-            page = search(db, f, 0, 50, unmasked=g.user.role == COMPLIANCE)
+        raw_offset = request.args.get("offset", "") or "0"
+        if not raw_offset.isdigit():
+            raise BadQuery("offset must be a whole number")
+        page = run_search(g.user, f, int(raw_offset), PAGE_SIZE)
     except BadQuery as exc:
         error = str(exc)
+    with services().sessions() as db:
+        types = db.execute(select(ProductType.code, ProductType.name).order_by(ProductType.code)).all()
+    query = {k: v for k, v in request.args.items() if k != "offset" and v.strip()}
     return render_template(
-        "recordings.html", page=page, error=error, args=request.args, tz=services().display_tz, user=g.user, csrf=csrf_token()
-    )
+        "recordings.html", page=page, error=error, args=request.args, query=query, product_types=types, states=STATES,
+        tz=services().display_tz, user=g.user, csrf=csrf_token(),
+    ), (400 if error else 200)
 
 
 @bp.get("/recordings/<clip_id>")
 @require_role(COMPLIANCE, BRANCH_ADMIN, page=True)
 def player(clip_id: str):  # type: ignore[no-untyped-def]
     rec = recording_for(g.user, clip_id)  # 404 / 403 / 410 before the page promises a video
+    officer = g.user.role == COMPLIANCE
+    disputes = []
+    if officer:  # retention and disputes are the compliance officer's to see and change
+        with services().sessions() as db:
+            disputes = disputes_of(db, rec)
     return render_template("player.html", clip_id=clip_id, rec=rec, user=g.user, csrf=csrf_token(), tz=services().display_tz,
-                           can_export=g.user.role == COMPLIANCE)
+                           can_export=officer, can_manage_retention=officer, disputes=disputes)

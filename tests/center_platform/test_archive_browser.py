@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from waitress import create_server
 
+from center_platform.db.models import Recording
 from tests.center_platform.archive_rig import USER_PASSWORD, ArchiveRig, archive_rig  # noqa: F401
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
@@ -120,3 +122,16 @@ def test_search_replay_export_in_the_browser(archive_rig: ArchiveRig, live_cente
     assert "RESULT: PASS" in result.stdout
     # The one viewing and the export are both on the record.
     assert "replay" in (folder / "audit.jsonl").read_text(encoding="utf-8")
+
+    # A dispute opened on the player page puts the clip under legal hold, in the archive too.
+    _wait(browser, lambda d: d.find_elements(By.ID, "retention"), "the retention panel on the player page")
+    browser.find_element(By.NAME, "reference").send_keys("CASE-2026-001")
+    reason = browser.find_element(By.NAME, "reason")
+    reason.send_keys("客户投诉未充分揭示风险")
+    reason.submit()
+    _wait(browser, lambda d: d.find_elements(By.ID, "legal-hold"), "the legal hold shown")
+    assert "CASE-2026-001" in browser.find_element(By.ID, "disputes").text
+    _shot(browser, "center_dispute")
+    with archive_rig.sessions() as db:
+        rec = db.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one()
+    assert archive_rig.store.head(rec.object_key, rec.version_id).legal_hold is True

@@ -1,0 +1,51 @@
+"""search indexes: product type and state by time; on PostgreSQL customer-name prefix and contains
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-01 14:10:00
+
+On PostgreSQL a LIKE 'x%' prefix can use a B-tree only under the C collation or with pattern ops,
+so the name gets a pattern-ops index. "Contains" uses a GIN index over every one- and two-character
+piece of the name: Chinese names are two to four characters, shorter than pg_trgm's trigrams.
+"""
+from alembic import op
+
+
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+NAME_GRAMS_SQL = """
+CREATE OR REPLACE FUNCTION dr_name_grams(name text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT piece), '{}') FROM (
+    SELECT substr(name, i, 1) AS piece FROM generate_series(1, char_length(name)) AS i
+    UNION ALL
+    SELECT substr(name, i, 2) FROM generate_series(1, char_length(name) - 1) AS i
+  ) AS pieces
+$$
+"""
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('recordings', schema=None) as batch_op:
+        batch_op.drop_index('ix_recordings_product_type_id')
+        batch_op.create_index('ix_recordings_type_started', ['product_type_id', 'started_at'], unique=False)
+        batch_op.create_index('ix_recordings_state_started', ['state', 'started_at'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        op.create_index('ix_recordings_customer_name_prefix', 'recordings', ['customer_name'], unique=False,
+                        postgresql_ops={'customer_name': 'varchar_pattern_ops'})
+        op.execute(NAME_GRAMS_SQL)
+        op.execute('CREATE INDEX ix_recordings_customer_name_grams ON recordings USING gin (dr_name_grams(customer_name))')
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute('DROP INDEX ix_recordings_customer_name_grams')
+        op.execute('DROP FUNCTION dr_name_grams(text)')
+        op.drop_index('ix_recordings_customer_name_prefix', table_name='recordings')
+    with op.batch_alter_table('recordings', schema=None) as batch_op:
+        batch_op.drop_index('ix_recordings_state_started')
+        batch_op.drop_index('ix_recordings_type_started')
+        batch_op.create_index('ix_recordings_product_type_id', ['product_type_id'], unique=False)
