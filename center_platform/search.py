@@ -98,10 +98,15 @@ def _filtered(session: Session, f: SearchFilters) -> Select | None:  # type: ign
         q = q.where(Recording.business_serial == f.business_serial)
     if f.customer_name:
         if f.name_match == "contains":
+            exact_by_pieces = False
             if session.get_bind().dialect.name == "postgresql":
                 pieces = literal(_name_pieces(f.customer_name), ARRAY(Text))
                 q = q.where(func.dr_name_grams(Recording.customer_name).op("@>")(pieces))
-            q = q.where(Recording.customer_name.contains(f.customer_name, autoescape=True))
+                # One or two characters are matched exactly by the pieces; adding the LIKE would only
+                # make the planner multiply two selectivities and expect a handful of rows.
+                exact_by_pieces = len(f.customer_name) <= 2
+            if not exact_by_pieces:
+                q = q.where(Recording.customer_name.contains(f.customer_name, autoescape=True))
         else:
             q = q.where(Recording.customer_name.startswith(f.customer_name, autoescape=True))
     if f.id_number:

@@ -16,14 +16,24 @@ down_revision = '0003'
 branch_labels = None
 depends_on = None
 
+# A loop, not a set-returning SQL query: it runs for every row a search filters on (about 2 µs
+# against 7), and its declared cost lets the planner weigh scanning by time against the GIN index.
+# The pieces may repeat; GIN keeps each key once.
 NAME_GRAMS_SQL = """
 CREATE OR REPLACE FUNCTION dr_name_grams(name text) RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT coalesce(array_agg(DISTINCT piece), '{}') FROM (
-    SELECT substr(name, i, 1) AS piece FROM generate_series(1, char_length(name)) AS i
-    UNION ALL
-    SELECT substr(name, i, 2) FROM generate_series(1, char_length(name) - 1) AS i
-  ) AS pieces
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 200 AS $$
+DECLARE
+  pieces text[] := '{}';
+  n int := char_length(name);
+BEGIN
+  FOR i IN 1..n LOOP
+    pieces := pieces || substr(name, i, 1);
+    IF i < n THEN
+      pieces := pieces || substr(name, i, 2);
+    END IF;
+  END LOOP;
+  RETURN pieces;
+END
 $$
 """
 
@@ -38,6 +48,9 @@ def upgrade() -> None:
                         postgresql_ops={'customer_name': 'varchar_pattern_ops'})
         op.execute(NAME_GRAMS_SQL)
         op.execute('CREATE INDEX ix_recordings_customer_name_grams ON recordings USING gin (dr_name_grams(customer_name))')
+        # Single characters and common pairs need more than the default 100 most-common entries for
+        # the planner to tell a rare piece of a name from a frequent one.
+        op.execute('ALTER INDEX ix_recordings_customer_name_grams ALTER COLUMN 1 SET STATISTICS 1000')
 
 
 def downgrade() -> None:
