@@ -6,11 +6,14 @@ import os
 import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from storage.config_file import ConfigError, ConfigPath, StrictSection, TimeZoneName, load_toml_model
+
+if TYPE_CHECKING:
+    from branch_agent.gb28181.devices import GbPlatformConfig
 
 ENV_API_SECRET = "BRANCH_API_SECRET"
 ENV_SECRET_KEY = "BRANCH_SECRET_KEY"
@@ -73,6 +76,9 @@ class SpoolSection(StrictSection):
         return v
 
 
+_ENV_NAME = r"^([A-Z_][A-Z0-9_]{0,63})?$"
+
+
 def _secret_from_env(variable: str, what: str) -> str:
     """A camera password: only ever from the environment, never from the file."""
     if not variable:
@@ -85,7 +91,7 @@ def _secret_from_env(variable: str, what: str) -> str:
 
 class _NetworkCameraAuth(StrictSection):
     username: str = Field(default="", max_length=128)
-    password_env: str = Field(default="", pattern=r"^([A-Z_][A-Z0-9_]{0,63})?$",
+    password_env: str = Field(default="", pattern=_ENV_NAME,
                               description="name of the environment variable holding the password")
     transport: Literal["tcp", "udp"] = "tcp"
     # Capture-to-arrival delay of this camera, measured at installation; taken off its timestamps.
@@ -94,6 +100,101 @@ class _NetworkCameraAuth(StrictSection):
 
     def password(self, what: str) -> str:
         return _secret_from_env(self.password_env, what)
+
+
+def _gb_id(value: str, what: str) -> str:
+    from branch_agent.gb28181.gb_ids import parse_gb_id
+
+    parse_gb_id(value, what)  # InvalidGbId is a ValueError: pydantic names the key
+    return value
+
+
+class Gb28181Section(StrictSection):
+    """The GB/T 28181 platform (SIP server) the branch's GB cameras register to: one per agent."""
+
+    server_id: str = Field(description="this platform's 20-digit SIP ID (type code 200-299)")
+    domain: str = Field(description="10-digit SIP domain (usually the first 10 digits of server_id)")
+    host: str = Field(default="0.0.0.0", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$",
+                      description="address SIP and media are received on")
+    port: int = Field(default=5060, ge=0, le=65535)
+    transports: list[Literal["udp", "tcp"]] = Field(default=["udp", "tcp"], min_length=1, max_length=2)
+    # What cameras are told to reach us at (SIP Via/Contact, SDP c=); needed when host is a wildcard.
+    announce_host: str = Field(default="", max_length=253, pattern=r"^([A-Za-z0-9.:\[\]-]+)?$")
+    # The access password most deployments give every camera, and per-device exceptions: both are
+    # names of environment variables, never the passwords.
+    password_env: str = Field(default="", pattern=_ENV_NAME)
+    device_password_envs: dict[str, str] = Field(default_factory=dict)
+    keepalive_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    keepalive_misses: int = Field(default=3, ge=1, le=100)
+    # Ask each device for its channel list when it registers (shown in the status and heartbeat).
+    query_catalog: bool = True
+
+    @field_validator("server_id")
+    @classmethod
+    def _server_id(cls, v: str) -> str:
+        from branch_agent.gb28181.gb_ids import parse_gb_id
+
+        server = parse_gb_id(v, "server ID")
+        if not server.is_platform:
+            raise ValueError(f"server ID {v} has type code {server.type_code}; a platform's is 200-299")
+        return v
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        from branch_agent.gb28181.gb_ids import parse_domain
+
+        return parse_domain(v, "SIP domain")
+
+    @field_validator("device_password_envs")
+    @classmethod
+    def _device_passwords(cls, v: dict[str, str]) -> dict[str, str]:
+        for device_id, variable in v.items():
+            _gb_id(device_id, "device ID")
+            if not re.fullmatch(_ENV_NAME, variable) or not variable:
+                raise ValueError(f"{variable!r} (for device {device_id}) is not an environment variable name")
+        return v
+
+    @model_validator(mode="after")
+    def _some_password(self) -> "Gb28181Section":
+        if not self.password_env and not self.device_password_envs:
+            raise ValueError("set password_env or device_password_envs: a camera without a password cannot register")
+        return self
+
+    def platform_config(self) -> "GbPlatformConfig":
+        """The platform's settings with the passwords read from the environment (ConfigError if unset)."""
+        from branch_agent.gb28181.devices import GbPlatformConfig
+
+        passwords = {d: _secret_from_env(v, f"GB/T 28181 device {d}") for d, v in self.device_password_envs.items()}
+        default = _secret_from_env(self.password_env, "the GB/T 28181 cameras") if self.password_env else None
+        return GbPlatformConfig(
+            server_id=self.server_id, domain=self.domain, host=self.host, port=self.port,
+            transports=tuple(dict.fromkeys(self.transports)), passwords=passwords, default_password=default,
+            keepalive_interval_s=self.keepalive_interval_s, keepalive_misses=self.keepalive_misses,
+        )
+
+
+class Gb28181CameraSection(StrictSection):
+    """A camera that registers to the agent's GB/T 28181 platform; the agent INVITEs its channel."""
+
+    kind: Literal["gb28181"]
+    device_id: str
+    channel_id: str = Field(description="the channel to play; an IP camera's is often its device ID")
+    media_transport: Literal["udp", "tcp_passive", "tcp_active"] = "udp"
+    media_port: int = Field(default=0, ge=0, le=65535, description="0: a free port per session")
+    latency_ms: int = Field(default=0, ge=0, le=400)
+    # Without a packet for this long the session is hung up and the channel INVITEd again.
+    media_timeout_s: float = Field(default=10.0, ge=2, le=300)
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, v: str) -> str:
+        return _gb_id(v, "device ID")
+
+    @field_validator("channel_id")
+    @classmethod
+    def _channel_id(cls, v: str) -> str:
+        return _gb_id(v, "channel ID")
 
 
 class SyntheticCameraSection(StrictSection):
@@ -150,13 +251,15 @@ class V4l2CameraSection(StrictSection):
 
 
 EnvironmentCameraSection = Annotated[
-    SyntheticCameraSection | OnvifCameraSection | RtspCameraSection | FileCameraSection, Field(discriminator="kind")
+    SyntheticCameraSection | OnvifCameraSection | RtspCameraSection | FileCameraSection | Gb28181CameraSection,
+    Field(discriminator="kind"),
 ]
 DeskCameraSection = Annotated[
     SyntheticCameraSection | V4l2CameraSection | RtspCameraSection | FileCameraSection, Field(discriminator="kind")
 ]
 VideoSourceSection = (
     SyntheticCameraSection | OnvifCameraSection | RtspCameraSection | FileCameraSection | V4l2CameraSection
+    | Gb28181CameraSection
 )
 
 
@@ -204,7 +307,7 @@ class CounterSection(StrictSection):
             if isinstance(camera, (SyntheticCameraSection, V4l2CameraSection)):
                 raise ValueError(
                     f"microphone kind 'camera' takes the sound of the {self.microphone.camera} camera, "
-                    f"but a {camera.kind} camera has no sound; use an rtsp, onvif or file camera or an alsa microphone"
+                    f"but a {camera.kind} camera has no sound; use an rtsp, onvif, gb28181 or file camera or an alsa microphone"
                 )
         return self
 
@@ -232,6 +335,7 @@ class BranchConfig(StrictSection):
     spool: SpoolSection = SpoolSection()
     recorder: RecorderSection = RecorderSection()
     counter_ui: CounterUiSection = CounterUiSection()
+    gb28181: Gb28181Section | None = None
     counters: list[CounterSection] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -240,6 +344,22 @@ class BranchConfig(StrictSection):
         dup = {c for c in codes if codes.count(c) > 1}
         if dup:
             raise ValueError(f"counter code {sorted(dup)[0]!r} appears more than once")
+        return self
+
+    @model_validator(mode="after")
+    def _gb_cameras(self) -> "BranchConfig":
+        played: dict[tuple[str, str], str] = {}
+        for c in self.counters:
+            cam = c.environment
+            if not isinstance(cam, Gb28181CameraSection):
+                continue
+            if self.gb28181 is None:
+                raise ValueError(f"the environment camera of counter {c.code} is a gb28181 camera: add a [gb28181] section")
+            key = (cam.device_id, cam.channel_id)
+            if key in played:
+                raise ValueError(f"GB/T 28181 channel {cam.channel_id} of device {cam.device_id} is the camera of "
+                                 f"counters {played[key]} and {c.code}; a channel can be one counter's only")
+            played[key] = c.code
         return self
 
     def counter(self, code: str) -> CounterSection:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from branch_agent.center_client import CenterRefused, CenterUnavailable
 from branch_agent.db.models import LocalAudit
 from branch_agent.disk_guard import find_shortage
+from branch_agent.gb28181.service import platform_report
 from branch_agent.spool_usage import measure_spool_disk, upload_backlog
 from branch_agent.sync import center_branch_view, config_mismatches, sync_reports
 from branch_agent.web.disk_forecast import DiskForecast
@@ -82,6 +83,7 @@ def build_heartbeat(svc: BranchServices, now: datetime) -> Heartbeat:
     return Heartbeat(
         sent_at=now, software_version=software_version(), clock_offset_s=svc.client.clock_offset_s, counters=counters, disk=DiskReport(**asdict(disk)),
         uploads=UploadReport(**asdict(backlog)), sync=sync_reports(svc.sessions), alerts=_alerts(svc, disk), audit=audit,
+        gb28181=platform_report(svc.gb28181),
     )
 
 

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from branch_agent.center_client import CenterClient
 from branch_agent.config import BranchConfig
 from branch_agent.counter_session import CounterSession
-from branch_agent.counter_sources import CounterSources, build_sources
+from branch_agent.counter_sources import CounterSources, build_sources, gb_platform_runner
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import SyncedProduct
 from branch_agent.disk_guard import DiskGuard
+from branch_agent.gb28181.service import GbPlatformRunner, GbPlatformUnavailable
 from branch_agent.heartbeat import HeartbeatStatus
 from branch_agent.recovery import recover_interrupted
 from branch_agent.sync import CenterSync, SyncOutcome
@@ -38,6 +39,8 @@ class BranchServices:
     sources: dict[str, CounterSources] = field(default_factory=dict)
     counters: dict[str, CounterSession] = field(default_factory=dict)
     last_heartbeat: HeartbeatStatus | None = None
+    # The GB/T 28181 SIP server every counter's GB camera shares; None without a [gb28181] section.
+    gb28181: GbPlatformRunner | None = None
 
     def sync_from_center(self) -> list[SyncOutcome]:
         """Products, staff and branch settings from the center; kept locally so the counter works while the WAN is down."""
@@ -54,6 +57,8 @@ class BranchServices:
                 log.warning("shutting down while counter %s records %s", session.counter.code, session.active_clip)
         for src in self.sources.values():
             src.close()
+        if self.gb28181 is not None:
+            self.gb28181.stop()
 
 
 def build_services(config: BranchConfig, open_sources: bool = True) -> BranchServices:
@@ -69,8 +74,16 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
         disk_guard=DiskGuard(config.spool, sessions, config.spool_dir),
     )
     recover_interrupted(sessions, config.branch.code, key)
+    svc.gb28181 = gb_platform_runner(config)
+    if svc.gb28181 is not None and open_sources:
+        # Up from start-up, GB cameras or not: an installer sees devices register on the status page.
+        svc.gb28181.acquire()
+        try:
+            svc.gb28181.ensure_started()
+        except GbPlatformUnavailable as exc:
+            log.error("%s (the GB/T 28181 cameras keep retrying)", exc)
     for counter in config.counters:
-        sources = build_sources(config, counter)
+        sources = build_sources(config, counter, svc.gb28181)
         if open_sources:
             sources.open()
         svc.sources[counter.code] = sources

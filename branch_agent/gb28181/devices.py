@@ -20,6 +20,8 @@ class GbPlatformConfig:
     domain: str
     host: str = "0.0.0.0"
     port: int = 5060
+    # SIP transports listened on: both by default; a site may allow only one.
+    transports: tuple[str, ...] = ("udp", "tcp")
     passwords: dict[str, str] = field(default_factory=dict, repr=False)
     default_password: str | None = field(default=None, repr=False)
     # Asking for qop=auth is stronger; some old cameras only answer the RFC 2069 form.
@@ -42,6 +44,8 @@ class GbPlatformConfig:
             parse_gb_id(device_id, "device ID in passwords")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"SIP port must be 0–65535, got {self.port}")
+        if not self.transports or not set(self.transports) <= {"udp", "tcp"}:
+            raise ValueError(f"SIP transports are udp and/or tcp, got {self.transports}")
         if not 0 < self.min_expires_s <= self.max_expires_s:
             raise ValueError("need 0 < min_expires_s <= max_expires_s")
         if self.keepalive_interval_s <= 0 or self.keepalive_misses < 1:
@@ -61,6 +65,31 @@ class Transport(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Channel:
+    """One video channel from a device's Catalog (GB/T 28181-2016 A.2.6.4 ``<Item>``).
+
+    An IPC usually reports itself as its only channel; an NVR one per connected camera. The
+    channel ID is what an INVITE addresses.
+    """
+
+    channel_id: str
+    name: str = ""
+    manufacturer: str = ""
+    model: str = ""
+    # "ON"/"OFF" as the device says it (some send "ONLINE"/"OFFLINE"); ``online`` reads both.
+    status: str = ""
+    parent_id: str = ""
+    address: str = ""
+    civil_code: str = ""
+    # Any other <Item> children (Owner, Longitude, PTZType, …) as the device sent them.
+    extra: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def online(self) -> bool:
+        return self.status.strip().upper() in ("ON", "ONLINE", "OK")
+
+
+@dataclass(frozen=True)
 class DeviceRecord:
     device_id: str
     transport: Transport
@@ -74,6 +103,11 @@ class DeviceRecord:
     user_agent: str = ""
     last_keepalive: float | None = None
     offline_reason: str = ""
+    # From the last Catalog answer; kept across re-registration until the next Catalog.
+    channels: tuple[Channel, ...] = ()
+    # Catalog items whose DeviceID is not a valid 20-digit ID, with the reason (not usable).
+    invalid_channels: tuple[tuple[str, str], ...] = ()
+    catalog_complete: bool = False
 
 
 class DeviceTable:
@@ -86,10 +120,14 @@ class DeviceTable:
         self, device_id: str, transport: Transport, address: tuple[str, int], contact: str,
         expires_s: int, now: float, user_agent: str = "",
     ) -> DeviceRecord:
+        previous = self._devices.get(device_id)
         record = DeviceRecord(
             device_id=device_id, transport=transport, address=address, contact=contact,
             expires_s=expires_s, registered_at=now, last_seen=now, online=True,
             user_agent=user_agent,
+            channels=previous.channels if previous else (),
+            invalid_channels=previous.invalid_channels if previous else (),
+            catalog_complete=previous.catalog_complete if previous else False,
         )
         self._devices[device_id] = record
         return record
@@ -130,6 +168,17 @@ class DeviceTable:
                 assert updated is not None
                 gone.append(updated)
         return gone
+
+    def set_channels(
+        self, device_id: str, channels: tuple[Channel, ...],
+        invalid: tuple[tuple[str, str], ...] = (), complete: bool = True,
+    ) -> DeviceRecord | None:
+        record = self._devices.get(device_id)
+        if record is None:
+            return None
+        record = replace(record, channels=channels, invalid_channels=invalid, catalog_complete=complete)
+        self._devices[device_id] = record
+        return record
 
     def _set_offline(self, device_id: str, reason: str) -> DeviceRecord | None:
         record = self._devices.get(device_id)

@@ -27,7 +27,7 @@ from branch_agent.gb28181.devices import (
     Transport,
 )
 from branch_agent.gb28181.gb_ids import InvalidGbId, parse_gb_id
-from branch_agent.gb28181.manscdp import ManscdpError, parse_manscdp
+from branch_agent.gb28181.manscdp import ManscdpError, ManscdpMessage, parse_manscdp
 from branch_agent.gb28181.sip_digest import DigestError, NonceIssuer, Verdict, parse_authorization
 from branch_agent.gb28181.sip_message import (
     SipParseError,
@@ -76,7 +76,7 @@ class Registrar:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = SipServer(self.config.host, self.config.port, self.handle)
+        self._server = SipServer(self.config.host, self.config.port, self.handle, self.config.transports)
         await self._server.start()
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_keepalives())
 
@@ -124,7 +124,8 @@ class Registrar:
 
     async def handle(self, message: SipRequest | SipResponse, peer: Peer) -> None:
         if isinstance(message, SipResponse):
-            return  # answers to our own requests belong to later modules (queries, INVITE)
+            self._on_response(message, peer)
+            return
         if message.method == "ACK":
             return
         try:
@@ -142,7 +143,7 @@ class Registrar:
             elif message.method == "MESSAGE":
                 response = self._message(message, peer)
             else:
-                response = self._error(message, 501, "Not Implemented")
+                response = self._other_request(message, peer)
         except SipParseError as exc:
             response = self._error(message, 400, f"Bad Request ({exc})")
         raw = self._send(peer, response)
@@ -198,6 +199,17 @@ class Registrar:
 
     def _error(self, request: SipRequest, status: int, reason: str) -> SipResponse:
         return make_response(request, status, reason, to_tag=secrets.token_hex(4))
+
+    # -- extension points (the platform adds queries and live video) ------------------------
+
+    def _on_response(self, response: SipResponse, peer: Peer) -> None:
+        """An answer to a request we sent; the registrar itself sends none."""
+
+    def _other_request(self, request: SipRequest, peer: Peer) -> SipResponse:
+        return self._error(request, 501, "Not Implemented")
+
+    def _on_manscdp(self, body: ManscdpMessage, request: SipRequest, peer: Peer) -> None:
+        """A MANSCDP MESSAGE other than Keepalive; the caller answers it 200 once this returns."""
 
     # -- REGISTER --------------------------------------------------------------------------------
 
@@ -285,7 +297,8 @@ class Registrar:
         except ManscdpError as exc:
             return self._error(request, 400, f"Bad Request ({exc})")
         if body.cmd_type != "Keepalive":
-            # Query answers (Catalog, DeviceInfo, ...) are acknowledged; their handling comes later.
+            # Query answers (Catalog, DeviceInfo, ...) are acknowledged, then handed on.
+            self._on_manscdp(body, request, peer)
             return make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
         sender = parse_name_addr(request.require("From")).user
         was = self.devices.get(sender)

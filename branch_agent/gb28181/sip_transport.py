@@ -59,25 +59,37 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class SipServer:
-    """Listens on one host and port over both UDP and TCP (port 0: the OS picks, same for both)."""
+    """Listens on one host and port over UDP and TCP (port 0: the OS picks, same for both);
+    ``transports`` may name only one of them."""
 
-    def __init__(self, host: str, port: int, handler: Handler) -> None:
+    def __init__(self, host: str, port: int, handler: Handler, transports: tuple[str, ...] = ("udp", "tcp")) -> None:
         self.host = host
         self.port = port
+        self.transports = transports
         self._handler = handler
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # Open TCP connections by the device's address: requests to a TCP device (queries,
+        # INVITE, BYE) go over the connection it registered on, as GB/T 28181 devices expect.
+        self._tcp_peers: dict[tuple[str, int], asyncio.StreamWriter] = {}
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         # Bind TCP first so port 0 yields a port that UDP can then also take.
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
-        self.port = self._tcp.sockets[0].getsockname()[1]
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
-        )
+        if "tcp" in self.transports:
+            self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+            self.port = self._tcp.sockets[0].getsockname()[1]
+        if "udp" in self.transports:
+            try:
+                self._udp, _ = await loop.create_datagram_endpoint(
+                    lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+                )
+            except OSError:
+                await self.stop()
+                raise
+            self.port = self._udp.get_extra_info("sockname")[1]
 
     async def stop(self) -> None:
         if self._udp is not None:
@@ -90,6 +102,18 @@ class SipServer:
             task.cancel()
         if self._tcp is not None:
             await self._tcp.wait_closed()
+
+    def send(self, transport: Transport, address: tuple[str, int], raw: bytes) -> None:
+        """Send a request we originate: UDP to the address, TCP on the device's open connection."""
+        if transport is Transport.UDP:
+            if self._udp is None:
+                raise ConnectionError("SIP server not started")
+            self._udp.sendto(raw, address)
+            return
+        writer = self._tcp_peers.get(address)
+        if writer is None or writer.is_closing():
+            raise ConnectionError(f"no open SIP/TCP connection from {address[0]}:{address[1]}")
+        writer.write(raw)
 
     def dispatch(self, message: SipRequest | SipResponse, peer: Peer) -> None:
         task = asyncio.get_running_loop().create_task(self._run_handler(message, peer))
@@ -107,6 +131,7 @@ class SipServer:
         self._writers.add(writer)
         host, port = writer.get_extra_info("peername")[:2]
         peer = Peer(Transport.TCP, (host, port), writer.write)
+        self._tcp_peers[(host, port)] = writer
         framer = StreamFramer()
         try:
             while data := await reader.read(65536):
@@ -122,4 +147,6 @@ class SipServer:
             pass
         finally:
             self._writers.discard(writer)
+            if self._tcp_peers.get((host, port)) is writer:
+                del self._tcp_peers[(host, port)]
             writer.close()

@@ -7,7 +7,7 @@ reader is away, the last picture stays the latest one, the recorder sees it go s
 gap, and recording goes on.
 
 A camera with a microphone is one connection serving two sources (its picture and its sound), so
-the reader is shared and reference-counted: ``StreamVideoSource`` and ``StreamAudioSource`` are the
+the reader is shared and reference-counted: ``FeedVideoSource`` and ``FeedAudioSource`` (shared_feed.py) are the
 views the recorder holds.
 """
 
@@ -360,43 +360,3 @@ class _SoundStamper:
             pts += len(samples) * _NS // self.rate
             self._output_samples += len(samples)
         return out
-
-
-class StreamVideoSource:
-    """A camera's picture from a shared ``AvStreamReader``."""
-
-    def __init__(self, name: str, reader: AvStreamReader) -> None:
-        self.name = name
-        self.reader = reader
-
-    def open(self) -> None:
-        self.reader.acquire()
-
-    def close(self) -> None:
-        self.reader.release()
-
-    def latest_frame(self) -> VideoFrame | None:
-        return self.reader.latest_frame()
-
-    def health(self) -> SourceHealth:
-        return self.reader.health(self.name, audio=False)
-
-
-class StreamAudioSource:
-    """A microphone (ALSA) or a camera's sound from a shared ``AvStreamReader``."""
-
-    def __init__(self, name: str, reader: AvStreamReader) -> None:
-        self.name = name
-        self.reader = reader
-
-    def open(self) -> None:
-        self.reader.acquire()
-
-    def close(self) -> None:
-        self.reader.release()
-
-    def read(self, max_chunks: int) -> list[AudioChunk]:
-        return self.reader.read_audio(max_chunks)
-
-    def health(self) -> SourceHealth:
-        return self.reader.health(self.name, audio=True)

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
 from branch_agent.clip_manifest import SaleInfo
 from branch_agent.counter_session import CounterSession
+from branch_agent.gb28181.service import platform_report
 from branch_agent.sale_validation import normalise_sale_form, validate_sale
 from branch_agent.web.camera_status import counter_source_views
 from branch_agent.web.preview import PreviewRenderer
@@ -116,11 +117,16 @@ def counter_status_json(code: str, counter: CounterSession) -> dict[str, object]
             recording.update(business_serial=active.sale.business_serial, customer_name=active.sale.customer_name,
                              product_code=active.sale.product_code, product_name=active.sale.product_name,
                              markers=[{"kind": m.kind, "at_ms": m.at_ms} for m in active.markers])
-    return {
+    status: dict[str, object] = {
         "code": code, "name": counter.counter.name, "recording": recording,
         "sources": [v.to_json() for v in views],
         "problems": [f"{v.label}（{v.health.name}）：{v.problem}" for v in views if v.problem],
     }
+    gb = platform_report(services().gb28181)
+    if gb is not None:
+        # The branch's one GB/T 28181 platform: every registered device and its channels.
+        status["gb28181"] = gb.model_dump(mode="json")
+    return status
 
 
 @bp.get("/counters/<code>/status")

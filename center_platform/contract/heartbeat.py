@@ -85,6 +85,48 @@ class BranchAuditLine(_Msg):
 
 
 MAX_AUDIT_LINES = 500
+MAX_GB_ITEMS = 256
+
+
+class GbChannelReport(_Msg):
+    channel_id: str = Field(max_length=32)
+    name: str = Field(default="", max_length=200)
+    status: str = Field(default="", max_length=32)
+
+
+class GbDeviceReport(_Msg):
+    """A GB/T 28181 device as the branch's platform (SIP registrar) knows it."""
+
+    device_id: str = Field(max_length=32)
+    online: bool
+    transport: str = Field(max_length=8)
+    address: str = Field(max_length=64)
+    user_agent: str = Field(default="", max_length=200)
+    offline_reason: str = Field(default="", max_length=200)
+    last_seen_age_s: float | None = None
+    channels: list[GbChannelReport] = Field(default_factory=list, max_length=MAX_GB_ITEMS)
+
+
+class GbSessionReport(_Msg):
+    """A live-video session the branch's platform holds with a GB/T 28181 channel."""
+
+    device_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    transport: str = Field(max_length=16)
+    ssrc: str = Field(max_length=16)
+    local_port: int
+    remote: str = Field(max_length=64)
+    started_at: datetime
+
+
+class GbPlatformReport(_Msg):
+    """The branch's GB/T 28181 platform; only sent by a branch configured with a [gb28181] section."""
+
+    server_id: str = Field(max_length=32)
+    running: bool
+    error: str = Field(default="", max_length=2000)
+    devices: list[GbDeviceReport] = Field(default_factory=list, max_length=MAX_GB_ITEMS)
+    sessions: list[GbSessionReport] = Field(default_factory=list, max_length=MAX_GB_ITEMS)
 
 
 class Heartbeat(_Msg):
@@ -97,6 +139,8 @@ class Heartbeat(_Msg):
     sync: list[SyncReport] = Field(default_factory=list, max_length=16)
     alerts: list[HeartbeatAlert] = Field(default_factory=list, max_length=32)
     audit: list[BranchAuditLine] = Field(default_factory=list, max_length=MAX_AUDIT_LINES)
+    # Branches without GB/T 28181 cameras (and older agents) leave it out.
+    gb28181: GbPlatformReport | None = None
 
 
 class HeartbeatReceipt(_Msg):

@@ -43,12 +43,50 @@ class SippResult:
 
 
 async def run_sipp(
-    scenario: str, camera: SippCamera, port: int, workdir: Path, timeout_s: float = 30.0
+    scenario: str, camera: SippCamera, port: int, workdir: Path, timeout_s: float = 30.0,
+    ooc: str | None = None, keys: dict[str, str] | None = None,
 ) -> SippResult:
+    return await (await start_sipp(scenario, camera, port, workdir, timeout_s, ooc, keys)).finish()
+
+
+class SippProcess:
+    """A running SIPp; ``finish`` waits for it (bounded by its own -timeout) and reads its logs."""
+
+    def __init__(self, process: asyncio.subprocess.Process, error_file: Path, log_file: Path,
+                 message_file: Path) -> None:
+        self.process = process
+        self._error_file = error_file
+        self._log_file = log_file
+        self._message_file = message_file
+
+    async def finish(self) -> SippResult:
+        out, _ = await self.process.communicate()
+        errors = self._error_file.read_text(errors="replace") if self._error_file.exists() else ""
+        log = self._log_file.read_text(errors="replace") if self._log_file.exists() else ""
+        assert self.process.returncode is not None
+        return SippResult(self.process.returncode, out.decode(errors="replace"), errors, log)
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+    @property
+    def messages(self) -> str:
+        """Every message SIPp sent and received (-trace_msg), for failure reports."""
+        return self._message_file.read_text(errors="replace") if self._message_file.exists() else ""
+
+
+async def start_sipp(
+    scenario: str, camera: SippCamera, port: int, workdir: Path, timeout_s: float = 30.0,
+    ooc: str | None = None, keys: dict[str, str] | None = None,
+) -> SippProcess:
+    """Start SIPp as the camera. ``ooc`` is the out-of-call scenario that answers requests the
+    platform originates (SIPp maps messages to calls by Call-ID, and the platform picks its own)."""
     if SIPP is None:
         raise RuntimeError(MISSING_REASON)
     error_file = workdir / f"{scenario}-{camera.transport}-errors.log"
     log_file = workdir / f"{scenario}-{camera.transport}-actions.log"
+    message_file = workdir / f"{scenario}-{camera.transport}-messages.log"
     args = [
         SIPP, f"127.0.0.1:{port}",
         "-sf", str(SCENARIOS / f"{scenario}.xml"),
@@ -66,11 +104,12 @@ async def run_sipp(
         "-trace_err", "-error_file", str(error_file),
         "-trace_logs", "-log_file", str(log_file),
     ]
+    if ooc is not None:
+        args += ["-oocsf", str(SCENARIOS / f"{ooc}.xml"),
+                 "-trace_msg", "-message_file", str(message_file)]
+    for name, value in (keys or {}).items():
+        args += ["-key", name, value]
     process = await asyncio.create_subprocess_exec(
         *args, cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    out, _ = await process.communicate()
-    errors = error_file.read_text(errors="replace") if error_file.exists() else ""
-    log = log_file.read_text(errors="replace") if log_file.exists() else ""
-    assert process.returncode is not None
-    return SippResult(process.returncode, out.decode(errors="replace"), errors, log)
+    return SippProcess(process, error_file, log_file, message_file)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from branch_agent.gb28181.devices import DeviceTable, GbPlatformConfig, Transport
+from branch_agent.gb28181.devices import Channel, DeviceTable, GbPlatformConfig, Transport
 from branch_agent.gb28181.gb_ids import InvalidGbId
 
 SERVER_ID = "34020000002000000001"
@@ -66,3 +66,17 @@ def test_keepalive_after_unregister_or_lapsed_registration_is_refused() -> None:
     table.register(CAMERA, Transport.UDP, ("10.0.0.5", 5060), "", 100, now=10.0)
     assert table.keepalive(CAMERA, ("10.0.0.5", 5060), now=111.0) is None
     assert table.get(CAMERA).last_keepalive is None  # type: ignore[union-attr]
+
+
+def test_channels_survive_reregistration_until_the_next_catalog() -> None:
+    table = DeviceTable()
+    assert table.set_channels(CAMERA, (Channel("34020000001320000001"),)) is None  # unknown device
+    table.register(CAMERA, Transport.UDP, ("10.0.0.5", 5060), "", 3600, now=0.0)
+    channels = (Channel("34020000001320000001", name="大厅", status="ON"), Channel("34020000001320000002", status="OFF"))
+    table.set_channels(CAMERA, channels, (("12", "bad"),), complete=False)
+    table.register(CAMERA, Transport.TCP, ("10.0.0.5", 40000), "", 3600, now=10.0)
+    record = table.get(CAMERA)
+    assert record is not None
+    assert record.channels == channels and record.invalid_channels == (("12", "bad"),)
+    assert not record.catalog_complete
+    assert [c.online for c in record.channels] == [True, False]

@@ -62,7 +62,7 @@ def test_rtsp_environment_with_its_sound_and_a_looping_file_desk(rtsp_camera, de
     cfg = load_branch_config(path)
     sources = build_sources(cfg, cfg.counters[0])
     # The camera's picture and sound share one RTSP session.
-    assert sources.environment.reader is sources.microphone.reader  # type: ignore[attr-defined]
+    assert sources.environment.feed is sources.microphone.feed  # type: ignore[attr-defined]
     sources.open()
     try:
         _until(lambda: all(h.connected and h.last_frame_age_s is not None for h in sources.health()))

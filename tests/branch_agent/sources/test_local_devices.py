@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from branch_agent.sources.av_stream import AvStreamReader, StreamAudioSource, StreamSettings, StreamVideoSource
+from branch_agent.sources.av_stream import AvStreamReader, StreamSettings
+from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
 from branch_agent.sources.stream_target import FixedTarget, StreamTarget
 
 V4L2_DEVICE = Path("/dev/video0")
@@ -21,7 +22,7 @@ def _has_alsa_capture() -> bool:
 @pytest.mark.skipif(not V4L2_DEVICE.exists(), reason=f"no V4L2 camera here ({V4L2_DEVICE} does not exist)")
 def test_v4l2_camera_delivers_pictures():
     target = StreamTarget(url=str(V4L2_DEVICE), display=str(V4L2_DEVICE), format="v4l2")
-    source = StreamVideoSource("desk", AvStreamReader("desk", FixedTarget("v4l2", target), StreamSettings()))
+    source = FeedVideoSource("desk", AvStreamReader("desk", FixedTarget("v4l2", target), StreamSettings()))
     source.open()
     try:
         deadline = time.monotonic() + 15
@@ -38,7 +39,7 @@ def test_v4l2_camera_delivers_pictures():
 def test_alsa_microphone_delivers_48k_mono():
     target = StreamTarget(url="default", display="alsa:default", format="alsa", options={"sample_rate": "48000", "channels": "1"})
     settings = StreamSettings(want_video=False, want_audio=True)
-    source = StreamAudioSource("mic", AvStreamReader("mic", FixedTarget("alsa", target), settings))
+    source = FeedAudioSource("mic", AvStreamReader("mic", FixedTarget("alsa", target), settings))
     source.open()
     try:
         time.sleep(2.0)

@@ -9,7 +9,8 @@ import av
 
 from branch_agent.recorder import EncoderSettings, OverlayRenderer, OverlayText, PipCompositor, PipLayout, RecordingEngine
 from branch_agent.sources import SyntheticVideoSource
-from branch_agent.sources.av_stream import AvStreamReader, StreamAudioSource, StreamSettings, StreamVideoSource
+from branch_agent.sources.av_stream import AvStreamReader, StreamSettings
+from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
 from branch_agent.sources.stream_target import FixedTarget, ReconnectPolicy, StreamTarget, rtsp_options
 
 
@@ -23,7 +24,7 @@ def test_killing_the_camera_mid_recording_leaves_a_gap_and_the_recording_goes_on
         "env", FixedTarget("rtsp", target), StreamSettings(want_audio=True, open_timeout_s=5, read_timeout_s=3),
         ReconnectPolicy(initial_s=0.25, max_s=1.0),
     )
-    env, mic = StreamVideoSource("env-cam", reader), StreamAudioSource("env-mic", reader)
+    env, mic = FeedVideoSource("env-cam", reader), FeedAudioSource("env-mic", reader)
     desk = SyntheticVideoSource("desk-cam", 320, 256, 25, "DESK")
     layout = PipLayout(output_width=640, output_height=360, inset_width=160, inset_height=128, margin=8)
     for s in (env, mic, desk):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from branch_agent.sources import AudioSource, VideoSource
-from branch_agent.sources.av_stream import AvStreamReader, StreamAudioSource, StreamSettings, StreamVideoSource
+from branch_agent.sources.av_stream import AvStreamReader, StreamSettings
+from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
 from branch_agent.sources.stream_target import FixedTarget, ReconnectPolicy, StreamTarget, rtsp_options
 from branch_agent.sources.stream_urls import redact_url
 from tests.peers.rtsp_peer import RtspPeer
@@ -47,7 +48,7 @@ def transport(request: pytest.FixtureRequest) -> str:
 
 def test_camera_picture_and_sound_arrive_decoded_and_stamped_on_the_monotonic_clock(rtsp_camera, transport):
     reader = _reader(rtsp_camera.url, transport)
-    video, audio = StreamVideoSource("env", reader), StreamAudioSource("env-mic", reader)
+    video, audio = FeedVideoSource("env", reader), FeedAudioSource("env-mic", reader)
     assert isinstance(video, VideoSource) and isinstance(audio, AudioSource)
     video.open()
     audio.open()
@@ -83,7 +84,7 @@ def test_camera_picture_and_sound_arrive_decoded_and_stamped_on_the_monotonic_cl
 
 
 def test_a_camera_that_dies_is_reported_and_reconnected_when_it_returns(rtsp_camera):
-    source = StreamVideoSource("env", _reader(rtsp_camera.url, audio=False))
+    source = FeedVideoSource("env", _reader(rtsp_camera.url, audio=False))
     source.open()
     try:
         _wait(source.latest_frame, what="first picture")
@@ -112,7 +113,7 @@ def test_backoff_grows_and_is_capped():
 def test_wrong_rtsp_credentials_are_named_in_the_health(gstreamer_rtsp):
     peer = RtspPeer("--user", "admin", "--password", "right-secret")
     peer.start()
-    source = StreamVideoSource("env", _reader(f"rtsp://admin:wrong-secret@127.0.0.1:{peer.port}/cam", audio=False))
+    source = FeedVideoSource("env", _reader(f"rtsp://admin:wrong-secret@127.0.0.1:{peer.port}/cam", audio=False))
     source.open()
     try:
         health = _wait_health(source, lambda h: h.errors, "an error")
@@ -122,7 +123,7 @@ def test_wrong_rtsp_credentials_are_named_in_the_health(gstreamer_rtsp):
     finally:
         source.close()
         peer.kill()
-    good = StreamVideoSource("env", _reader(f"rtsp://admin:right-secret@127.0.0.1:{peer.port}/cam", audio=False))
+    good = FeedVideoSource("env", _reader(f"rtsp://admin:right-secret@127.0.0.1:{peer.port}/cam", audio=False))
     peer.start()
     good.open()
     try:
@@ -136,7 +137,7 @@ def test_a_camera_without_sound_still_gives_its_picture_and_the_microphone_says_
     peer = RtspPeer("--no-audio")
     peer.start()
     reader = _reader(peer.url, audio=True)
-    video, mic = StreamVideoSource("env", reader), StreamAudioSource("env-mic", reader)
+    video, mic = FeedVideoSource("env", reader), FeedAudioSource("env-mic", reader)
     video.open()
     mic.open()
     try:
@@ -151,7 +152,7 @@ def test_a_camera_without_sound_still_gives_its_picture_and_the_microphone_says_
     # A sound-only source (a microphone stream) without sound is a failure, retried.
     target = StreamTarget(url=peer.url, display=peer.url, options=rtsp_options("tcp", 5))
     settings = StreamSettings(want_video=False, want_audio=True, open_timeout_s=5, read_timeout_s=3)
-    sound_only = StreamAudioSource("mic", AvStreamReader("mic", FixedTarget("rtsp", target), settings, FAST_RETRY))
+    sound_only = FeedAudioSource("mic", AvStreamReader("mic", FixedTarget("rtsp", target), settings, FAST_RETRY))
     peer.start()
     sound_only.open()
     try:
@@ -166,7 +167,7 @@ def test_open_and_close_racing_each_other_leave_one_reader(rtsp_camera):
     import threading
 
     reader = _reader(rtsp_camera.url, audio=False)
-    video, other = StreamVideoSource("env", reader), StreamVideoSource("env-2", reader)
+    video, other = FeedVideoSource("env", reader), FeedVideoSource("env-2", reader)
     video.open()
     _wait(video.latest_frame, what="a picture")
     closing = threading.Thread(target=video.close)
@@ -187,7 +188,7 @@ def test_open_and_close_racing_each_other_leave_one_reader(rtsp_camera):
 def test_a_missing_device_is_reported_not_fatal(tmp_path):
     target = StreamTarget(url=str(tmp_path / "video7"), display="/dev/video7", format="v4l2")
     reader = AvStreamReader("desk", FixedTarget("v4l2", target), StreamSettings(open_timeout_s=2), FAST_RETRY)
-    source = StreamVideoSource("desk", reader)
+    source = FeedVideoSource("desk", reader)
     source.open()
     try:
         health = _wait_health(source, lambda h: h.errors, "an error")
