@@ -11,6 +11,9 @@ has passed. The script waits until the last lock has run out.
 Timed: one `run_expiry` pass as the scheduled job does it: the job lock, batches of 1000 due clips,
 listing every stored version of each clip and manifest, the store's batch delete, the rows marked
 deleted and one deletion certificate per clip appended to the hash-chained audit trail.
+Baseline (unless --no-baseline): the same number of clips stored again without catalogue rows, then
+listed by day folder and batch-deleted with the same batch size and threads and nothing else: what
+the store itself costs. `ratio` is bare delete time / expiry time (1.0: expiry adds nothing).
 The last line is the time scaled to one million clips; the target is 600 s (10 minutes).
 """
 
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from center_platform import audit  # noqa: E402
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head  # noqa: E402
 from center_platform.db.models import Branch, Product, ProductType, Recording  # noqa: E402
-from center_platform.expiry import run_expiry  # noqa: E402
+from center_platform.expiry import delete_in_parallel, run_expiry  # noqa: E402
 from storage.endpoint import S3Endpoint  # noqa: E402
 from storage.object_store import ObjectStore  # noqa: E402
 from storage.seaweed import SeaweedServer, SeaweedSettings  # noqa: E402
@@ -57,6 +60,25 @@ def put_locked(s3, bucket: str, key: str, body: bytes) -> str:  # type: ignore[n
     return str(resp["VersionId"])
 
 
+def put_clip(s3, bucket: str, folder: str, n: int) -> tuple[str, str, bytes, bytes, str]:  # type: ignore[no-untyped-def]
+    """One locked clip and its manifest in the archive's key layout: (clip id, key, media, manifest, version)."""
+    clip_id = secrets.token_hex(16)
+    day = date(2020, 1, 1) + timedelta(days=n // CLIPS_PER_FOLDER)
+    key = f"{folder}/B001/{day:%Y/%m/%d}/{clip_id}.mp4"
+    media = secrets.token_bytes(512)
+    manifest = f'{{"clip_id":"{clip_id}"}}'.encode()
+    version = put_locked(s3, bucket, key, media)
+    put_locked(s3, bucket, key + ".manifest.json", manifest)
+    return clip_id, key, media, manifest, version
+
+
+def seed_baseline(endpoint: S3Endpoint, clips: int) -> None:
+    """The same objects without catalogue rows, for the bare store delete."""
+    s3 = s3_client(endpoint)
+    with ThreadPoolExecutor(PUT_THREADS) as pool:
+        list(pool.map(lambda n: put_clip(s3, endpoint.bucket, "baseline", n), range(clips)))
+
+
 def seed(endpoint: S3Endpoint, sessions, clips: int) -> None:  # type: ignore[no-untyped-def]
     with sessions() as db:
         branch = Branch(code="B001", name="bench", timezone="Asia/Shanghai", api_secret="x")
@@ -68,16 +90,10 @@ def seed(endpoint: S3Endpoint, sessions, clips: int) -> None:  # type: ignore[no
         db.commit()
         ids = (branch.id, product.id, ptype.id)
     s3 = s3_client(endpoint)
-    first_day = date(2020, 1, 1)
 
     def one(n: int) -> dict[str, object]:
-        clip_id = secrets.token_hex(16)
-        day = first_day + timedelta(days=n // CLIPS_PER_FOLDER)
-        key = f"clips/B001/{day:%Y/%m/%d}/{clip_id}.mp4"
-        media = secrets.token_bytes(512)
-        manifest = f'{{"clip_id":"{clip_id}"}}'.encode()
-        version = put_locked(s3, endpoint.bucket, key, media)
-        put_locked(s3, endpoint.bucket, key + ".manifest.json", manifest)
+        clip_id, key, media, manifest, version = put_clip(s3, endpoint.bucket, "clips", n)
+        day = date(2020, 1, 1) + timedelta(days=n // CLIPS_PER_FOLDER)
         started = datetime(day.year, day.month, day.day, 2, tzinfo=timezone.utc)
         return dict(
             clip_id=clip_id, branch_id=ids[0], counter_code="C01", staff_code="1000001", business_serial=f"SN-{n}",
@@ -102,11 +118,18 @@ def seed(endpoint: S3Endpoint, sessions, clips: int) -> None:  # type: ignore[no
             print(f"  stored {done} clips + manifests ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
+def store_folders(store: ObjectStore, prefix: str) -> list[str]:
+    """The day folders under `prefix`, as expiry lists them."""
+    days = {v.key.rsplit("/", 1)[0] + "/" for v in store.list_versions(prefix)}
+    return sorted(days)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=100_000)
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database; default SQLite in the work dir")
     parser.add_argument("--workdir", type=Path, help="keep the store and database here")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the bare store delete of the same number of objects")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-expiry-") as tmp:
@@ -138,6 +161,20 @@ def main() -> int:
                 print("error: expiry did not delete every due clip", file=sys.stderr)
                 return 1
             print(f"expiry: {elapsed:.1f} s for {args.clips} clips ({2 * args.clips} objects)")
+            if not args.no_baseline:
+                print(f"baseline: the same number of clips stored again, without catalogue rows", flush=True)
+                seed_baseline(endpoint, args.clips)
+                time.sleep(LOCK_S + 1)
+                folders = store_folders(store, "baseline/")
+                start = time.perf_counter()
+                versions = [v for prefix in folders for v in store.list_versions(prefix)]
+                bare = delete_in_parallel(store, versions)
+                bare_s = time.perf_counter() - start
+                if bare.failed or len(bare.deleted) != 2 * args.clips:
+                    print(f"error: the bare delete removed {len(bare.deleted)} of {2 * args.clips}", file=sys.stderr)
+                    return 1
+                print(f"bare store delete (listing by folder, same batch size and threads): {bare_s:.1f} s")
+                print(f"ratio (bare delete time / expiry time): {bare_s / elapsed:.2f}")
             print(f"s_per_million: {elapsed / args.clips * 1_000_000:.0f}")
         finally:
             seaweed.stop()

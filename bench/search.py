@@ -189,9 +189,10 @@ def samples(rows: int) -> dict[str, Callable[[random.Random], dict[str, str]]]:
         return rng.choice(picked)
 
     def contains(rng: random.Random) -> dict[str, str]:
+        # The given name as someone half-remembers it; a one-character given name with the surname,
+        # since a contains search needs two characters.
         name = pick(rng)[0]
-        piece = name[1:3] if len(name) == 3 else name[1:]  # the given name, as someone half-remembers it
-        return {"customer_name": piece, "name_match": "contains"}
+        return {"customer_name": name[1:] if len(name) > 2 else name, "name_match": "contains"}
 
     return {
         "time_range (1 day)": day,

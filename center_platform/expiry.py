@@ -121,7 +121,7 @@ def _certificate(c: DueClip, gone: list[ObjectVersion], deleted_at: datetime, ac
     }
 
 
-def _delete_in_parallel(store: ObjectStore, versions: list[ObjectVersion]) -> DeleteReport:
+def delete_in_parallel(store: ObjectStore, versions: list[ObjectVersion]) -> DeleteReport:
     # The store works through one batch delete at a time; several smaller ones keep it busy.
     chunks = [versions[i : i + DELETE_CHUNK] for i in range(0, len(versions), DELETE_CHUNK)]
     deleted: list[ObjectVersion] = []
@@ -138,7 +138,7 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
     if not clips:
         return
     versions = stored_versions(store, clips)
-    result = _delete_in_parallel(store, [v for c in clips for v in versions.get(c.clip_id, [])])
+    result = delete_in_parallel(store, [v for c in clips for v in versions.get(c.clip_id, [])])
     deleted = {(v.key, v.version_id) for v in result.deleted}
     failures: dict[str, list[str]] = defaultdict(list)
     for f in result.failed:

@@ -22,6 +22,7 @@ from center_platform.masking import mask_card_number, mask_id_number
 
 MAX_PAGE = 200
 COUNT_CAP = 1000
+MIN_CONTAINS = 2  # characters a "contains" name search needs
 STATES = ("archived", "deleted")
 NameMatch = Literal["prefix", "contains"]
 
@@ -77,9 +78,7 @@ class SearchPage:
 
 
 def _name_pieces(text: str) -> list[str]:
-    """What dr_name_grams (migration 0004) indexes: the one character, or every two-character piece."""
-    if len(text) == 1:
-        return [text]
+    """Every two-character piece of the text: what dr_name_grams (migration 0004) indexes, besides single characters."""
     return sorted({text[i : i + 2] for i in range(len(text) - 1)})
 
 
@@ -102,9 +101,9 @@ def _filtered(session: Session, f: SearchFilters) -> Select | None:  # type: ign
             if session.get_bind().dialect.name == "postgresql":
                 pieces = literal(_name_pieces(f.customer_name), ARRAY(Text))
                 q = q.where(func.dr_name_grams(Recording.customer_name).op("@>")(pieces))
-                # One or two characters are matched exactly by the pieces; adding the LIKE would only
-                # make the planner multiply two selectivities and expect a handful of rows.
-                exact_by_pieces = len(f.customer_name) <= 2
+                # Two characters are matched exactly by their piece; adding the LIKE would only make
+                # the planner multiply two selectivities and expect a handful of rows.
+                exact_by_pieces = len(f.customer_name) == 2
             if not exact_by_pieces:
                 q = q.where(Recording.customer_name.contains(f.customer_name, autoescape=True))
         else:

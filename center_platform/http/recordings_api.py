@@ -14,7 +14,7 @@ from center_platform.db.models import Recording
 from center_platform.http import services
 from center_platform.http.user_auth import BRANCH_ADMIN, COMPLIANCE, CurrentUser, require_role
 from center_platform.masking import mask_card_number, mask_id_number
-from center_platform.search import STATES, RecordingRow, SearchFilters, SearchPage, search
+from center_platform.search import MIN_CONTAINS, STATES, RecordingRow, SearchFilters, SearchPage, search
 from storage.manifest import is_clip_id
 from storage.object_store import StorageError
 
@@ -66,6 +66,10 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
     name_match = request.args.get("name_match", "").strip() or "prefix"
     if name_match not in ("prefix", "contains"):
         raise BadQuery(f"name_match must be prefix or contains, not {name_match!r}")
+    if name_match == "contains" and values["customer_name"] and len(values["customer_name"]) < MIN_CONTAINS:
+        # One character occurs in a few percent of all names: a sample of customers, not a search.
+        raise BadQuery(f"customer_name: a contains search needs at least {MIN_CONTAINS} characters "
+                       "(a single character works with starts with)")
     if values["state"] and values["state"] not in STATES:
         raise BadQuery(f"state must be one of {', '.join(STATES)}, not {values['state']!r}")
     started_from, started_to = _time_arg("from"), _time_arg("to")
