@@ -158,6 +158,7 @@ class Recording(Base):
         Index("ix_recordings_retain_state", "state", "retain_until"),
         Index("ix_recordings_type_started", "product_type_id", "started_at"),
         Index("ix_recordings_state_started", "state", "started_at"),
+        Index("ix_recordings_branch_chain", "branch_id", "chain_status"),
         # PostgreSQL only (created by migration 0004): customer-name prefix search under any collation,
         # and "contains" through the name's one- and two-character pieces (CJK names are 2-4 characters,
         # too short for trigrams).
@@ -185,7 +186,7 @@ class Recording(Base):
     clip_state: Mapped[str] = mapped_column(String(16))  # completed | interrupted (as recorded)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64), index=True)  # the chain is followed by it at ingest
     manifest_json: Mapped[str] = mapped_column(Text)
     object_key: Mapped[str] = mapped_column(String(300))
     version_id: Mapped[str] = mapped_column(String(128))

@@ -1,4 +1,4 @@
-"""search indexes: product type and state by time; on PostgreSQL customer-name prefix and contains
+"""search and chain indexes: product type and state by time, manifest hash, branch chain; on PostgreSQL customer-name prefix and contains
 
 Revision ID: 0004
 Revises: 0003
@@ -43,6 +43,9 @@ def upgrade() -> None:
         batch_op.drop_index('ix_recordings_product_type_id')
         batch_op.create_index('ix_recordings_type_started', ['product_type_id', 'started_at'], unique=False)
         batch_op.create_index('ix_recordings_state_started', ['state', 'started_at'], unique=False)
+        # Ingest follows each branch's manifest chain: by hash, and to the branch's first clip.
+        batch_op.create_index('ix_recordings_manifest_sha256', ['manifest_sha256'], unique=False)
+        batch_op.create_index('ix_recordings_branch_chain', ['branch_id', 'chain_status'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         op.create_index('ix_recordings_customer_name_prefix', 'recordings', ['customer_name'], unique=False,
                         postgresql_ops={'customer_name': 'varchar_pattern_ops'})
@@ -59,6 +62,8 @@ def downgrade() -> None:
         op.execute('DROP FUNCTION dr_name_grams(text)')
         op.drop_index('ix_recordings_customer_name_prefix', table_name='recordings')
     with op.batch_alter_table('recordings', schema=None) as batch_op:
+        batch_op.drop_index('ix_recordings_branch_chain')
+        batch_op.drop_index('ix_recordings_manifest_sha256')
         batch_op.drop_index('ix_recordings_state_started')
         batch_op.drop_index('ix_recordings_type_started')
         batch_op.create_index('ix_recordings_product_type_id', ['product_type_id'], unique=False)
