@@ -11,6 +11,7 @@ from flask import Flask
 from center_platform.config import CenterConfig
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.ingest import IngestService
+from center_platform.retention import last_day_kept
 from center_platform.services import CenterServices
 from storage.object_store import ObjectStore
 
@@ -45,6 +46,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["center"] = svc
+    app.jinja_env.filters["last_day_kept"] = last_day_kept
 
     from center_platform.http import (
         access_guard,

@@ -8,7 +8,7 @@ year (29 February) moves to 1 March, never to 28 February.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 FIXED_TERM = "fixed_term"
@@ -53,6 +53,11 @@ def add_years(d: date, years: int) -> date:
 
 def end_of_day_utc(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+def last_day_kept(retain_until: datetime, tz: tzinfo) -> date:
+    """The last calendar day a clip is kept: retain-until is the first instant after it."""
+    return (retain_until - timedelta(microseconds=1)).astimezone(tz).date()
 
 
 def decide(rule: RetentionRule, facts: RetentionFacts, tz: ZoneInfo) -> RetentionDecision:

@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
+from center_platform.retention import last_day_kept
 from center_platform.search import RecordingRow
 
 EXPORT_MAX = 50_000
@@ -43,7 +44,7 @@ COLUMNS = (
     Column("时长(秒) Length (s)", lambda r, tz: round(r.duration_ms / 1000, 1)),
     Column("录像状态 Clip", lambda r, tz: r.clip_state),
     Column("归档状态 State", lambda r, tz: r.state),
-    Column("保存至 Retain until", lambda r, tz: r.retain_until.astimezone(tz).strftime("%Y-%m-%d")),
+    Column("保存至(含) Kept through", lambda r, tz: last_day_kept(r.retain_until, tz).isoformat()),
     Column("法律保全 Legal hold", lambda r, tz: "是 yes" if r.legal_hold else "否 no"),
     Column("录像编号 Clip id", lambda r, tz: r.clip_id),
     Column("SHA-256", lambda r, tz: r.sha256),

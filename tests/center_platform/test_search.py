@@ -128,6 +128,8 @@ def test_result_list_as_csv_and_xlsx(archive_rig: ArchiveRig, catalogue: dict[st
     assert [row[-2] for row in rows[1:]] == [catalogue[k] for k in ("smith", "zhang", "wang2", "wang")]
     assert rows[1][5] == "'=SUM(A1)"  # never run as a formula by a spreadsheet
     assert rows[-1][0] == "2026-11-02 09:00:00" and rows[-1][6] == "E11111111"
+    # Bought 2 Nov 2026, 90-day term: matures 31 Jan 2027, kept two years to the end of that day.
+    assert rows[0][14] == "保存至(含) Kept through" and rows[-1][14] == "2029-01-31"
 
     x = archive_rig.login("b009admin").get("/api/recordings/export.xlsx", query_string={"customer_name": "王"})
     assert x.status_code == 200
