@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -72,17 +73,32 @@ def _new_password(prompt: str) -> str:
     return value
 
 
+def _bound_listener(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CommandError(f"server.port {port} on {host} is not available: {exc.strerror}") from exc
+    return sock
+
+
 def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
     from waitress import create_server
 
     from center_platform.app import create_app
 
+    # The port is taken before the embedded store starts: the store picks free ports for its own
+    # components and must never be handed the one this server was configured (or told) to use.
+    listener = _bound_listener(config.server.host, config.server.port)
     with open_store(config) as store:
         app = create_app(config, store)
         from center_platform.expiry_schedule import start_expiry_scheduler
 
         scheduler = start_expiry_scheduler(app.extensions["center"])
-        server = create_server(app, host=config.server.host, port=config.server.port, threads=8)
+        server = create_server(app, sockets=[listener], threads=8)
         # SIGTERM (and Ctrl-C) closes the listener; the `with` then stops the embedded store.
         signal.signal(signal.SIGTERM, lambda *_: server.close())
         print(f"center listening on http://{config.server.host}:{server.effective_port}", flush=True)
