@@ -27,6 +27,7 @@ from branch_agent.gb28181.rtp_reorder import Delivery, ReorderBuffer, ReorderSta
 from branch_agent.sources.audio_queue import AudioQueue
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
 from branch_agent.sources.rate_meter import RateMeter
+from branch_agent.sources.shared_feed import SharedWorker
 
 _log = logging.getLogger(__name__)
 _NS = 1_000_000_000
@@ -76,17 +77,14 @@ class ReceiverStats:
     demux: DemuxStats
 
 
-class GbMediaReceiver:
+class GbMediaReceiver(SharedWorker):
     """Shared by a camera's picture and sound views; ``acquire``/``release`` by reference count."""
 
     def __init__(self, name: str, settings: ReceiverSettings) -> None:
         self.name = name
         self.settings = settings
         self._lock = threading.Lock()
-        self._lifecycle = threading.Lock()
-        self._users = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(f"gb-media-{name}")
         self._server: socket.socket | None = None  # UDP socket or TCP listener
         self._conn: socket.socket | None = None  # TCP connection
         self._latest: VideoFrame | None = None
@@ -115,44 +113,28 @@ class GbMediaReceiver:
         assert self._server is not None, "not open, or tcp-active (which has no local port)"
         return int(self._server.getsockname()[1])
 
-    def acquire(self) -> None:
-        with self._lifecycle:
-            self._users += 1
-            if self._thread is not None:
-                return
-            s = self.settings
-            # Bound here, not in the thread, so the port is known when open() returns.
-            if s.transport == "udp":
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                # A 1080p key frame is hundreds of packets at once; the default buffer drops some.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-                sock.bind((s.bind_host, s.port))
-                sock.setblocking(False)
-                self._server = sock
-            elif s.transport == "tcp-passive":
-                self._server = socket.create_server((s.bind_host, s.port), backlog=4)
-            self._stop = threading.Event()
-            self._detail = "waiting for the device"
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=f"gb-media-{self.name}", daemon=True)
-            self._thread.start()
+    def _starting(self, stop: threading.Event) -> None:
+        s = self.settings
+        # Bound here, not in the thread, so the port is known when open() returns.
+        if s.transport == "udp":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # A 1080p key frame is hundreds of packets at once; the default buffer drops some.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.bind((s.bind_host, s.port))
+            sock.setblocking(False)
+            self._server = sock
+        elif s.transport == "tcp-passive":
+            self._server = socket.create_server((s.bind_host, s.port), backlog=4)
+        self._detail = "waiting for the device"
 
-    def release(self) -> None:
-        with self._lifecycle:
-            if self._users == 0:
-                return
-            self._users -= 1
-            if self._users or self._thread is None:
-                return
-            thread, self._thread = self._thread, None
-            self._stop.set()
-            thread.join()
-            for sock in (self._conn, self._server):
-                if sock is not None:
-                    sock.close()
-            self._conn = self._server = None
-            with self._lock:
-                self._detail = "not open"
-                self._audio.clear()
+    def _stopped(self) -> None:
+        for sock in (self._conn, self._server):
+            if sock is not None:
+                sock.close()
+        self._conn = self._server = None
+        with self._lock:
+            self._detail = "not open"
+            self._audio.clear()
 
     def expect_ssrc(self, ssrc: int) -> None:
         """The SSRC the device's SDP answer settled on, when it differs from the one we offered.

@@ -25,6 +25,7 @@ import numpy as np
 from branch_agent.sources.audio_queue import AudioQueue
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
 from branch_agent.sources.rate_meter import RateMeter
+from branch_agent.sources.shared_feed import SharedWorker
 from branch_agent.sources.stream_clock import StreamClock
 from branch_agent.sources.stream_target import ReconnectPolicy, StreamTarget, TargetResolver, describe_stream_error
 
@@ -85,7 +86,7 @@ def _pts_ns(frame: av.frame.Frame) -> int | None:
     return int(frame.pts * frame.time_base * _NS)
 
 
-class AvStreamReader:
+class AvStreamReader(SharedWorker):
     """The shared connection. ``acquire``/``release`` open and close it by reference count."""
 
     def __init__(
@@ -100,12 +101,9 @@ class AvStreamReader:
         self.settings = settings
         self.policy = policy or ReconnectPolicy()
         self._lock = threading.Lock()
-        # Held across starting and joining the thread, so an open racing a close cannot start a
-        # second reader on the same state.
-        self._lifecycle = threading.Lock()
-        self._users = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # The lifecycle lock is held across starting and joining the thread, so an open racing a
+        # close cannot start a second reader on the same state.
+        super().__init__(f"stream-{name}")
         self._latest: VideoFrame | None = None
         self._audio = AudioQueue(settings.sample_rate, settings.max_audio_buffer_s)
         self._video_meter = RateMeter()
@@ -127,33 +125,17 @@ class AvStreamReader:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def acquire(self) -> None:
-        with self._lifecycle:
-            self._users += 1
-            if self._thread is not None:
-                return
-            stop = threading.Event()
-            with self._lock:
-                self._stop = stop
-                self._detail = "connecting"
-            self._thread = threading.Thread(target=self._run, args=(stop,), name=f"stream-{self.name}", daemon=True)
-            self._thread.start()
+    def _starting(self, stop: threading.Event) -> None:
+        with self._lock:
+            self._stop = stop
+            self._detail = "connecting"
 
-    def release(self) -> None:
-        with self._lifecycle:
-            if self._users == 0:
-                return
-            self._users -= 1
-            if self._users or self._thread is None:
-                return
-            thread, self._thread = self._thread, None
-            self._stop.set()
-            # FFmpeg cannot be interrupted mid-call; it returns within the open or read timeout.
-            thread.join()
-            with self._lock:
-                self._connected = False
-                self._detail = "not open"
-                self._audio.clear()
+    def _stopped(self) -> None:
+        # FFmpeg cannot be interrupted mid-call; the thread ended within the open or read timeout.
+        with self._lock:
+            self._connected = False
+            self._detail = "not open"
+            self._audio.clear()
 
     # -- consumers -----------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from branch_agent.gb28181.platform import GbPlatform
 from branch_agent.gb28181.sdp import MediaTransport
 from branch_agent.gb28181.service import GbPlatformRunner, GbPlatformUnavailable
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
-from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
+from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource, SharedWorker
 
 log = logging.getLogger(__name__)
 _NS = 1_000_000_000
@@ -47,7 +47,7 @@ class GbCameraSettings:
     retry_max_s: float = 30.0
 
 
-class GbCamera:
+class GbCamera(SharedWorker):
     """One channel of one GB/T 28181 device; ``video()`` and ``audio()`` are its source views."""
 
     def __init__(self, name: str, runner: GbPlatformRunner, settings: GbCameraSettings) -> None:
@@ -55,10 +55,7 @@ class GbCamera:
         self.runner = runner
         self.settings = settings
         self._lock = threading.Lock()
-        self._lifecycle = threading.Lock()
-        self._users = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(f"gb-camera-{name}")
         self._receiver: GbMediaReceiver | None = None
         self._session: PlaySession | None = None
         self._last_frame: VideoFrame | None = None
@@ -69,30 +66,13 @@ class GbCamera:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def acquire(self) -> None:
-        with self._lifecycle:
-            self._users += 1
-            if self._thread is not None:
-                return
-            self.runner.acquire()
-            self._stop = threading.Event()
-            self._set_state("starting")
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=f"gb-camera-{self.name}",
-                                            daemon=True)
-            self._thread.start()
+    def _starting(self, stop: threading.Event) -> None:
+        self.runner.acquire()
+        self._set_state("starting")
 
-    def release(self) -> None:
-        with self._lifecycle:
-            if self._users == 0:
-                return
-            self._users -= 1
-            if self._users or self._thread is None:
-                return
-            thread, self._thread = self._thread, None
-            self._stop.set()
-            thread.join()
-            self.runner.release()
-            self._set_state("not open")
+    def _stopped(self) -> None:
+        self.runner.release()
+        self._set_state("not open")
 
     # -- consumers -----------------------------------------------------------------------------
 

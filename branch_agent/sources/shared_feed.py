@@ -7,6 +7,7 @@ releases it on close, and the last release ends it.
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
@@ -62,3 +63,51 @@ class FeedAudioSource:
 
     def health(self) -> SourceHealth:
         return self.feed.health(self.name, audio=True)
+
+
+class SharedWorker:
+    """A connection's worker thread, started for its first user and stopped after its last.
+
+    Subclasses run the connection in ``_run(stop)`` and may prepare it in ``_starting`` (called with
+    the lifecycle lock held; an exception there starts nothing) and tidy up in ``_stopped`` (after
+    the thread has ended).
+    """
+
+    def __init__(self, thread_name: str) -> None:
+        self._thread_name = thread_name
+        self._lifecycle = threading.Lock()
+        self._users = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> None:
+        with self._lifecycle:
+            self._users += 1
+            if self._thread is not None:
+                return
+            stop = threading.Event()
+            self._starting(stop)
+            self._stop = stop
+            self._thread = threading.Thread(target=self._run, args=(stop,), name=self._thread_name, daemon=True)
+            self._thread.start()
+
+    def release(self) -> None:
+        with self._lifecycle:
+            if self._users == 0:
+                return
+            self._users -= 1
+            if self._users or self._thread is None:
+                return
+            thread, self._thread = self._thread, None
+            self._stop.set()
+            thread.join()
+            self._stopped()
+
+    def _starting(self, stop: threading.Event) -> None:
+        pass
+
+    def _stopped(self) -> None:
+        pass
+
+    def _run(self, stop: threading.Event) -> None:
+        raise NotImplementedError
