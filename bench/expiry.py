@@ -35,10 +35,10 @@ from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from center_platform import audit  # noqa: E402
+from center_platform.audit import trail as audit
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head  # noqa: E402
 from center_platform.db.models import Branch, Product, ProductType, Recording  # noqa: E402
-from center_platform.expiry import delete_in_parallel, run_expiry  # noqa: E402
+from center_platform.retention.expiry import delete_in_parallel, run_expiry  # noqa: E402
 from storage.endpoint import S3Endpoint  # noqa: E402
 from storage.object_store import ObjectStore  # noqa: E402
 from storage.seaweed import SeaweedServer, SeaweedSettings  # noqa: E402

@@ -15,14 +15,18 @@ import textwrap
 import time
 from pathlib import Path
 
-from branch_agent.recovery import probe_playable
+from branch_agent.spool.recovery import probe_playable
 
 CHILD = textwrap.dedent(
     """
     import sys, time
     from zoneinfo import ZoneInfo
     from branch_agent.recorder import (
-        EncoderSettings, OverlayRenderer, PipCompositor, RecordingEngine, sale_overlay,
+        EncoderSettings,
+        OverlayRenderer,
+        PipCompositor,
+        RecordingEngine,
+        sale_overlay,
     )
     from branch_agent.sources import SyntheticVideoSource, ToneAudioSource
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from center_platform.app import create_app  # noqa: E402
 from center_platform.config import ENV_DATABASE_URL, CenterConfig  # noqa: E402
-from center_platform.contract.passwords import hash_password  # noqa: E402
+from storage.contract.passwords import hash_password  # noqa: E402
 from center_platform.db.engine import upgrade_to_head  # noqa: E402
 from storage.object_store import ObjectStore  # noqa: E402
 from storage.seaweed import SeaweedServer, SeaweedSettings  # noqa: E402

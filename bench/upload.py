@@ -34,9 +34,9 @@ from botocore.config import Config
 # The benchmark drives the same center process and branch spool as the upload fault tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from branch_agent.center_client import CenterClient  # noqa: E402
-from branch_agent.uploader import Uploader  # noqa: E402
-from center_platform.contract.uploads import UploadOutcome  # noqa: E402
+from branch_agent.center_link.client import CenterClient  # noqa: E402
+from branch_agent.upload.uploader import Uploader  # noqa: E402
+from storage.contract.uploads import UploadOutcome  # noqa: E402
 from storage.endpoint import S3Endpoint  # noqa: E402
 from storage.object_store import ObjectStore  # noqa: E402
 from storage.seaweed import SeaweedServer, SeaweedSettings  # noqa: E402

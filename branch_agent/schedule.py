@@ -8,10 +8,10 @@ from datetime import datetime, time
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from branch_agent.heartbeat import send_heartbeat
+from branch_agent.center_link.heartbeat import send_heartbeat
 from branch_agent.services import BranchServices
-from branch_agent.spool_policy import purge_verified_clips
-from branch_agent.upload_window import in_window, window_opens_for
+from branch_agent.spool.purge_policy import purge_verified_clips
+from branch_agent.upload.window import in_window, window_opens_for
 from storage.database import utcnow
 
 log = logging.getLogger(__name__)

@@ -9,18 +9,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from branch_agent.center_client import CenterClient
+from branch_agent.center_link.client import CenterClient
 from branch_agent.config import BranchConfig
-from branch_agent.counter_session import CounterSession
-from branch_agent.counter_sources import CounterSources, build_sources, gb_platform_runner
+from branch_agent.counter.session import CounterSession
+from branch_agent.counter.sources import CounterSources, build_sources, gb_platform_runner
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import SyncedProduct
-from branch_agent.disk_guard import DiskGuard
+from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.gb28181.service import GbPlatformRunner, GbPlatformUnavailable
-from branch_agent.heartbeat import HeartbeatStatus
-from branch_agent.recovery import recover_interrupted
-from branch_agent.sync import CenterSync, SyncOutcome
-from branch_agent.uploader import Uploader
+from branch_agent.center_link.heartbeat import HeartbeatStatus
+from branch_agent.spool.recovery import recover_interrupted
+from branch_agent.center_link.sync import CenterSync, SyncOutcome
+from branch_agent.upload.uploader import Uploader
 from storage.signing import SigningKey
 
 log = logging.getLogger(__name__)

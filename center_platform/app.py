@@ -10,8 +10,8 @@ from flask import Flask
 
 from center_platform.config import CenterConfig
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
-from center_platform.ingest import IngestService
-from center_platform.retention import last_day_kept
+from center_platform.ingest.service import IngestService
+from center_platform.retention.rules import last_day_kept
 from center_platform.services import CenterServices
 from storage.object_store import ObjectStore
 
@@ -48,7 +48,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     app.extensions["center"] = svc
     app.jinja_env.filters["last_day_kept"] = last_day_kept
 
-    from center_platform.http import (
+    from center_platform.web import (
         access_guard,
         audit_api,
         branch_api,

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from center_platform import audit
+from center_platform.audit import trail as audit
 from center_platform.config import CenterConfig, load_center_config
-from center_platform.contract.passwords import hash_password
+from storage.contract.passwords import hash_password
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
-from center_platform.http.user_auth import ROLES
-from center_platform.retention import RULES
+from center_platform.web.user_auth import ROLES
+from center_platform.retention.rules import RULES
 from storage.config_file import ConfigError
 from storage.endpoint import S3Endpoint
 from storage.object_store import ObjectStore
@@ -95,7 +95,7 @@ def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
     listener = _bound_listener(config.server.host, config.server.port)
     with open_store(config) as store:
         app = create_app(config, store)
-        from center_platform.expiry_schedule import start_expiry_scheduler
+        from center_platform.retention.expiry_schedule import start_expiry_scheduler
 
         scheduler = start_expiry_scheduler(app.extensions["center"])
         server = create_server(app, sockets=[listener], threads=8)
@@ -209,7 +209,7 @@ def cmd_audit_verify(config: CenterConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_expiry_run(config: CenterConfig, args: argparse.Namespace) -> int:
-    from center_platform.expiry import run_expiry
+    from center_platform.retention.expiry import run_expiry
 
     if args.limit is not None and args.limit < 1:
         raise CommandError("--limit must be at least 1")

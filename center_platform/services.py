@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.config import CenterConfig
-from center_platform.ingest import IngestService
+from center_platform.ingest.service import IngestService
 from storage.object_store import ObjectStore
 
 

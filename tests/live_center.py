@@ -20,7 +20,7 @@ from waitress import create_server
 from branch_agent.config import ENV_API_SECRET
 from center_platform.app import create_app
 from center_platform.config import CenterConfig
-from center_platform.contract.passwords import hash_password
+from storage.contract.passwords import hash_password
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
 from storage.object_store import ObjectStore
 from storage.signing import SigningKey

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from branch_agent.db.models import PENDING, UPLOADING, VERIFIED
-from branch_agent.uploader import Uploader
+from branch_agent.upload.uploader import Uploader
 from storage.endpoint import S3Endpoint
 from storage.object_store import ObjectStore
 from storage.seaweed import SeaweedServer, SeaweedSettings

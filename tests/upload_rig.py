@@ -24,8 +24,8 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from branch_agent.center_client import CenterClient
-from branch_agent.clip_manifest import write_durably
+from branch_agent.center_link.client import CenterClient
+from branch_agent.spool.clip_manifest import write_durably
 from branch_agent.config import ENV_API_SECRET
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import COMPLETED, PENDING, Clip, UploadTransition

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from branch_agent.gb28181.devices import DeviceRecord, DeviceTable, GbPlatformConfig
 from branch_agent.gb28181.platform import GbPlatform, PlatformSnapshot
 from branch_agent.gb28181.queries import CatalogIncomplete
-from center_platform.contract.heartbeat import (
+from storage.contract.heartbeat import (
     MAX_GB_ITEMS,
     GbChannelReport,
     GbDeviceReport,

@@ -8,11 +8,11 @@ from dataclasses import asdict
 from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 
-from branch_agent.clip_manifest import audit_local
+from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.db.models import PENDING, UPLOADED, UPLOADING, Clip
-from branch_agent.disk_guard import find_shortage
-from branch_agent.spool_usage import measure_spool_disk
-from branch_agent.sync import center_branch_view, config_mismatches, sync_reports
+from branch_agent.spool.disk_guard import find_shortage
+from branch_agent.spool.usage import measure_spool_disk
+from branch_agent.center_link.sync import center_branch_view, config_mismatches, sync_reports
 from branch_agent.web.recording_api import counter_status_json
 from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, require_staff, services
 from storage.database import utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, redirect, render_template, request, session
 from werkzeug.exceptions import HTTPException
 
-from branch_agent.counter_session import SessionError
+from branch_agent.counter.session import SessionError
 from branch_agent.services import BranchServices
 
 # Chinese first, English second, for errors raised without their own description.

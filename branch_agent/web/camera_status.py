@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from branch_agent.counter_sources import CounterSources
+from branch_agent.counter.sources import CounterSources
 from branch_agent.sources import SourceHealth
 
 # A picture older than this means the camera froze or the stream stopped, well before the recorder

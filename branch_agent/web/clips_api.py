@@ -9,10 +9,10 @@ from pathlib import Path
 from flask import Blueprint, abort, g, jsonify, request, send_file, session
 from sqlalchemy import select
 
-from branch_agent.clip_manifest import audit_local
+from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.db.models import CANCELLED, RECORDING, Clip
 from branch_agent.services import BranchServices
-from branch_agent.web.masking import mask_card_number, mask_id_number
+from storage.contract.masking import mask_card_number, mask_id_number
 from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, RM, require_staff, services
 from storage.manifest import is_clip_id
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from branch_agent.config import LayoutSection
-from branch_agent.counter_sources import CounterSources
+from branch_agent.counter.sources import CounterSources
 from branch_agent.recorder import PipCompositor, PipLayout
 from branch_agent.sources.base import VideoFrame
 

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from branch_agent.clip_manifest import SaleInfo
-from branch_agent.counter_session import CounterSession
+from branch_agent.spool.clip_manifest import SaleInfo
+from branch_agent.counter.session import CounterSession
 from branch_agent.gb28181.service import platform_report
-from branch_agent.sale_validation import normalise_sale_form, validate_sale
+from branch_agent.counter.sale_validation import normalise_sale_form, validate_sale
 from branch_agent.web.camera_status import counter_source_views
 from branch_agent.web.preview import PreviewRenderer
 from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, RM, require_staff, services

@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, session
 
 from branch_agent.web.staff_auth import (
-    COUNTER_ROLES, STAFF_CODE, AccountLocked, LoginRefused, audit_malformed_login, login, logout, require_staff, signed_in,
+    COUNTER_ROLES,
+    STAFF_CODE,
+    AccountLocked,
+    LoginRefused,
+    audit_malformed_login,
+    login,
+    logout,
+    require_staff,
+    signed_in,
 )
 
 bp = Blueprint("session_api", __name__, url_prefix="/api")

@@ -13,10 +13,10 @@ from flask import abort, current_app, g, request, session
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from branch_agent.clip_manifest import audit_local
+from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.db.models import StaffLoginState, SyncedStaff
 from branch_agent.services import BranchServices
-from center_platform.contract.passwords import check_password, hash_password
+from storage.contract.passwords import check_password, hash_password
 from storage.database import utcnow
 
 F = TypeVar("F", bound=Callable[..., object])

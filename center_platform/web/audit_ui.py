@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint, g, render_template, request
 
-from center_platform.audit_query import AuditPage
-from center_platform.http import services
-from center_platform.http.audit_api import AUDIT_ROLES, BadAuditQuery, certificate_filter, filter_from_args, read_trail, verify_trail
-from center_platform.http.user_auth import csrf_token, require_role
+from center_platform.audit.query import AuditPage
+from center_platform.web import services
+from center_platform.web.audit_api import AUDIT_ROLES, BadAuditQuery, certificate_filter, filter_from_args, read_trail, verify_trail
+from center_platform.web.user_auth import csrf_token, require_role
 
 bp = Blueprint("audit_ui", __name__, url_prefix="/audit")
 

@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from pydantic import BaseModel
 
-from center_platform import catalogue as cat
-from center_platform import organisation as org
-from center_platform.catalogue import CatalogueError, Changed
-from center_platform.catalogue_input import (
+from center_platform.admin import catalogue as cat
+from center_platform.admin import organisation as org
+from center_platform.admin.catalogue import CatalogueError, Changed
+from center_platform.admin.catalogue_input import (
     BranchCreate,
     BranchEdit,
     CounterCreate,
@@ -29,9 +29,9 @@ from center_platform.catalogue_input import (
     UserCreate,
     UserEdit,
 )
-from center_platform.http import services
-from center_platform.http.catalogue_api import in_transaction, parse
-from center_platform.http.user_auth import ROLES, SYSTEM_ADMIN, csrf_token, require_role
+from center_platform.web import services
+from center_platform.web.catalogue_api import in_transaction, parse
+from center_platform.web.user_auth import ROLES, SYSTEM_ADMIN, csrf_token, require_role
 
 bp = Blueprint("catalogue_ui", __name__, url_prefix="/admin")
 

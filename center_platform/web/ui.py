@@ -6,9 +6,9 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from sqlalchemy import select
 
 from center_platform.db.models import ProductType
-from center_platform.disputes import disputes_of
-from center_platform.http.recordings_api import BadQuery, filters_from_request, recording_for, run_search
-from center_platform.http.user_auth import (
+from center_platform.retention.disputes import disputes_of
+from center_platform.web.recordings_api import BadQuery, filters_from_request, recording_for, run_search
+from center_platform.web.user_auth import (
     BRANCH_ADMIN,
     COMPLIANCE,
     SYSTEM_ADMIN,
@@ -19,8 +19,8 @@ from center_platform.http.user_auth import (
     require_role,
     start_session,
 )
-from center_platform.http import services
-from center_platform.search import STATES
+from center_platform.web import services
+from center_platform.archive.search import STATES
 
 bp = Blueprint("ui", __name__)
 

@@ -49,7 +49,7 @@ def test_mistake_is_named(tmp_path: Path, change: tuple[str, str], message: str)
 
 
 def test_camera_password_comes_from_the_environment_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from branch_agent.counter_sources import build_sources
+    from branch_agent.counter.sources import build_sources
 
     text = (REPO / "configs" / "branch.example.toml").read_text(encoding="utf-8")
     path = tmp_path / "branch.toml"

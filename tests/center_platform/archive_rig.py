@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.app import create_app
 from center_platform.config import CenterConfig
-from center_platform.contract.passwords import hash_password
-from center_platform.contract.request_signing import sign_request
+from storage.contract.passwords import hash_password
+from storage.contract.request_signing import sign_request
 from center_platform.db.models import Branch, Counter, Product, ProductType, User
 from storage.manifest import ClipManifest
 from storage.object_store import ObjectStore

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from branch_agent.config import BranchConfig, load_branch_config
-from branch_agent.counter_sources import CounterSources, build_sources, gb_platform_runner
-from branch_agent.gb28181.device_simulator import DeviceSimulator, EncodedFrame, Faults, encode_test_audio, encode_test_video, interleave
+from branch_agent.counter.sources import CounterSources, build_sources, gb_platform_runner
+from tests.peers.gb_device.device_simulator import DeviceSimulator, EncodedFrame, Faults, encode_test_audio, encode_test_video, interleave
 from branch_agent.gb28181.platform import SessionSummary
 from branch_agent.gb28181.service import GbPlatformRunner, platform_report
 from branch_agent.recorder import EncoderSettings, OverlayRenderer, OverlayText, PipCompositor, PipLayout, RecordingEngine

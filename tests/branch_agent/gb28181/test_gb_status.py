@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from branch_agent.gb28181.devices import Channel, GbPlatformConfig, Transport
 from branch_agent.gb28181.service import GbPlatformRunner, platform_report
-from branch_agent.heartbeat import build_heartbeat, send_heartbeat
-from center_platform.contract.heartbeat import Heartbeat
+from branch_agent.center_link.heartbeat import build_heartbeat, send_heartbeat
+from storage.contract.heartbeat import Heartbeat
 from center_platform.db.models import BranchHeartbeat
 from storage.database import utcnow
 from tests.branch_agent.web.harness import COUNTER, RM_A, seed, sign_in, start_agent, write_config

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from branch_agent.gb28181.device_simulator import (
+from tests.peers.gb_device.device_simulator import (
     DeviceSimulator,
     EncodedFrame,
     Faults,

@@ -9,9 +9,9 @@ from pathlib import Path
 import av
 import pytest
 
-from branch_agent.gb28181.device_simulator import EncodedFrame, encode_test_audio, encode_test_video, interleave
+from tests.peers.gb_device.device_simulator import EncodedFrame, encode_test_audio, encode_test_video, interleave
 from branch_agent.gb28181.ps_demux import AccessUnit, PsDemuxer, guess_video_codec, is_key_frame
-from branch_agent.gb28181.ps_mux import PsMuxer, pack_header, pes_packets, program_stream_map
+from tests.peers.gb_device.ps_mux import PsMuxer, pack_header, pes_packets, program_stream_map
 
 SPS = b"\x00\x00\x00\x01\x67\x42\xc0\x0d\xda"
 PPS = b"\x00\x00\x00\x01\x68\xce\x0f\xc8"

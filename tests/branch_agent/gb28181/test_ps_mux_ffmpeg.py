@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from branch_agent.gb28181.device_simulator import EncodedFrame, encode_test_audio, encode_test_video, interleave
-from branch_agent.gb28181.ps_mux import PsMuxer, _crc32_mpeg, program_stream_map
+from tests.peers.gb_device.device_simulator import EncodedFrame, encode_test_audio, encode_test_video, interleave
+from tests.peers.gb_device.ps_mux import PsMuxer, _crc32_mpeg, program_stream_map
 
 IMKH = b"IMKH" + bytes(36)
 

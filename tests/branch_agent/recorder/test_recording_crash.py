@@ -15,7 +15,11 @@ RECORDER_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from branch_agent.recorder import (
-        EncoderSettings, OverlayRenderer, OverlayText, PipCompositor, RecordingEngine,
+        EncoderSettings,
+        OverlayRenderer,
+        OverlayText,
+        PipCompositor,
+        RecordingEngine,
     )
     from branch_agent.sources import SyntheticVideoSource, ToneAudioSource
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from branch_agent.config import load_branch_config
-from branch_agent.counter_sources import build_sources
+from branch_agent.counter.sources import build_sources
 from tests.peers.rtsp_peer import RtspPeer
 
 REPO = Path(__file__).resolve().parents[3]

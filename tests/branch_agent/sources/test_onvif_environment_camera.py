@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from branch_agent.config import load_branch_config
-from branch_agent.counter_sources import build_sources
+from branch_agent.counter.sources import build_sources
 from tests.branch_agent.sources.test_counter_stream_sources import _config, _until
 from tests.peers.onvif_simulator import running_ipycam
 

@@ -16,7 +16,7 @@ from branch_agent.config import BranchConfig, load_branch_config
 from branch_agent.db.models import SyncedProduct, SyncedStaff
 from branch_agent.services import BranchServices, build_services
 from branch_agent.web.app import create_app
-from center_platform.contract.passwords import hash_password
+from storage.contract.passwords import hash_password
 from tests.headless_chromium import SCREENSHOT_DIR
 
 REPO = Path(__file__).resolve().parents[3]

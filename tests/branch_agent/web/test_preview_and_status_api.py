@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from branch_agent.config import LayoutSection
 from branch_agent.db.models import LocalAudit
-from branch_agent.web.disk_forecast import daily_rate
+from branch_agent.spool.disk_forecast import daily_rate
 from branch_agent.web.preview import PREVIEW_HEIGHT, PREVIEW_WIDTH, PreviewRenderer, preview_layout
 from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, RM_A, Agent, sign_in
 

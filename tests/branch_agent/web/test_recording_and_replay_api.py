@@ -58,7 +58,7 @@ def test_record_replay_and_keep_other_managers_out(agent: Agent) -> None:
 
     [listed] = rm.get("/api/clips").get_json()["clips"]
     assert listed["clip_id"] == clip_id and listed["upload_state"] == "pending"
-    assert listed["card_number_masked"] == "622202*********0128" and listed["id_number_masked"] == "110***********002X"
+    assert listed["card_number_masked"] == "622202*********0128" and listed["id_number_masked"] == "1101**********002X"
     assert "6222021234567890128" not in json.dumps(listed)
 
     # Replay by Range; shown inline, never as an attachment, never cached.

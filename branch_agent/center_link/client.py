@@ -1,0 +1,139 @@
+"""HTTP client for the center's branch API: signed requests, clock-offset correction, typed replies."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import BaseModel
+
+from storage.contract import request_signing as rs
+from storage.contract.heartbeat import Heartbeat, HeartbeatReceipt
+from storage.contract.uploads import (
+    PartChecksum,
+    PresignRequest,
+    PresignResponse,
+    RegisterUpload,
+    UploadOutcome,
+    UploadPlan,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class VersionedReply:
+    etag: str
+    payload: dict[str, object]
+
+
+class CenterUnavailable(RuntimeError):
+    """The center could not be reached or answered 5xx: try again later, keep everything queued."""
+
+
+class CenterRefused(RuntimeError):
+    """The center understood and refused (4xx): the message is the center's reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"center refused ({status}): {message}")
+        self.status = status
+
+
+@dataclass
+class CenterClient:
+    base_url: str
+    branch_code: str
+    api_secret: str
+    timeout_s: float = 30.0
+    # center clock minus our clock, learned from every reply; reported in the heartbeat.
+    clock_offset_s: float = 0.0
+    # This host's wall clock; injectable so that a branch hours off can be tested without changing the machine's.
+    clock: Callable[[], float] = time.time
+    _http: requests.Session = field(default_factory=requests.Session)
+
+    def _request(
+        self, method: str, path: str, body: object | None = None, retry_on_clock: bool = True,
+        outcome_statuses: tuple[int, ...] = (), headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """A signed request; raises for 5xx and for 4xx not in outcome_statuses, else returns the reply."""
+        data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        url = self.base_url.rstrip("/") + path
+        signed_path = urlsplit(url).path + (("?" + urlsplit(url).query) if urlsplit(url).query else "")
+        ts = int(self.clock() + self.clock_offset_s)
+        sent_headers = rs.sign_request(self.branch_code, self.api_secret, method, signed_path, data, ts).as_dict()
+        sent_headers.update(headers or {})
+        if body is not None:
+            sent_headers["Content-Type"] = "application/json"
+        try:
+            resp = self._http.request(method, url, data=data, headers=sent_headers, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise CenterUnavailable(f"center at {self.base_url} unreachable: {exc}") from exc
+        center_time = resp.headers.get(rs.HEADER_CENTER_TIME)
+        if center_time and center_time.isdigit():
+            self.clock_offset_s = float(center_time) - self.clock()
+        if resp.status_code == 401 and retry_on_clock and "timestamp" in resp.text:
+            return self._request(method, path, body, retry_on_clock=False, outcome_statuses=outcome_statuses, headers=headers)
+        if resp.status_code >= 500:
+            raise CenterUnavailable(f"center answered {resp.status_code}: {_error(resp)}")
+        if resp.status_code >= 400 and resp.status_code not in outcome_statuses:
+            raise CenterRefused(resp.status_code, _error(resp))
+        return resp
+
+    def _send(
+        self, method: str, path: str, body: object | None = None, retry_on_clock: bool = True, outcome_statuses: tuple[int, ...] = ()
+    ) -> dict[str, object]:
+        """outcome_statuses: 4xx answers whose body is a normal reply (a quarantined clip, for example)."""
+        resp = self._request(method, path, body, retry_on_clock, outcome_statuses)
+        return _json_object(resp)
+
+    def catalog(self) -> list[dict[str, object]]:
+        return list(self._send("GET", "/api/branch/v1/catalog")["products"])  # type: ignore[arg-type]
+
+    def staff(self) -> list[dict[str, object]]:
+        return list(self._send("GET", "/api/branch/v1/staff")["staff"])  # type: ignore[arg-type]
+
+    def fetch_versioned(self, path: str, etag: str | None) -> VersionedReply | None:
+        """A conditional GET: None when the center answers 304 (our copy, tagged `etag`, is current)."""
+        resp = self._request("GET", path, headers={"If-None-Match": etag} if etag else None)
+        if resp.status_code == 304:
+            return None
+        new_etag = resp.headers.get("ETag")
+        if not new_etag:
+            raise CenterUnavailable(f"center answered {path} without an ETag")
+        return VersionedReply(etag=new_etag, payload=_json_object(resp))
+
+    def send_heartbeat(self, beat: Heartbeat) -> HeartbeatReceipt:
+        return HeartbeatReceipt.model_validate(self._send("POST", "/api/branch/v1/heartbeat", beat.model_dump(mode="json")))
+
+    def register_upload(self, manifest: dict[str, object]) -> UploadPlan:
+        return UploadPlan.model_validate(self._send("POST", "/api/branch/v1/uploads", RegisterUpload(manifest=manifest).model_dump()))
+
+    def presign(self, clip_id: str, parts: list[PartChecksum]) -> PresignResponse:
+        body = PresignRequest(parts=parts).model_dump()
+        return PresignResponse.model_validate(self._send("POST", f"/api/branch/v1/uploads/{clip_id}/parts", body))
+
+    def complete(self, clip_id: str) -> UploadOutcome:
+        # 422 carries the quarantine outcome: the center refused the bytes, and says why.
+        return UploadOutcome.model_validate(self._send("POST", f"/api/branch/v1/uploads/{clip_id}/complete", outcome_statuses=(422,)))
+
+
+def _json_object(resp: requests.Response) -> dict[str, object]:
+    try:
+        payload = resp.json()
+    except ValueError as exc:
+        raise CenterUnavailable(f"center answered non-JSON ({resp.status_code})") from exc
+    if not isinstance(payload, dict):
+        raise CenterUnavailable("center answered an unexpected JSON shape")
+    return payload
+
+
+def _error(resp: requests.Response) -> str:
+    try:
+        return str(resp.json().get("error", resp.text[:200]))
+    except ValueError:
+        return resp.text[:200]

@@ -1,0 +1,1 @@
+"""A counter's sale: the form and its checks, the camera sources, the recording session."""

@@ -1,0 +1,229 @@
+"""One counter's recording lifecycle: idle → recording → completed | cancelled | interrupted.
+
+A crash at any point leaves either a row in `recording` state (fixed up at start-up as an
+*interrupted* clip) or a fully committed clip (see clip_manifest for the commit order); never a row
+pointing at nothing. A recorder that fails mid-clip is closed the same way, at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from branch_agent.config import BranchConfig, CounterSection
+from branch_agent.counter.sources import CounterSources
+from branch_agent.spool.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest, fsync_dir
+from branch_agent.spool.disk_guard import DiskGuard
+from branch_agent.db.models import CANCELLED, COMPLETED, RECORDING, Clip
+from branch_agent.recorder import (
+    EncoderSettings,
+    EngineResult,
+    OverlayRenderer,
+    PipCompositor,
+    PipLayout,
+    RecordingEngine,
+    RecordingFailed,
+    sale_overlay,
+)
+from branch_agent.spool.recovery import close_interrupted
+from storage.manifest import Marker
+from storage.signing import SigningKey
+
+log = logging.getLogger(__name__)
+
+
+class SessionError(RuntimeError):
+    """The action does not fit the counter's state (e.g. complete while idle); the message says why."""
+
+
+@dataclass(frozen=True)
+class ClipSummary:
+    clip_id: str
+    state: str
+    duration_ms: int
+    size: int
+    sha256: str
+    media_path: Path
+    manifest_path: Path
+
+
+@dataclass(frozen=True)
+class ActiveRecording:
+    """What the counter screen shows about the clip in progress (e.g. after a page reload)."""
+
+    clip_id: str
+    staff_code: str
+    sale: SaleInfo
+    elapsed_ms: int
+    markers: tuple[Marker, ...]
+    engine_failure: str | None
+    stalled_sources: tuple[str, ...]
+
+
+class CounterSession:
+    """Owns one counter's engine. Thread-safe: the UI may call from several request threads."""
+
+    def __init__(
+        self, config: BranchConfig, counter: CounterSection, sessions: sessionmaker[Session],
+        key: SigningKey, sources: CounterSources, disk_guard: DiskGuard | None = None,
+    ) -> None:
+        self.config = config
+        self.counter = counter
+        self.sessions = sessions
+        self.key = key
+        self.sources = sources
+        self.disk_guard = disk_guard
+        self.tz = ZoneInfo(config.branch.timezone)
+        self._lock = threading.Lock()
+        self._engine: RecordingEngine | None = None
+        self._clip_id: str | None = None
+        self._sale: SaleInfo | None = None
+        self._staff_code: str | None = None
+        self._markers: list[Marker] = []
+        rec = config.recorder
+        self._settings = EncoderSettings(
+            preset=rec.preset, bitrate=rec.bitrate_kbit * 1000, gop_seconds=rec.gop_seconds, audio_bitrate=rec.audio_bitrate_kbit * 1000
+        )
+        lay = counter.layout
+        self._compositor = PipCompositor(PipLayout(inset_width=lay.inset_width, inset_height=lay.inset_height, corner=lay.corner))
+        self._overlay = OverlayRenderer(config.branch.font_path, position=lay.overlay_position)
+
+    @property
+    def active_clip(self) -> str | None:
+        return self._clip_id
+
+    def active_recording(self) -> ActiveRecording | None:
+        with self._lock:
+            if self._engine is None or self._clip_id is None or self._sale is None or self._staff_code is None:
+                return None
+            status = self._engine.status()
+            return ActiveRecording(
+                clip_id=self._clip_id, staff_code=self._staff_code, sale=self._sale, elapsed_ms=max(0, status.elapsed_ms),
+                markers=tuple(self._markers), engine_failure=status.failure, stalled_sources=tuple(status.stalled_sources),
+            )
+
+    def start(self, staff_code: str, sale: SaleInfo) -> str:
+        with self._lock:
+            if self._engine is not None:
+                raise SessionError(f"counter {self.counter.code} is already recording clip {self._clip_id}")
+            shortage = self.disk_guard.shortage() if self.disk_guard else None
+            if shortage is not None:
+                # Refused before anything is written: a clip cut off by a full disk would be worse than none.
+                with self.sessions() as db:
+                    audit_local(db, staff_code, "recording.refused", self.counter.code,
+                                {"reason": "disk_low", "free_bytes": shortage.free_bytes, "serial": sale.business_serial})
+                    db.commit()
+                raise SessionError(shortage.message)
+            clip_id = uuid.uuid4().hex
+            started = datetime.now(timezone.utc)
+            day_dir = self.config.spool_dir / started.astimezone(self.tz).strftime("%Y-%m-%d")
+            day_dir.mkdir(parents=True, exist_ok=True)
+            media = day_dir / f"{clip_id}.mp4"
+            engine = RecordingEngine(
+                env=self.sources.environment, desk=self.sources.desk, mic=self.sources.microphone,
+                compositor=self._compositor, overlay=self._overlay, overlay_text=sale_overlay(
+                    self.config.branch.name, self.counter.name, staff_code, sale.business_serial, self.tz
+                ),
+                output_path=media, settings=self._settings,
+            )
+            # The row exists before the first byte, so a crash mid-recording is found at start-up.
+            with self.sessions() as db:
+                db.add(Clip(clip_id=clip_id, counter_code=self.counter.code, staff_code=staff_code,
+                            business_serial=sale.business_serial, sale_json=json.dumps(asdict(sale), ensure_ascii=False),
+                            state=RECORDING, media_path=str(media), started_at=started))
+                db.commit()
+            try:
+                engine.start()
+            except Exception as exc:
+                with self.sessions() as db:
+                    clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
+                    clip.state = CANCELLED
+                    audit_local(db, staff_code, "recording.start_failed", clip_id, {"error": str(exc)})
+                    db.commit()
+                media.unlink(missing_ok=True)
+                raise SessionError(f"recording could not start: {exc}") from exc
+            with self.sessions() as db:
+                audit_local(db, staff_code, "recording.started", clip_id, {"serial": sale.business_serial, "counter": self.counter.code})
+                db.commit()
+            self._engine, self._clip_id, self._sale, self._staff_code = engine, clip_id, sale, staff_code
+            self._markers = []
+            return clip_id
+
+    def add_marker(self, kind: str, text: str = "") -> Marker:
+        with self._lock:
+            engine = self._require_recording()
+            marker = Marker(kind=kind, at_ms=max(0, engine.status().elapsed_ms), text=text)  # type: ignore[arg-type]
+            self._markers.append(marker)
+            return marker
+
+    def _require_recording(self) -> RecordingEngine:
+        if self._engine is None:
+            raise SessionError(f"counter {self.counter.code} is not recording")
+        return self._engine
+
+    def complete(self, actor: str) -> ClipSummary:
+        with self._lock:
+            engine = self._require_recording()
+            assert self._clip_id and self._sale
+            try:
+                result = engine.stop()
+            except RecordingFailed as exc:
+                # What reached the disk is evidence: keep it as an interrupted clip, never drop it.
+                clip_id = self._clip_id
+                self._reset()
+                with self.sessions() as db:
+                    clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
+                    close_interrupted(db, clip, self.config.branch.code, self.key, reason=str(exc))
+                raise SessionError(f"the recorder failed during clip {clip_id} ({exc}); what was recorded is kept as interrupted") from exc
+            summary = self._finish(result, actor)
+            self._reset()
+            return summary
+
+    def _finish(self, result: EngineResult, actor: str) -> ClipSummary:
+        assert self._clip_id and self._sale
+        codec = {"video_codec": result.video_codec, "width": result.width, "height": result.height, "fps": result.fps,
+                 "audio_codec": result.audio_codec, "sample_rate": result.sample_rate}
+        gaps = [{"source": g.source, "start_ms": g.start_ms, "duration_ms": g.duration_ms} for g in result.gaps]
+        with self.sessions() as db:
+            clip = db.execute(select(Clip).where(Clip.clip_id == self._clip_id)).scalar_one()
+            manifest = build_manifest(
+                clip, self._sale, self.config.branch.code, "completed", result.started_at_utc, result.ended_at_utc,
+                result.duration_ms, Path(clip.media_path), codec, gaps, self._markers, chain_head(db), self.key,
+            )
+            commit_manifest(db, clip, manifest, COMPLETED)
+            audit_local(db, actor, "recording.completed", clip.clip_id, {"duration_ms": result.duration_ms, "gaps": len(gaps)})
+            db.commit()
+            return ClipSummary(clip.clip_id, COMPLETED, result.duration_ms, manifest.media.size, manifest.media.sha256,
+                               Path(clip.media_path), Path(clip.manifest_path or ""))
+
+    def cancel(self, actor: str, reason: str) -> None:
+        if not reason.strip():
+            raise SessionError("a cancelled recording needs a reason")
+        with self._lock:
+            engine = self._require_recording()
+            clip_id = self._clip_id
+            engine.abort()
+            with self.sessions() as db:
+                clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
+                Path(clip.media_path).unlink(missing_ok=True)
+                fsync_dir(Path(clip.media_path).parent)
+                clip.state = CANCELLED
+                audit_local(db, actor, "recording.cancelled", clip.clip_id, {"reason": reason.strip()})
+                db.commit()
+            self._reset()
+
+    def _reset(self) -> None:
+        self._engine = None
+        self._clip_id = None
+        self._sale = None
+        self._staff_code = None
+        self._markers = []

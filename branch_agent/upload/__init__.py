@@ -1,0 +1,1 @@
+"""Off-hours upload of finished clips to the center's archive."""

@@ -1,0 +1,1 @@
+"""What the system admin configures: business types, products, branches, counters, staff, users."""

@@ -1,0 +1,1 @@
+"""What compliance staff do with the clips: search, list export, evidence export."""

@@ -1,0 +1,1 @@
+"""How the branches are doing: heartbeats, upload backlog, chain gaps."""

@@ -1,0 +1,63 @@
+"""Receiving branch heartbeats: keep the latest per branch, file the branch's audit lines, log its alerts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from center_platform.audit import trail as audit
+from storage.contract.heartbeat import BranchAuditLine, Heartbeat, HeartbeatReceipt
+from center_platform.db.models import BranchAuditReceipt, BranchHeartbeat
+
+log = logging.getLogger(__name__)
+
+
+def _branch_detail(branch_code: str, line: BranchAuditLine) -> dict[str, object]:
+    try:
+        original: object = json.loads(line.detail)
+    except ValueError:
+        original = line.detail  # kept verbatim: an audit line is evidence, not something to tidy up
+    return {"origin": "branch", "branch": branch_code, "branch_audit_id": line.branch_audit_id,
+            "at_branch": line.at.isoformat(), "detail": original}
+
+
+def file_branch_audit(db: Session, branch_id: int, branch_code: str, lines: list[BranchAuditLine]) -> list[int]:
+    """Appends each line not filed before to the trail; returns every id now filed (new and old)."""
+    if not lines:
+        return []
+    ids = sorted({line.branch_audit_id for line in lines})
+    filed = set(db.execute(select(BranchAuditReceipt.branch_audit_id).where(
+        BranchAuditReceipt.branch_id == branch_id, BranchAuditReceipt.branch_audit_id.in_(ids))).scalars())
+    for line in sorted(lines, key=lambda x: x.branch_audit_id):
+        if line.branch_audit_id in filed:
+            continue
+        event = audit.append(db, line.actor, line.action, line.target, _branch_detail(branch_code, line))
+        db.add(BranchAuditReceipt(branch_id=branch_id, branch_audit_id=line.branch_audit_id, audit_event_id=event.id))
+        filed.add(line.branch_audit_id)
+    return ids
+
+
+def record_heartbeat(db: Session, branch_id: int, branch_code: str, beat: Heartbeat, now: datetime) -> HeartbeatReceipt:
+    """One transaction: the audit lines and the latest-heartbeat row commit together or not at all."""
+    stored = file_branch_audit(db, branch_id, branch_code, beat.audit)
+    row = db.execute(select(BranchHeartbeat).where(BranchHeartbeat.branch_id == branch_id)).scalar_one_or_none()
+    if row is None:
+        row = BranchHeartbeat(branch_id=branch_id)
+        db.add(row)
+    row.received_at = now
+    row.sent_at = beat.sent_at
+    row.software_version = beat.software_version
+    row.clock_offset_s = beat.clock_offset_s
+    row.queued_clips = beat.uploads.queued_clips
+    row.queued_bytes = beat.uploads.queued_bytes
+    row.alert_count = len(beat.alerts)
+    # The audit lines are in the trail already; the stored heartbeat is the branch's state only.
+    row.payload_json = beat.model_copy(update={"audit": []}).model_dump_json()
+    db.commit()
+    for alert in beat.alerts:
+        log.warning("branch %s alert %s: %s", branch_code, alert.code, alert.message)
+    return HeartbeatReceipt(received_at=now, audit_stored=stored)

@@ -1,0 +1,1 @@
+"""How long each clip is kept: rules, events, disputes and the daily expiry."""

@@ -1,0 +1,137 @@
+"""The API branches call: catalogue, staff and branch sync (ETag / If-None-Match) and the upload protocol.
+
+Every route is HMAC-authenticated.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from storage.contract.branch_sync import BranchConfigView, CounterView
+from storage.contract.request_signing import HEADER_CENTER_TIME
+from storage.contract.uploads import PresignRequest, RegisterUpload
+from center_platform.db.models import Branch, Counter, Product, Staff
+from center_platform.web import services
+from center_platform.web.branch_auth import require_branch
+from center_platform.web.versioned import versioned_json
+from center_platform.ingest.service import IngestRejected
+from storage.config_file import describe_validation_error
+from storage.manifest import is_clip_id
+from storage.object_store import StorageError
+
+bp = Blueprint("branch_api", __name__, url_prefix="/api/branch/v1")
+
+
+@bp.after_request
+def _center_time(resp: Response) -> Response:
+    resp.headers[HEADER_CENTER_TIME] = str(int(time.time()))
+    return resp
+
+
+@bp.errorhandler(IngestRejected)
+def _rejected(exc: IngestRejected):  # type: ignore[no-untyped-def]
+    return jsonify(error=str(exc)), exc.status
+
+
+@bp.errorhandler(StorageError)
+def _storage_down(exc: StorageError):  # type: ignore[no-untyped-def]
+    return jsonify(error=f"archive storage unavailable: {exc}"), 503
+
+
+def _body(model: type[BaseModel]) -> BaseModel:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise IngestRejected("request body must be a JSON object", 400)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise IngestRejected(describe_validation_error("request", exc), 400) from exc
+
+
+def _clip(clip_id: str) -> str:
+    if not is_clip_id(clip_id):
+        raise IngestRejected(f"{clip_id!r} is not a clip id", 400)
+    return clip_id
+
+
+@bp.get("/time")
+def center_time():  # type: ignore[no-untyped-def]
+    return jsonify(epoch_s=time.time())
+
+
+@bp.get("/catalog")
+@require_branch
+def catalog():  # type: ignore[no-untyped-def]
+    with services().sessions() as session:
+        products = session.execute(select(Product).where(Product.active.is_(True)).order_by(Product.code)).scalars()
+        items = [
+            {
+                "code": p.code,
+                "name": p.name,
+                "type_code": p.product_type.code,
+                "type_name": p.product_type.name,
+                "term_days": p.term_days,
+                "risk_level": p.risk_level,
+                "disclosure_script": p.disclosure_script,
+            }
+            for p in products
+        ]
+    return versioned_json({"products": items})
+
+
+@bp.get("/staff")
+@require_branch
+def staff():  # type: ignore[no-untyped-def]
+    """The branch's staff with password hashes, so counter logins work while the WAN is down."""
+    with services().sessions() as session:
+        rows = session.execute(
+            select(Staff).where(Staff.branch_id == g.branch_id, Staff.active.is_(True)).order_by(Staff.code)
+        ).scalars()
+        items = [{"code": s.code, "name": s.name, "role": s.role, "password_hash": s.password_hash} for s in rows]
+    return versioned_json({"staff": items})
+
+
+@bp.get("/branch")
+@require_branch
+def branch_config():  # type: ignore[no-untyped-def]
+    """The branch as enrolled here: the agent shows it and reports differences from its own file."""
+    with services().sessions() as session:
+        branch = session.execute(select(Branch).where(Branch.id == g.branch_id)).scalar_one()
+        counters = session.execute(select(Counter).where(Counter.branch_id == g.branch_id).order_by(Counter.code)).scalars()
+        view = BranchConfigView(code=branch.code, name=branch.name, timezone=branch.timezone,
+                                counters=[CounterView(code=c.code, name=c.name) for c in counters])
+    return versioned_json(view.model_dump())
+
+
+@bp.post("/uploads")
+@require_branch
+def register():  # type: ignore[no-untyped-def]
+    body = _body(RegisterUpload)
+    assert isinstance(body, RegisterUpload)
+    plan = services().ingest.register(g.branch_id, body.manifest)
+    return jsonify(plan.model_dump())
+
+
+@bp.get("/uploads/<clip_id>")
+@require_branch
+def status(clip_id: str):  # type: ignore[no-untyped-def]
+    return jsonify(services().ingest.status(g.branch_id, _clip(clip_id)).model_dump())
+
+
+@bp.post("/uploads/<clip_id>/parts")
+@require_branch
+def presign(clip_id: str):  # type: ignore[no-untyped-def]
+    body = _body(PresignRequest)
+    assert isinstance(body, PresignRequest)
+    return jsonify(services().ingest.presign(g.branch_id, _clip(clip_id), body.parts).model_dump())
+
+
+@bp.post("/uploads/<clip_id>/complete")
+@require_branch
+def complete(clip_id: str):  # type: ignore[no-untyped-def]
+    outcome = services().ingest.complete(g.branch_id, _clip(clip_id))
+    return jsonify(outcome.model_dump()), (200 if outcome.state == "verified" else 422)

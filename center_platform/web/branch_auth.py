@@ -1,0 +1,65 @@
+"""Verifies HMAC-signed branch requests: known branch, fresh timestamp, unused nonce, valid signature."""
+
+from __future__ import annotations
+
+import functools
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable, TypeVar
+
+from flask import g, jsonify, request
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from storage.contract import request_signing as rs
+from center_platform.db.models import Branch, BranchNonce
+from center_platform.web import services
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _refuse(message: str):  # type: ignore[no-untyped-def]
+    resp = jsonify(error=message)
+    resp.status_code = 401
+    resp.headers[rs.HEADER_CENTER_TIME] = str(int(time.time()))
+    return resp
+
+
+def require_branch(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        svc = services()
+        code = request.headers.get(rs.HEADER_BRANCH, "")
+        ts_text = request.headers.get(rs.HEADER_TIMESTAMP, "")
+        nonce = request.headers.get(rs.HEADER_NONCE, "")
+        given = request.headers.get(rs.HEADER_SIGNATURE, "")
+        if not (code and ts_text and nonce and given):
+            return _refuse("missing request signature headers")
+        if not ts_text.isdigit() or not (16 <= len(nonce) <= 64):
+            return _refuse("malformed timestamp or nonce")
+        window = svc.config.security.request_window_s
+        now = int(time.time())
+        if abs(now - int(ts_text)) > window:
+            return _refuse(f"request timestamp is more than {window} s from the center's clock")
+        with svc.sessions() as session:
+            branch = session.execute(select(Branch).where(Branch.code == code)).scalar_one_or_none()
+            if branch is None or not branch.active:
+                return _refuse("unknown or inactive branch")
+            path = request.full_path.rstrip("?")
+            expected = rs.compute_signature(branch.api_secret, request.method, path, int(ts_text), nonce, request.get_data())
+            if not rs.signature_matches(expected, given):
+                return _refuse("request signature does not match")
+            seen_at = datetime.now(timezone.utc)
+            session.execute(delete(BranchNonce).where(BranchNonce.seen_at < seen_at - timedelta(seconds=2 * window)))
+            session.add(BranchNonce(branch_id=branch.id, nonce=nonce, seen_at=seen_at))
+            try:
+                session.commit()
+            except IntegrityError:
+                return _refuse("request was already used (replay)")
+            g.branch_id = branch.id
+            g.branch_code = branch.code
+        resp = view(*args, **kwargs)
+        return resp
+
+    wrapper.access_branch = True  # type: ignore[attr-defined]  # read by the deny-by-default guard
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,239 @@
+"""`/api/admin/...`: catalogue configuration for system admins (business types, products, branches,
+counters, branch staff, center users). Bad input is 400 naming the field, a taken code 409; either way
+nothing stored changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from center_platform.admin import catalogue as cat
+from center_platform.admin import organisation as org
+from center_platform.admin.catalogue import CatalogueError
+from center_platform.admin.catalogue_input import (
+    BranchCreate,
+    BranchEdit,
+    CounterCreate,
+    CounterEdit,
+    PasswordReset,
+    ProductCreate,
+    ProductEdit,
+    ProductTypeCreate,
+    ProductTypeEdit,
+    StaffCreate,
+    StaffEdit,
+    UserCreate,
+    UserEdit,
+)
+from center_platform.web import services
+from center_platform.web.user_auth import SYSTEM_ADMIN, require_role
+
+bp = Blueprint("catalogue_api", __name__, url_prefix="/api/admin")
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def parse(model: type[M], data: object) -> M:
+    """The request as `model`, or CatalogueError naming the first field that is wrong."""
+    if not isinstance(data, dict):
+        raise CatalogueError("request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        if err["type"] == "extra_forbidden":
+            raise CatalogueError("unknown field", 400, field) from exc
+        if err["type"] == "missing":
+            raise CatalogueError("is required", 400, field) from exc
+        raise CatalogueError(str(err["msg"]).removeprefix("Value error, "), 400, field) from exc
+
+
+def in_transaction(work: Callable[[Session], T]) -> T:
+    """Runs one change and its audit line as one transaction; a unique key lost to a race is a 409."""
+    with services().sessions() as db:
+        try:
+            result = work(db)
+            db.commit()
+        except IntegrityError as exc:
+            db.rollback()
+            raise CatalogueError("conflicts with an existing entry (the code is taken)", 409) from exc
+        return result
+
+
+@bp.errorhandler(CatalogueError)
+def _refused(exc: CatalogueError):  # type: ignore[no-untyped-def]
+    return jsonify(error=str(exc), field=exc.field), exc.status
+
+
+def _body(model: type[M]) -> M:
+    return parse(model, request.get_json(silent=True))
+
+
+def _changed(result: cat.Changed, status: int = 200):  # type: ignore[no-untyped-def]
+    body: dict[str, Any] = {"item": result.view}
+    body["retention_moved"] = result.retention_moved
+    return jsonify(body), status
+
+
+def _actor() -> str:
+    return str(g.user.username)
+
+
+# -- business types and products -----------------------------------------------------------------
+
+
+@bp.get("/product-types")
+@require_role(SYSTEM_ADMIN)
+def product_types():  # type: ignore[no-untyped-def]
+    with services().sessions() as db:
+        return jsonify(items=cat.list_product_types(db))
+
+
+@bp.post("/product-types")
+@require_role(SYSTEM_ADMIN)
+def create_product_type():  # type: ignore[no-untyped-def]
+    data = _body(ProductTypeCreate)
+    return _changed(in_transaction(lambda db: cat.create_product_type(db, _actor(), data)), 201)
+
+
+@bp.patch("/product-types/<code>")
+@require_role(SYSTEM_ADMIN)
+def edit_product_type(code: str):  # type: ignore[no-untyped-def]
+    data = _body(ProductTypeEdit)
+    return _changed(in_transaction(lambda db: cat.edit_product_type(db, services().store, _actor(), code, data)))
+
+
+@bp.get("/products")
+@require_role(SYSTEM_ADMIN)
+def products():  # type: ignore[no-untyped-def]
+    with services().sessions() as db:
+        return jsonify(items=cat.list_products(db))
+
+
+@bp.post("/products")
+@require_role(SYSTEM_ADMIN)
+def create_product():  # type: ignore[no-untyped-def]
+    data = _body(ProductCreate)
+    return _changed(in_transaction(lambda db: cat.create_product(db, _actor(), data)), 201)
+
+
+@bp.patch("/products/<code>")
+@require_role(SYSTEM_ADMIN)
+def edit_product(code: str):  # type: ignore[no-untyped-def]
+    data = _body(ProductEdit)
+    return _changed(in_transaction(lambda db: cat.edit_product(db, services().store, _actor(), code, data)))
+
+
+# -- branches and counters ------------------------------------------------------------------------
+
+
+@bp.get("/branches")
+@require_role(SYSTEM_ADMIN)
+def branches():  # type: ignore[no-untyped-def]
+    with services().sessions() as db:
+        return jsonify(items=org.list_branches(db))
+
+
+@bp.post("/branches")
+@require_role(SYSTEM_ADMIN)
+def enrol_branch():  # type: ignore[no-untyped-def]
+    data = _body(BranchCreate)
+    result, secret = in_transaction(lambda db: org.enrol_branch(db, _actor(), data))
+    # Shown once: the branch's operator copies it into BRANCH_API_SECRET; it is in no other reply.
+    return jsonify(item=result.view, api_secret=secret), 201
+
+
+@bp.patch("/branches/<code>")
+@require_role(SYSTEM_ADMIN)
+def edit_branch(code: str):  # type: ignore[no-untyped-def]
+    data = _body(BranchEdit)
+    return _changed(in_transaction(lambda db: org.edit_branch(db, _actor(), code, data)))
+
+
+@bp.post("/branches/<code>/secret")
+@require_role(SYSTEM_ADMIN)
+def rotate_secret(code: str):  # type: ignore[no-untyped-def]
+    secret = in_transaction(lambda db: org.rotate_branch_secret(db, _actor(), code))
+    return jsonify(api_secret=secret)
+
+
+@bp.post("/branches/<code>/counters")
+@require_role(SYSTEM_ADMIN)
+def add_counter(code: str):  # type: ignore[no-untyped-def]
+    data = _body(CounterCreate)
+    return _changed(in_transaction(lambda db: org.add_counter(db, _actor(), code, data)), 201)
+
+
+@bp.patch("/branches/<code>/counters/<counter>")
+@require_role(SYSTEM_ADMIN)
+def edit_counter(code: str, counter: str):  # type: ignore[no-untyped-def]
+    data = _body(CounterEdit)
+    return _changed(in_transaction(lambda db: org.edit_counter(db, _actor(), code, counter, data)))
+
+
+# -- branch staff ---------------------------------------------------------------------------------
+
+
+@bp.get("/staff")
+@require_role(SYSTEM_ADMIN)
+def staff():  # type: ignore[no-untyped-def]
+    with services().sessions() as db:
+        return jsonify(items=org.list_staff(db, request.args.get("branch_code") or None))
+
+
+@bp.post("/staff")
+@require_role(SYSTEM_ADMIN)
+def create_staff():  # type: ignore[no-untyped-def]
+    data = _body(StaffCreate)
+    return _changed(in_transaction(lambda db: org.create_staff(db, _actor(), data)), 201)
+
+
+@bp.patch("/staff/<code>")
+@require_role(SYSTEM_ADMIN)
+def edit_staff(code: str):  # type: ignore[no-untyped-def]
+    data = _body(StaffEdit)
+    return _changed(in_transaction(lambda db: org.edit_staff(db, _actor(), code, data)))
+
+
+# -- center users ---------------------------------------------------------------------------------
+
+
+@bp.get("/users")
+@require_role(SYSTEM_ADMIN)
+def users():  # type: ignore[no-untyped-def]
+    with services().sessions() as db:
+        return jsonify(items=org.list_users(db))
+
+
+@bp.post("/users")
+@require_role(SYSTEM_ADMIN)
+def create_user():  # type: ignore[no-untyped-def]
+    data = _body(UserCreate)
+    return _changed(in_transaction(lambda db: org.create_user(db, _actor(), data)), 201)
+
+
+@bp.patch("/users/<username>")
+@require_role(SYSTEM_ADMIN)
+def edit_user(username: str):  # type: ignore[no-untyped-def]
+    data = _body(UserEdit)
+    return _changed(in_transaction(lambda db: org.edit_user(db, _actor(), username, data)))
+
+
+@bp.post("/users/<username>/password")
+@require_role(SYSTEM_ADMIN)
+def reset_password(username: str):  # type: ignore[no-untyped-def]
+    data = _body(PasswordReset)
+    return _changed(in_transaction(lambda db: org.reset_user_password(db, _actor(), username, data.password)))
+
+
+@bp.post("/users/<username>/unlock")
+@require_role(SYSTEM_ADMIN)
+def unlock(username: str):  # type: ignore[no-untyped-def]
+    return _changed(in_transaction(lambda db: org.unlock_user(db, _actor(), username)))

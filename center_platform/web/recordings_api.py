@@ -1,0 +1,204 @@
+"""Search and replay over the catalogue. Replay streams from the archive by HTTP Range, audited."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
+from sqlalchemy import select
+
+from center_platform.audit import trail as audit
+from center_platform.db.models import Recording
+from center_platform.web import services
+from center_platform.web.user_auth import BRANCH_ADMIN, COMPLIANCE, CurrentUser, require_role
+from storage.contract.masking import mask_card_number, mask_id_number
+from center_platform.archive.search import MIN_CONTAINS, STATES, RecordingRow, SearchFilters, SearchPage, search
+from storage.manifest import is_clip_id
+from storage.object_store import StorageError
+
+bp = Blueprint("recordings_api", __name__, url_prefix="/api/recordings")
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_FILTER_KEYS = (
+    "business_serial", "customer_name", "id_number", "card_number", "product", "product_type",
+    "branch_code", "staff_code", "state",
+)
+
+
+class BadQuery(ValueError):
+    pass
+
+
+@bp.errorhandler(BadQuery)
+def _bad(exc: BadQuery):  # type: ignore[no-untyped-def]
+    return jsonify(error=str(exc)), 400
+
+
+def _time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadQuery(f"{name}: {raw!r} is not an ISO 8601 date-time") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=services().display_tz)
+    return value
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadQuery(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def filters_from_request(user: CurrentUser) -> SearchFilters:
+    unknown = set(request.args) - set(_FILTER_KEYS) - {"from", "to", "offset", "limit", "name_match"}
+    if unknown:
+        raise BadQuery(f"unknown search parameter {sorted(unknown)[0]!r}")
+    values = {k: (request.args.get(k, "").strip() or None) for k in _FILTER_KEYS}
+    name_match = request.args.get("name_match", "").strip() or "prefix"
+    if name_match not in ("prefix", "contains"):
+        raise BadQuery(f"name_match must be prefix or contains, not {name_match!r}")
+    if name_match == "contains" and values["customer_name"] and len(values["customer_name"]) < MIN_CONTAINS:
+        # One character occurs in a few percent of all names: a sample of customers, not a search.
+        raise BadQuery(f"customer_name: a contains search needs at least {MIN_CONTAINS} characters "
+                       "(a single character works with starts with)")
+    if values["state"] and values["state"] not in STATES:
+        raise BadQuery(f"state must be one of {', '.join(STATES)}, not {values['state']!r}")
+    started_from, started_to = _time_arg("from"), _time_arg("to")
+    if started_from and started_to and started_to <= started_from:
+        raise BadQuery("to must be later than from")
+    return SearchFilters(
+        started_from=started_from,
+        started_to=started_to,
+        name_match=name_match,  # type: ignore[arg-type]
+        restrict_branch_id=user.branch_id if user.role == BRANCH_ADMIN else None,
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def audit_filters(f: SearchFilters) -> dict[str, str]:
+    """What was searched for, for the audit line; an ID or card number searched for is masked there too."""
+    out = {k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in asdict(f).items()
+           if v is not None and k not in ("name_match", "restrict_branch_id")}
+    if f.customer_name:
+        out["name_match"] = f.name_match
+    if f.id_number:
+        out["id_number"] = mask_id_number(f.id_number)
+    if f.card_number:
+        out["card_number"] = mask_card_number(f.card_number)
+    return out
+
+
+def run_search(user: CurrentUser, f: SearchFilters, offset: int, limit: int) -> SearchPage:
+    """One audited search: who looked, for what, and how many rows they were shown."""
+    with services().sessions() as db:
+        page = search(db, f, offset, limit, unmasked=user.role == COMPLIANCE)
+        audit.append(db, user.username, "search", "recordings",
+                     {"filters": audit_filters(f), "offset": offset, "shown": len(page.rows)})
+        db.commit()
+    return page
+
+
+def row_json(r: RecordingRow) -> dict[str, object]:
+    d = asdict(r)
+    del d["recording_id"]  # internal key; the clip id names a recording outside the database
+    d["started_at"] = r.started_at.isoformat()
+    d["started_local"] = r.started_at.astimezone(services().display_tz).strftime("%Y-%m-%d %H:%M:%S")
+    d["retain_until"] = r.retain_until.isoformat()
+    return d
+
+
+@bp.get("")
+@require_role(COMPLIANCE, BRANCH_ADMIN)
+def search_recordings():  # type: ignore[no-untyped-def]
+    user: CurrentUser = g.user
+    f = filters_from_request(user)
+    offset = _int_arg("offset", 0, 0, 10_000_000)
+    limit = _int_arg("limit", 50, 1, 200)
+    page = run_search(user, f, offset, limit)
+    return jsonify(total=page.total, total_is_lower_bound=page.total_is_lower_bound, offset=page.offset, limit=page.limit,
+                   rows=[row_json(r) for r in page.rows])
+
+
+def recording_for(user: CurrentUser, clip_id: str) -> Recording:
+    if not is_clip_id(clip_id):
+        abort(404)
+    with services().sessions() as db:
+        rec = db.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one_or_none()
+        if rec is None:
+            abort(404)
+        if rec.state == "deleted":
+            abort(410, description=f"clip {clip_id} was deleted at the end of its retention")
+        if rec.state != "archived":
+            abort(404)
+        if user.role == BRANCH_ADMIN and rec.branch_id != user.branch_id:
+            audit.append(db, user.username, "replay.denied", clip_id, {"reason": "other branch"})
+            db.commit()
+            abort(403)
+        return rec
+
+
+def _audit_replay_once(user: CurrentUser, clip_id: str) -> None:
+    """One audit line per clip per sign-in: a player issues many Range requests for one viewing."""
+    seen = list(session.get("replayed", []))
+    if clip_id in seen:
+        return
+    with services().sessions() as db:
+        audit.append(db, user.username, "replay", clip_id, {"ip": request.remote_addr or ""})
+        db.commit()
+    session["replayed"] = (seen + [clip_id])[-200:]
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) or None for the whole object; raises BadQuery for a range we cannot serve."""
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        raise BadQuery("unsupported Range header: only one bytes=START-END range is served")
+    if m.group(1):
+        start = int(m.group(1))
+        end = int(m.group(2)) if m.group(2) else size - 1
+    else:  # suffix range: the last N bytes
+        start = max(0, size - int(m.group(2)))
+        end = size - 1
+    end = min(end, size - 1)
+    if start > end or start >= size:
+        return (-1, -1)
+    return start, end
+
+
+@bp.get("/<clip_id>/media")
+@require_role(COMPLIANCE, BRANCH_ADMIN)
+def media(clip_id: str):  # type: ignore[no-untyped-def]
+    user: CurrentUser = g.user
+    rec = recording_for(user, clip_id)
+    try:
+        wanted = parse_range(request.headers.get("Range", ""), rec.size)
+    except BadQuery as exc:
+        return jsonify(error=str(exc)), 416
+    if wanted == (-1, -1):
+        resp = Response(status=416)
+        resp.headers["Content-Range"] = f"bytes */{rec.size}"
+        return resp
+    _audit_replay_once(user, clip_id)
+    start, end = wanted if wanted else (0, rec.size - 1)
+    try:
+        read = services().store.read_range(rec.object_key, rec.version_id, start, end)
+    except StorageError as exc:
+        return jsonify(error=f"archive storage unavailable: {exc}"), 503
+    resp = Response(stream_with_context(read.body), status=206 if wanted else 200, mimetype="video/mp4")
+    resp.headers["Accept-Ranges"] = "bytes"
+    resp.headers["Content-Length"] = str(read.end - read.start + 1)
+    resp.headers["Cache-Control"] = "no-store"
+    if wanted:
+        resp.headers["Content-Range"] = f"bytes {read.start}-{read.end}/{read.total_size}"
+    return resp
