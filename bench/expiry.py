@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -36,12 +36,12 @@ from sqlalchemy import func, insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from center_platform.audit import trail as audit
-from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head  # noqa: E402
-from center_platform.db.models import Branch, Product, ProductType, Recording  # noqa: E402
-from center_platform.retention.expiry import delete_in_parallel, run_expiry  # noqa: E402
-from storage.endpoint import S3Endpoint  # noqa: E402
-from storage.object_store import ObjectStore  # noqa: E402
-from storage.seaweed import SeaweedServer, SeaweedSettings  # noqa: E402
+from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
+from center_platform.db.models import Branch, Product, ProductType, Recording
+from center_platform.retention.expiry import delete_in_parallel, run_expiry
+from storage.endpoint import S3Endpoint
+from storage.object_store import ObjectStore
+from storage.seaweed import SeaweedServer, SeaweedSettings
 
 LOCK_S = 5
 PUT_THREADS = 16
@@ -49,14 +49,24 @@ CLIPS_PER_FOLDER = 25
 
 
 def s3_client(endpoint: S3Endpoint):  # type: ignore[no-untyped-def]
-    return boto3.client("s3", endpoint_url=endpoint.url, aws_access_key_id=endpoint.access_key,
-                        aws_secret_access_key=endpoint.secret_key, region_name=endpoint.region,
-                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=PUT_THREADS))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint.url,
+        aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key,
+        region_name=endpoint.region,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=PUT_THREADS),
+    )
 
 
 def put_locked(s3, bucket: str, key: str, body: bytes) -> str:  # type: ignore[no-untyped-def]
-    resp = s3.put_object(Bucket=bucket, Key=key, Body=body, ObjectLockMode="COMPLIANCE",
-                         ObjectLockRetainUntilDate=datetime.now(timezone.utc) + timedelta(seconds=LOCK_S))
+    resp = s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=datetime.now(UTC) + timedelta(seconds=LOCK_S),
+    )
     return str(resp["VersionId"])
 
 
@@ -94,16 +104,36 @@ def seed(endpoint: S3Endpoint, sessions, clips: int) -> None:  # type: ignore[no
     def one(n: int) -> dict[str, object]:
         clip_id, key, media, manifest, version = put_clip(s3, endpoint.bucket, "clips", n)
         day = date(2020, 1, 1) + timedelta(days=n // CLIPS_PER_FOLDER)
-        started = datetime(day.year, day.month, day.day, 2, tzinfo=timezone.utc)
+        started = datetime(day.year, day.month, day.day, 2, tzinfo=UTC)
         return dict(
-            clip_id=clip_id, branch_id=ids[0], counter_code="C01", staff_code="1000001", business_serial=f"SN-{n}",
-            customer_name="张三", customer_id_type="passport", customer_id_number="E12345678", card_number="6222021234567890128",
-            product_id=ids[1], product_type_id=ids[2], started_at=started, ended_at=started + timedelta(seconds=60),
-            duration_ms=60000, clip_state="completed", size=len(media), sha256=hashlib.sha256(media).hexdigest(),
-            manifest_sha256=hashlib.sha256(manifest).hexdigest(), manifest_json=manifest.decode(), object_key=key,
-            version_id=version, state="archived", retention_rule="fixed_term",
-            retain_until=datetime.now(timezone.utc) + timedelta(seconds=LOCK_S), retention_reason="bench",
-            legal_hold=False, verified_at=started, chain_status="linked",
+            clip_id=clip_id,
+            branch_id=ids[0],
+            counter_code="C01",
+            staff_code="1000001",
+            business_serial=f"SN-{n}",
+            customer_name="张三",
+            customer_id_type="passport",
+            customer_id_number="E12345678",
+            card_number="6222021234567890128",
+            product_id=ids[1],
+            product_type_id=ids[2],
+            started_at=started,
+            ended_at=started + timedelta(seconds=60),
+            duration_ms=60000,
+            clip_state="completed",
+            size=len(media),
+            sha256=hashlib.sha256(media).hexdigest(),
+            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+            manifest_json=manifest.decode(),
+            object_key=key,
+            version_id=version,
+            state="archived",
+            retention_rule="fixed_term",
+            retain_until=datetime.now(UTC) + timedelta(seconds=LOCK_S),
+            retention_reason="bench",
+            legal_hold=False,
+            verified_at=started,
+            chain_status="linked",
         )
 
     start = time.perf_counter()
@@ -127,9 +157,13 @@ def store_folders(store: ObjectStore, prefix: str) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=100_000)
-    parser.add_argument("--database-url", default="", help="an empty PostgreSQL database; default SQLite in the work dir")
+    parser.add_argument(
+        "--database-url", default="", help="an empty PostgreSQL database; default SQLite in the work dir"
+    )
     parser.add_argument("--workdir", type=Path, help="keep the store and database here")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the bare store delete of the same number of objects")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the bare store delete of the same number of objects"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-expiry-") as tmp:
@@ -145,24 +179,28 @@ def main() -> int:
             print(f"storing {args.clips} clips with their manifests under a {LOCK_S} s COMPLIANCE lock", flush=True)
             seed(endpoint, sessions, args.clips)
             time.sleep(LOCK_S + 1)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
 
             start = time.perf_counter()
             report = run_expiry(sessions, store, now=now)
             elapsed = time.perf_counter() - start
 
             with sessions() as db:
-                left = db.execute(select(func.count()).select_from(Recording).where(Recording.state == "archived")).scalar_one()
+                left = db.execute(
+                    select(func.count()).select_from(Recording).where(Recording.state == "archived")
+                ).scalar_one()
                 broken = audit.verify_chain(db)
             remaining = len(store.list_versions("clips/"))
-            print(f"deleted {len(report.deleted)} clips in {report.batches} batches, {len(report.refused)} refused; "
-                  f"{left} rows still archived, {remaining} object versions left; audit chain {'intact' if not broken else 'BROKEN'}")
+            print(
+                f"deleted {len(report.deleted)} clips in {report.batches} batches, {len(report.refused)} refused; "
+                f"{left} rows still archived, {remaining} object versions left; audit chain {'intact' if not broken else 'BROKEN'}"
+            )
             if len(report.deleted) != args.clips or left or remaining or broken:
                 print("error: expiry did not delete every due clip", file=sys.stderr)
                 return 1
             print(f"expiry: {elapsed:.1f} s for {args.clips} clips ({2 * args.clips} objects)")
             if not args.no_baseline:
-                print(f"baseline: the same number of clips stored again, without catalogue rows", flush=True)
+                print("baseline: the same number of clips stored again, without catalogue rows", flush=True)
                 seed_baseline(endpoint, args.clips)
                 time.sleep(LOCK_S + 1)
                 folders = store_folders(store, "baseline/")

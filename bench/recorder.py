@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -77,8 +77,9 @@ def run_recorder(env: RawClip, desk: RawClip, out: Path, settings: EncoderSettin
     return Run(frames=result.video_frames, seconds=elapsed)
 
 
-def ffmpeg_command(env: RawClip, desk: RawClip, text_file: Path, out: Path, settings: EncoderSettings,
-                   seconds: int) -> list[str]:
+def ffmpeg_command(
+    env: RawClip, desk: RawClip, text_file: Path, out: Path, settings: EncoderSettings, seconds: int
+) -> list[str]:
     lay = PipLayout()
     x, y = lay.inset_origin()
     b = lay.border_width
@@ -130,20 +131,23 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
     env = make_raw_clip(work, "env", 1920, 1080, FPS)
     desk = make_raw_clip(work, "desk", 720, 576, FPS)
     text_file = work / "overlay.txt"
-    lines = sale_overlay(BRANCH, COUNTER, STAFF, SERIAL, TZ)(datetime.now(timezone.utc)).lines
+    lines = sale_overlay(BRANCH, COUNTER, STAFF, SERIAL, TZ)(datetime.now(UTC)).lines
     text_file.write_text("\n".join(["%{localtime:%Y-%m-%d %H\\:%M\\:%S}", *lines[1:]]), encoding="utf-8")
-    print(f"input: {args.seconds} s of {env.width}x{env.height} + {desk.width}x{desk.height} at {FPS} fps,"
-          f" tone at {settings.sample_rate} Hz")
-    print(f"encoder: libx264 preset={settings.preset} bitrate={settings.bitrate // 1000}k "
-          f"gop={settings.gop_frames} bframes={settings.b_frames}; AAC {settings.audio_bitrate // 1000}k;"
-          " fragmented MP4")
+    print(
+        f"input: {args.seconds} s of {env.width}x{env.height} + {desk.width}x{desk.height} at {FPS} fps,"
+        f" tone at {settings.sample_rate} Hz"
+    )
+    print(
+        f"encoder: libx264 preset={settings.preset} bitrate={settings.bitrate // 1000}k "
+        f"gop={settings.gop_frames} bframes={settings.b_frames}; AAC {settings.audio_bitrate // 1000}k;"
+        " fragmented MP4"
+    )
     print(f"x264 frame threads: recorder {settings.frame_threads}, ffmpeg its default (1.5 per core)")
     ff_runs, rec_runs = [], []
     for i in range(args.repeat):
         ff_out, rec_out = work / f"ffmpeg-{i}.mp4", work / f"recorder-{i}.mp4"
         rec_out.unlink(missing_ok=True)
-        ff_runs.append(run_ffmpeg(ffmpeg_command(env, desk, text_file, ff_out, settings, args.seconds),
-                                  args.seconds))
+        ff_runs.append(run_ffmpeg(ffmpeg_command(env, desk, text_file, ff_out, settings, args.seconds), args.seconds))
         print(f"ffmpeg   run {i + 1}: {ff_runs[-1].fps:6.1f} fps  ({check_output(ff_out, args.seconds)})")
         rec_runs.append(run_recorder(env, desk, rec_out, settings, args.seconds))
         print(f"recorder run {i + 1}: {rec_runs[-1].fps:6.1f} fps  ({check_output(rec_out, args.seconds)})")
@@ -155,9 +159,7 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sync", action="store_true", help="measure audio/video offset over a long recording")
     mode.add_argument("--crash", action="store_true", help="measure what kill -9 loses")

@@ -220,11 +220,17 @@ def sync_benchmark(minutes: float, work: Path, font: Path) -> None:
     values = [o for _, o in offsets]
     first = [o for t, o in offsets if t < 60]
     last = [o for t, o in offsets if t > offsets[-1][0] - 60]
-    print(f"markers paired: {len(offsets)} over {result.duration_ms / 60000:.1f} min "
-          f"({result.dropped_ticks} skipped frames, {len(result.gaps)} gaps)")
-    print(f"offset audio-video: mean {statistics.mean(values):+.1f} ms, "
-          f"min {min(values):+.1f} ms, max {max(values):+.1f} ms")
-    print(f"first minute mean {statistics.mean(first):+.1f} ms, "
-          f"last minute mean {statistics.mean(last):+.1f} ms"
-          f" (uncorrected drift would be {DEVICE_PPM * 1e-6 * result.duration_ms:.0f} ms)")
+    print(
+        f"markers paired: {len(offsets)} over {result.duration_ms / 60000:.1f} min "
+        f"({result.dropped_ticks} skipped frames, {len(result.gaps)} gaps)"
+    )
+    print(
+        f"offset audio-video: mean {statistics.mean(values):+.1f} ms, "
+        f"min {min(values):+.1f} ms, max {max(values):+.1f} ms"
+    )
+    print(
+        f"first minute mean {statistics.mean(first):+.1f} ms, "
+        f"last minute mean {statistics.mean(last):+.1f} ms"
+        f" (uncorrected drift would be {DEVICE_PPM * 1e-6 * result.duration_ms:.0f} ms)"
+    )
     print(f"max_offset_ms: {max(abs(v) for v in values):.1f}")

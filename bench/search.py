@@ -40,12 +40,12 @@ from waitress import create_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from center_platform.app import create_app  # noqa: E402
-from center_platform.config import ENV_DATABASE_URL, CenterConfig  # noqa: E402
-from storage.contract.passwords import hash_password  # noqa: E402
-from center_platform.db.engine import upgrade_to_head  # noqa: E402
-from storage.object_store import ObjectStore  # noqa: E402
-from storage.seaweed import SeaweedServer, SeaweedSettings  # noqa: E402
+from center_platform.app import create_app
+from center_platform.config import ENV_DATABASE_URL, CenterConfig
+from center_platform.db.engine import upgrade_to_head
+from storage.contract.passwords import hash_password
+from storage.object_store import ObjectStore
+from storage.seaweed import SeaweedServer, SeaweedSettings
 
 SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "dr_bench_search"
@@ -84,17 +84,29 @@ def build(rows: int) -> None:
         c.execute("SET maintenance_work_mem = '1GB'")
         c.execute("SELECT setseed(0.42)")
         for code, rule in zip(TYPE_CODES, ("fixed_term", "open_ended", "fixed_term", "open_ended")):
-            c.execute("INSERT INTO product_types (code, name, retention_rule, years_after_maturity, years_after_purchase,"
-                      " years_after_redemption, years_after_dispute) VALUES (%s, %s, %s, 2, 5, 2, 2)", (code, code + "类", rule))
-        c.execute(f"INSERT INTO branches (code, name, timezone, api_secret, signing_public_key, active, created_at)"
-                  f" SELECT 'B' || lpad(i::text, 4, '0'), '支行' || i, 'Asia/Shanghai', md5(i::text), '', true, now() FROM generate_series(1, {BRANCHES}) i")
-        c.execute(f"INSERT INTO products (code, name, product_type_id, term_days, risk_level, required_markers, disclosure_script, active)"
-                  f" SELECT 'P' || lpad(i::text, 4, '0'), (ARRAY['稳盈','天天','鑫享','安心','聚财','月月盈'])[1 + i % 6] || i || '号',"
-                  f" 1 + i % 4, 90 + (i % 4) * 90, 'R' || (1 + i % 5), '[]', '', true FROM generate_series(1, {PRODUCTS}) i")
-        c.execute("INSERT INTO users (username, display_name, role, password_hash, failed_logins, active)"
-                  " VALUES ('bench', 'bench', 'compliance_officer', %s, 0, true)", (hash_password(PASSWORD),))
-        indexes = c.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'recordings'"
-                            " AND indexname NOT LIKE 'pk_%%' AND indexname NOT LIKE 'uq_%%'").fetchall()
+            c.execute(
+                "INSERT INTO product_types (code, name, retention_rule, years_after_maturity, years_after_purchase,"
+                " years_after_redemption, years_after_dispute) VALUES (%s, %s, %s, 2, 5, 2, 2)",
+                (code, code + "类", rule),
+            )
+        c.execute(
+            f"INSERT INTO branches (code, name, timezone, api_secret, signing_public_key, active, created_at)"
+            f" SELECT 'B' || lpad(i::text, 4, '0'), '支行' || i, 'Asia/Shanghai', md5(i::text), '', true, now() FROM generate_series(1, {BRANCHES}) i"
+        )
+        c.execute(
+            f"INSERT INTO products (code, name, product_type_id, term_days, risk_level, required_markers, disclosure_script, active)"
+            f" SELECT 'P' || lpad(i::text, 4, '0'), (ARRAY['稳盈','天天','鑫享','安心','聚财','月月盈'])[1 + i % 6] || i || '号',"
+            f" 1 + i % 4, 90 + (i % 4) * 90, 'R' || (1 + i % 5), '[]', '', true FROM generate_series(1, {PRODUCTS}) i"
+        )
+        c.execute(
+            "INSERT INTO users (username, display_name, role, password_hash, failed_logins, active)"
+            " VALUES ('bench', 'bench', 'compliance_officer', %s, 0, true)",
+            (hash_password(PASSWORD),),
+        )
+        indexes = c.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'recordings'"
+            " AND indexname NOT LIKE 'pk_%%' AND indexname NOT LIKE 'uq_%%'"
+        ).fetchall()
         for name, _ in indexes:
             c.execute(f"DROP INDEX {name}")
         print(f"  generating {rows:,} recordings ...", flush=True)
@@ -154,8 +166,12 @@ class Client:
 
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.conn.request("POST", "/api/session", body=json.dumps({"username": "bench", "password": PASSWORD}),
-                          headers={"Content-Type": "application/json"})
+        self.conn.request(
+            "POST",
+            "/api/session",
+            body=json.dumps({"username": "bench", "password": PASSWORD}),
+            headers={"Content-Type": "application/json"},
+        )
         r = self.conn.getresponse()
         r.read()
         if r.status != 200:
@@ -176,8 +192,10 @@ class Client:
 
 def samples(rows: int) -> dict[str, Callable[[random.Random], dict[str, str]]]:
     with psycopg.connect(db_url(False)) as c:
-        picked = c.execute("SELECT customer_name, customer_id_number, card_number, business_serial, started_at"
-                           " FROM recordings TABLESAMPLE SYSTEM (0.1) LIMIT 5000").fetchall()
+        picked = c.execute(
+            "SELECT customer_name, customer_id_number, card_number, business_serial, started_at"
+            " FROM recordings TABLESAMPLE SYSTEM (0.1) LIMIT 5000"
+        ).fetchall()
         products = [r[0] for r in c.execute("SELECT name FROM products").fetchall()]
         first, last = c.execute("SELECT min(started_at), max(started_at) FROM recordings").fetchone()  # type: ignore[misc]
 
@@ -228,8 +246,11 @@ def measure(port: int, rows: int, queries: int) -> float:
             times.append(elapsed)
             totals.append(int(body["total"]))  # type: ignore[call-overload]
         worst = max(worst, p95(times))
-        print(f"{key:26s} p50 {statistics.median(times):7.1f} ms  p95 {p95(times):7.1f} ms  "
-              f"(matches: median {statistics.median(totals):.0f}, max {max(totals)}{'+' if max(totals) >= 1000 else ''})", flush=True)
+        print(
+            f"{key:26s} p50 {statistics.median(times):7.1f} ms  p95 {p95(times):7.1f} ms  "
+            f"(matches: median {statistics.median(totals):.0f}, max {max(totals)}{'+' if max(totals) >= 1000 else ''})",
+            flush=True,
+        )
     print(f"worst key p95 / baseline p95: {worst / p95(baseline):.1f}")
     client.conn.close()
     return worst

@@ -34,13 +34,13 @@ from botocore.config import Config
 # The benchmark drives the same center process and branch spool as the upload fault tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from branch_agent.center_link.client import CenterClient  # noqa: E402
-from branch_agent.upload.uploader import Uploader  # noqa: E402
-from storage.contract.uploads import UploadOutcome  # noqa: E402
-from storage.endpoint import S3Endpoint  # noqa: E402
-from storage.object_store import ObjectStore  # noqa: E402
-from storage.seaweed import SeaweedServer, SeaweedSettings  # noqa: E402
-from tests.upload_rig import BRANCH_CODE, BranchRig, CenterProcess, seed_center  # noqa: E402
+from branch_agent.center_link.client import CenterClient
+from branch_agent.upload.uploader import Uploader
+from storage.contract.uploads import UploadOutcome
+from storage.endpoint import S3Endpoint
+from storage.object_store import ObjectStore
+from storage.seaweed import SeaweedServer, SeaweedSettings
+from tests.upload_rig import BRANCH_CODE, BranchRig, CenterProcess, seed_center
 
 MB = 1024 * 1024
 BOTO3_THREADS = 10
@@ -78,7 +78,10 @@ def run_uploader(branch: BranchRig, size: int) -> tuple[Sample, Path]:
 
 def run_boto3(endpoint: S3Endpoint, source: Path, part_size: int, key: str) -> Sample:
     s3 = boto3.client(
-        "s3", endpoint_url=endpoint.url, aws_access_key_id=endpoint.access_key, aws_secret_access_key=endpoint.secret_key,
+        "s3",
+        endpoint_url=endpoint.url,
+        aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key,
         region_name=endpoint.region,
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=BOTO3_THREADS),
     )
@@ -127,8 +130,10 @@ def main() -> None:
                 sample, source = run_uploader(branch, size)
                 ours.append(sample)
                 theirs.append(run_boto3(endpoint, source, args.part_mb * MB, f"bench/baseline-{i}.bin"))
-                print(f"run {i + 1}: uploader {size / MB / sample.send_s:.0f} MB/s, boto3 {size / MB / theirs[-1].send_s:.0f} MB/s",
-                      flush=True)
+                print(
+                    f"run {i + 1}: uploader {size / MB / sample.send_s:.0f} MB/s, boto3 {size / MB / theirs[-1].send_s:.0f} MB/s",
+                    flush=True,
+                )
         finally:
             if center is not None:
                 center.kill()
@@ -136,10 +141,14 @@ def main() -> None:
     send_s = statistics.median(s.send_s for s in ours)
     base_s = statistics.median(s.send_s for s in theirs)
     print(f"clip: {args.size_mb} MB in {args.part_mb} MB parts, {args.repeat} run(s) each, median")
-    print(f"uploader: {send_s:.2f} s, {size / MB / send_s:.0f} MB/s ({size * 8 / 1e6 / send_s:.0f} Mbit/s); "
-          f"center complete (S3 completion + verification): {statistics.median(s.complete_s for s in ours):.2f} s")
-    print(f"boto3: {base_s:.2f} s, {size / MB / base_s:.0f} MB/s ({size * 8 / 1e6 / base_s:.0f} Mbit/s); "
-          f"S3 completion: {statistics.median(s.complete_s for s in theirs):.2f} s")
+    print(
+        f"uploader: {send_s:.2f} s, {size / MB / send_s:.0f} MB/s ({size * 8 / 1e6 / send_s:.0f} Mbit/s); "
+        f"center complete (S3 completion + verification): {statistics.median(s.complete_s for s in ours):.2f} s"
+    )
+    print(
+        f"boto3: {base_s:.2f} s, {size / MB / base_s:.0f} MB/s ({size * 8 / 1e6 / base_s:.0f} Mbit/s); "
+        f"S3 completion: {statistics.median(s.complete_s for s in theirs):.2f} s"
+    )
     print(f"ratio: {base_s / send_s:.2f}")
 
 

@@ -44,7 +44,9 @@ def cmd_serve(config: BranchConfig, args: argparse.Namespace) -> int:
     svc.sync_from_center()
     scheduler = build_scheduler(svc)
     scheduler.start()
-    server = create_server(create_app(svc, _session_secret(config)), host=config.server.host, port=config.server.port, threads=8)
+    server = create_server(
+        create_app(svc, _session_secret(config)), host=config.server.host, port=config.server.port, threads=8
+    )
     signal.signal(signal.SIGTERM, lambda *_: server.close())
     print(f"counter UI on http://{config.server.host}:{server.effective_port}", flush=True)
     try:
@@ -85,9 +87,7 @@ def cmd_cameras_probe(config: BranchConfig | None, args: argparse.Namespace) -> 
 
     from branch_agent.sources.probe import probe_stream
     from branch_agent.sources.stream_target import StreamTarget, describe_stream_error, rtsp_options
-    from branch_agent.sources.stream_urls import redact_url
-
-    from branch_agent.sources.stream_urls import stream_url_with_credentials
+    from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
 
     is_rtsp = args.url.startswith(("rtsp://", "rtsps://"))
     url = args.url
@@ -105,10 +105,16 @@ def cmd_cameras_probe(config: BranchConfig | None, args: argparse.Namespace) -> 
     try:
         result = probe_stream(target, seconds=args.seconds, timeout_s=args.timeout)
     except (av.error.FFmpegError, OSError) as exc:
-        print(f"error: cannot open {target.display}: {describe_stream_error(exc, url, target.display)}", file=sys.stderr)
+        print(
+            f"error: cannot open {target.display}: {describe_stream_error(exc, url, target.display)}", file=sys.stderr
+        )
         return 1
     print(f"{result.display}: opened in {result.open_s:.2f} s", end="")
-    print(f", first picture after {result.first_picture_s:.2f} s" if result.first_picture_s is not None else ", no picture")
+    print(
+        f", first picture after {result.first_picture_s:.2f} s"
+        if result.first_picture_s is not None
+        else ", no picture"
+    )
     for v in result.video:
         fps = f"{v.fps:g} fps" if v.fps else "fps unknown"
         print(f"  video: {v.codec} {v.width}x{v.height} {fps} {v.pixel_format or ''}".rstrip())
@@ -160,11 +166,15 @@ def cmd_cameras_discover(config: BranchConfig | None, args: argparse.Namespace) 
             except OnvifError as exc:
                 print(f"  error: {exc}")
                 continue
-            print(f"  device: {device.manufacturer} {device.model} firmware {device.firmware_version} serial {device.serial_number}")
+            print(
+                f"  device: {device.manufacturer} {device.model} firmware {device.firmware_version} serial {device.serial_number}"
+            )
             print(f"  clock: {device.clock_offset_s:+.1f} s against this host")
             for prof in device.profiles:
                 fps = f" {prof.fps:g} fps" if prof.fps else ""
-                print(f"  profile {prof.token} {prof.name}: {prof.encoding} {prof.width}x{prof.height}{fps} {prof.stream_uri}")
+                print(
+                    f"  profile {prof.token} {prof.name}: {prof.encoding} {prof.width}x{prof.height}{fps} {prof.stream_uri}"
+                )
             unqueried -= 1
             break
     # Listed but not readable with the given credentials: worth a non-zero exit in an install script.
@@ -192,22 +202,37 @@ def cmd_staff_bootstrap(config: BranchConfig, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m branch_agent", description="Branch agent: records sales at the counter and sends them to the center.")
+    parser = argparse.ArgumentParser(
+        prog="python -m branch_agent",
+        description="Branch agent: records sales at the counter and sends them to the center.",
+    )
     parser.add_argument("--config", type=Path, help="branch configuration file (TOML); required except for 'cameras'")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="run the counter UI, recorders and the upload scheduler").set_defaults(fn=cmd_serve)
-    keys = sub.add_parser("keys", help="the branch's manifest-signing key").add_subparsers(dest="keys_command", required=True)
-    keys.add_parser("show", help="print the public key to enrol at the center (created on first use)").set_defaults(fn=cmd_keys_show)
+    keys = sub.add_parser("keys", help="the branch's manifest-signing key").add_subparsers(
+        dest="keys_command", required=True
+    )
+    keys.add_parser("show", help="print the public key to enrol at the center (created on first use)").set_defaults(
+        fn=cmd_keys_show
+    )
     upload = sub.add_parser("upload", help="uploads").add_subparsers(dest="upload_command", required=True)
     upload.add_parser("run", help="upload every queued clip now, ignoring the window").set_defaults(fn=cmd_upload_run)
-    sub.add_parser("recover", help="mark clips cut off by a crash as interrupted, with their manifests").set_defaults(fn=cmd_recover)
+    sub.add_parser("recover", help="mark clips cut off by a crash as interrupted, with their manifests").set_defaults(
+        fn=cmd_recover
+    )
     staff = sub.add_parser("staff", help="counter staff").add_subparsers(dest="staff_command", required=True)
-    boot = staff.add_parser("bootstrap", help="first-run branch admin, for a branch that has never synced its staff list")
+    boot = staff.add_parser(
+        "bootstrap", help="first-run branch admin, for a branch that has never synced its staff list"
+    )
     boot.add_argument("--code", required=True, help="7-digit staff code")
     boot.add_argument("--name", required=True)
-    boot.add_argument("--password-env", default="", help="read the password from this environment variable (else asked)")
+    boot.add_argument(
+        "--password-env", default="", help="read the password from this environment variable (else asked)"
+    )
     boot.set_defaults(fn=cmd_staff_bootstrap)
-    cameras = sub.add_parser("cameras", help="find and check cameras").add_subparsers(dest="cameras_command", required=True)
+    cameras = sub.add_parser("cameras", help="find and check cameras").add_subparsers(
+        dest="cameras_command", required=True
+    )
     disc = cameras.add_parser("discover", help="list ONVIF devices (WS-Discovery) with their profiles")
     disc.add_argument("--address", help="probe this address by unicast instead of multicast")
     disc.add_argument("--port", type=int, default=3702)

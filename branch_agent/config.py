@@ -91,8 +91,9 @@ def _secret_from_env(variable: str, what: str) -> str:
 
 class _NetworkCameraAuth(StrictSection):
     username: str = Field(default="", max_length=128)
-    password_env: str = Field(default="", pattern=_ENV_NAME,
-                              description="name of the environment variable holding the password")
+    password_env: str = Field(
+        default="", pattern=_ENV_NAME, description="name of the environment variable holding the password"
+    )
     transport: Literal["tcp", "udp"] = "tcp"
     # Capture-to-arrival delay of this camera, measured at installation; taken off its timestamps.
     # Bounded well inside the recorder's tolerances (0.5 s audio latency, 1 s before a picture is stale).
@@ -114,8 +115,13 @@ class Gb28181Section(StrictSection):
 
     server_id: str = Field(description="this platform's 20-digit SIP ID (type code 200-299)")
     domain: str = Field(description="10-digit SIP domain (usually the first 10 digits of server_id)")
-    host: str = Field(default="0.0.0.0", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$",
-                      description="address SIP and media are received on")
+    host: str = Field(
+        default="0.0.0.0",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9.:\[\]-]+$",
+        description="address SIP and media are received on",
+    )
     port: int = Field(default=5060, ge=0, le=65535)
     transports: list[Literal["udp", "tcp"]] = Field(default=["udp", "tcp"], min_length=1, max_length=2)
     # What cameras are told to reach us at (SIP Via/Contact, SDP c=); needed when host is a wildcard.
@@ -156,21 +162,27 @@ class Gb28181Section(StrictSection):
         return v
 
     @model_validator(mode="after")
-    def _some_password(self) -> "Gb28181Section":
+    def _some_password(self) -> Gb28181Section:
         if not self.password_env and not self.device_password_envs:
             raise ValueError("set password_env or device_password_envs: a camera without a password cannot register")
         return self
 
-    def platform_config(self) -> "GbPlatformConfig":
+    def platform_config(self) -> GbPlatformConfig:
         """The platform's settings with the passwords read from the environment (ConfigError if unset)."""
         from branch_agent.gb28181.devices import GbPlatformConfig
 
         passwords = {d: _secret_from_env(v, f"GB/T 28181 device {d}") for d, v in self.device_password_envs.items()}
         default = _secret_from_env(self.password_env, "the GB/T 28181 cameras") if self.password_env else None
         return GbPlatformConfig(
-            server_id=self.server_id, domain=self.domain, host=self.host, port=self.port,
-            transports=tuple(dict.fromkeys(self.transports)), passwords=passwords, default_password=default,
-            keepalive_interval_s=self.keepalive_interval_s, keepalive_misses=self.keepalive_misses,
+            server_id=self.server_id,
+            domain=self.domain,
+            host=self.host,
+            port=self.port,
+            transports=tuple(dict.fromkeys(self.transports)),
+            passwords=passwords,
+            default_password=default,
+            keepalive_interval_s=self.keepalive_interval_s,
+            keepalive_misses=self.keepalive_misses,
         )
 
 
@@ -223,8 +235,11 @@ class OnvifCameraSection(_NetworkCameraAuth):
     kind: Literal["onvif"]
     host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
     port: int = Field(default=80, ge=1, le=65535)
-    stream: str = Field(default="main", pattern=r"^(main|sub|[0-9]{2,5}x[0-9]{2,5})$",
-                        description="main (largest), sub (smallest) or WIDTHxHEIGHT")
+    stream: str = Field(
+        default="main",
+        pattern=r"^(main|sub|[0-9]{2,5}x[0-9]{2,5})$",
+        description="main (largest), sub (smallest) or WIDTHxHEIGHT",
+    )
     timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
@@ -258,7 +273,11 @@ DeskCameraSection = Annotated[
     SyntheticCameraSection | V4l2CameraSection | RtspCameraSection | FileCameraSection, Field(discriminator="kind")
 ]
 VideoSourceSection = (
-    SyntheticCameraSection | OnvifCameraSection | RtspCameraSection | FileCameraSection | V4l2CameraSection
+    SyntheticCameraSection
+    | OnvifCameraSection
+    | RtspCameraSection
+    | FileCameraSection
+    | V4l2CameraSection
     | Gb28181CameraSection
 )
 
@@ -301,7 +320,7 @@ class CounterSection(StrictSection):
     layout: LayoutSection = LayoutSection()
 
     @model_validator(mode="after")
-    def _camera_has_sound(self) -> "CounterSection":
+    def _camera_has_sound(self) -> CounterSection:
         if isinstance(self.microphone, CameraMicrophoneSection):
             camera = getattr(self, self.microphone.camera)
             if isinstance(camera, (SyntheticCameraSection, V4l2CameraSection)):
@@ -322,7 +341,9 @@ class RecorderSection(StrictSection):
 class CounterUiSection(StrictSection):
     """Sign-in and session rules of the counter UI."""
 
-    lockout_failures: int = Field(default=5, ge=1, le=100, description="consecutive failed sign-ins that lock an account")
+    lockout_failures: int = Field(
+        default=5, ge=1, le=100, description="consecutive failed sign-ins that lock an account"
+    )
     lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
     idle_timeout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
 
@@ -339,7 +360,7 @@ class BranchConfig(StrictSection):
     counters: list[CounterSection] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_counters(self) -> "BranchConfig":
+    def _unique_counters(self) -> BranchConfig:
         codes = [c.code for c in self.counters]
         dup = {c for c in codes if codes.count(c) > 1}
         if dup:
@@ -347,18 +368,22 @@ class BranchConfig(StrictSection):
         return self
 
     @model_validator(mode="after")
-    def _gb_cameras(self) -> "BranchConfig":
+    def _gb_cameras(self) -> BranchConfig:
         played: dict[tuple[str, str], str] = {}
         for c in self.counters:
             cam = c.environment
             if not isinstance(cam, Gb28181CameraSection):
                 continue
             if self.gb28181 is None:
-                raise ValueError(f"the environment camera of counter {c.code} is a gb28181 camera: add a [gb28181] section")
+                raise ValueError(
+                    f"the environment camera of counter {c.code} is a gb28181 camera: add a [gb28181] section"
+                )
             key = (cam.device_id, cam.channel_id)
             if key in played:
-                raise ValueError(f"GB/T 28181 channel {cam.channel_id} of device {cam.device_id} is the camera of "
-                                 f"counters {played[key]} and {c.code}; a channel can be one counter's only")
+                raise ValueError(
+                    f"GB/T 28181 channel {cam.channel_id} of device {cam.device_id} is the camera of "
+                    f"counters {played[key]} and {c.code}; a channel can be one counter's only"
+                )
             played[key] = c.code
         return self
 

@@ -35,8 +35,19 @@ def build_scheduler(svc: BranchServices) -> BackgroundScheduler:
     # coalesce + max_instances=1: after a stall (suspend, slow WAN) a job runs once, never piles up.
     common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(upload_if_in_window, "interval", minutes=5, id="upload", **common)
-    scheduler.add_job(svc.sync_from_center, "interval", minutes=config.center.sync_interval_minutes, id="sync", **common)
-    scheduler.add_job(send_heartbeat, "interval", args=[svc], seconds=config.center.heartbeat_interval_s, id="heartbeat",
-                      next_run_time=datetime.now(svc.tz), **common)
-    scheduler.add_job(purge, CronTrigger(hour=purge_at.hour, minute=purge_at.minute, timezone=svc.tz), id="spool_purge", **common)
+    scheduler.add_job(
+        svc.sync_from_center, "interval", minutes=config.center.sync_interval_minutes, id="sync", **common
+    )
+    scheduler.add_job(
+        send_heartbeat,
+        "interval",
+        args=[svc],
+        seconds=config.center.heartbeat_interval_s,
+        id="heartbeat",
+        next_run_time=datetime.now(svc.tz),
+        **common,
+    )
+    scheduler.add_job(
+        purge, CronTrigger(hour=purge_at.hour, minute=purge_at.minute, timezone=svc.tz), id="spool_purge", **common
+    )
     return scheduler

@@ -10,16 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.center_link.client import CenterClient
+from branch_agent.center_link.heartbeat import HeartbeatStatus
+from branch_agent.center_link.sync import CenterSync, SyncOutcome
 from branch_agent.config import BranchConfig
 from branch_agent.counter.session import CounterSession
 from branch_agent.counter.sources import CounterSources, build_sources, gb_platform_runner
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import SyncedProduct
-from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.gb28181.service import GbPlatformRunner, GbPlatformUnavailable
-from branch_agent.center_link.heartbeat import HeartbeatStatus
+from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.spool.recovery import recover_interrupted
-from branch_agent.center_link.sync import CenterSync, SyncOutcome
 from branch_agent.upload.uploader import Uploader
 from storage.signing import SigningKey
 
@@ -67,7 +67,10 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
     key = SigningKey.load_or_create(config.key_path)
     client = CenterClient(config.center.url, config.branch.code, config.api_secret(), timeout_s=config.center.timeout_s)
     svc = BranchServices(
-        config=config, sessions=sessions, key=key, client=client,
+        config=config,
+        sessions=sessions,
+        key=key,
+        client=client,
         uploader=Uploader(sessions, client, config.upload.bandwidth_mbit),
         tz=ZoneInfo(config.branch.timezone),
         sync=CenterSync(sessions, client),

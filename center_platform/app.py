@@ -51,27 +51,44 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     from center_platform.web import (
         access_guard,
         audit_api,
+        audit_ui,
         branch_api,
         catalogue_api,
+        catalogue_ui,
         export_api,
         health,
         heartbeat_api,
         operations_api,
+        operations_ui,
         recordings_api,
         retention_api,
         search_export_api,
+        ui,
         user_auth,
     )
-    from center_platform.web import audit_ui, catalogue_ui, operations_ui, ui
 
     blueprints = (
-        access_guard.bp, health.bp, user_auth.bp,
-        branch_api.bp, heartbeat_api.bp,
-        recordings_api.bp, search_export_api.bp, export_api.bp, retention_api.bp, retention_api.admin_bp,
-        operations_api.bp, catalogue_api.bp, audit_api.bp,
-        ui.bp, operations_ui.bp, catalogue_ui.bp, audit_ui.bp,
+        access_guard.bp,
+        health.bp,
+        user_auth.bp,
+        branch_api.bp,
+        heartbeat_api.bp,
+        recordings_api.bp,
+        search_export_api.bp,
+        export_api.bp,
+        retention_api.bp,
+        retention_api.admin_bp,
+        operations_api.bp,
+        catalogue_api.bp,
+        audit_api.bp,
+        ui.bp,
+        operations_ui.bp,
+        catalogue_ui.bp,
+        audit_ui.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)
-    logging.getLogger(__name__).info("center ready: database %s, bucket %s", engine.url.render_as_string(hide_password=True), store.bucket)
+    logging.getLogger(__name__).info(
+        "center ready: database %s, bucket %s", engine.url.render_as_string(hide_password=True), store.bucket
+    )
     return app

@@ -20,12 +20,12 @@ from sqlalchemy import select
 
 from center_platform.audit import trail as audit
 from center_platform.config import CenterConfig, load_center_config
-from storage.contract.passwords import hash_password
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
-from center_platform.web.user_auth import ROLES
 from center_platform.retention.rules import RULES
+from center_platform.web.user_auth import ROLES
 from storage.config_file import ConfigError
+from storage.contract.passwords import hash_password
 from storage.endpoint import S3Endpoint
 from storage.object_store import ObjectStore
 from storage.seaweed import SeaweedServer, SeaweedSettings
@@ -42,7 +42,11 @@ def open_store(config: CenterConfig) -> Iterator[ObjectStore]:
     """The evidence store: embedded SeaweedFS for demos and tests, or an external S3 with Object Lock."""
     if config.storage.mode == "embedded":
         server = SeaweedServer(
-            SeaweedSettings(data_dir=config.server.data_dir / "storage", bucket=config.storage.bucket, s3_port=config.storage.s3_port)
+            SeaweedSettings(
+                data_dir=config.server.data_dir / "storage",
+                bucket=config.storage.bucket,
+                s3_port=config.storage.s3_port,
+            )
         )
         endpoint = server.start()
         try:
@@ -54,7 +58,13 @@ def open_store(config: CenterConfig) -> Iterator[ObjectStore]:
     else:
         access, secret = config.external_s3_credentials()
         store = ObjectStore(
-            S3Endpoint(url=config.storage.endpoint_url, access_key=access, secret_key=secret, bucket=config.storage.bucket, region=config.storage.region)
+            S3Endpoint(
+                url=config.storage.endpoint_url,
+                access_key=access,
+                secret_key=secret,
+                bucket=config.storage.bucket,
+                region=config.storage.region,
+            )
         )
         store.ensure_evidence_bucket()
         yield store
@@ -125,7 +135,13 @@ def cmd_branch_add(config: CenterConfig, args: argparse.Namespace) -> int:
         if db.execute(select(Branch).where(Branch.code == args.code)).scalar_one_or_none():
             raise CommandError(f"branch {args.code} already exists")
         api_secret = secrets.token_urlsafe(32)
-        branch = Branch(code=args.code, name=args.name, timezone=args.timezone, api_secret=api_secret, signing_public_key=args.public_key)
+        branch = Branch(
+            code=args.code,
+            name=args.name,
+            timezone=args.timezone,
+            api_secret=api_secret,
+            signing_public_key=args.public_key,
+        )
         db.add(branch)
         db.flush()
         for code in args.counter:
@@ -146,8 +162,13 @@ def cmd_user_add(config: CenterConfig, args: argparse.Namespace) -> int:
                 raise CommandError("a branch admin needs --branch with an existing branch code")
             branch_id = branch.id
         db.add(
-            User(username=args.username, display_name=args.name or args.username, role=args.role, branch_id=branch_id,
-                 password_hash=hash_password(_new_password(f"password for {args.username}: ")))
+            User(
+                username=args.username,
+                display_name=args.name or args.username,
+                role=args.role,
+                branch_id=branch_id,
+                password_hash=hash_password(_new_password(f"password for {args.username}: ")),
+            )
         )
         audit.append(db, "cli", "user.created", args.username, {"role": args.role})
         db.commit()
@@ -161,8 +182,15 @@ def cmd_staff_add(config: CenterConfig, args: argparse.Namespace) -> int:
         branch = db.execute(select(Branch).where(Branch.code == args.branch)).scalar_one_or_none()
         if branch is None:
             raise CommandError(f"unknown branch {args.branch}")
-        db.add(Staff(code=args.code, name=args.name, role=args.role, branch_id=branch.id,
-                     password_hash=hash_password(_new_password(f"password for staff {args.code}: "))))
+        db.add(
+            Staff(
+                code=args.code,
+                name=args.name,
+                role=args.role,
+                branch_id=branch.id,
+                password_hash=hash_password(_new_password(f"password for staff {args.code}: ")),
+            )
+        )
         audit.append(db, "cli", "staff.created", args.code, {"branch": args.branch, "role": args.role})
         db.commit()
     print(f"staff {args.code} created")
@@ -188,8 +216,17 @@ def cmd_product_add(config: CenterConfig, args: argparse.Namespace) -> int:
         maturity = date.fromisoformat(args.maturity) if args.maturity else None
         if ptype.retention_rule == "fixed_term" and maturity is None and args.term_days is None:
             raise CommandError("a fixed-term product needs --maturity or --term-days")
-        db.add(Product(code=args.code, name=args.name, product_type_id=ptype.id, term_days=args.term_days,
-                       maturity_date=maturity, risk_level=args.risk, disclosure_script=args.script))
+        db.add(
+            Product(
+                code=args.code,
+                name=args.name,
+                product_type_id=ptype.id,
+                term_days=args.term_days,
+                maturity_date=maturity,
+                risk_level=args.risk,
+                disclosure_script=args.script,
+            )
+        )
         audit.append(db, "cli", "product.created", args.code, {"type": args.type})
         db.commit()
     print(f"product {args.code} created")
@@ -215,12 +252,15 @@ def cmd_expiry_run(config: CenterConfig, args: argparse.Namespace) -> int:
         raise CommandError("--limit must be at least 1")
     sessions = _sessions(config)
     with open_store(config) as store:
-        report = run_expiry(sessions, store, dry_run=args.dry_run, limit=args.limit, batch_size=config.expiry.batch_size,
-                            actor="cli")
+        report = run_expiry(
+            sessions, store, dry_run=args.dry_run, limit=args.limit, batch_size=config.expiry.batch_size, actor="cli"
+        )
     tz = config.server.timezone
     if args.dry_run:
         for c in report.due:
-            print(f"would delete {c.clip_id}  retained until {c.retain_until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({c.reason})")
+            print(
+                f"would delete {c.clip_id}  retained until {c.retain_until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({c.reason})"
+            )
         print(f"{len(report.due)} clip(s) due")
         return 0
     if not report.ran:
@@ -233,11 +273,15 @@ def cmd_expiry_run(config: CenterConfig, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m center_platform", description="Center archive for sales dual-recording evidence.")
+    parser = argparse.ArgumentParser(
+        prog="python -m center_platform", description="Center archive for sales dual-recording evidence."
+    )
     parser.add_argument("--config", type=Path, help="center configuration file (TOML); built-in defaults if omitted")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("serve", help="run the center (API and UI); starts embedded storage when configured").set_defaults(fn=cmd_serve)
+    sub.add_parser("serve", help="run the center (API and UI); starts embedded storage when configured").set_defaults(
+        fn=cmd_serve
+    )
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(fn=cmd_db_upgrade)
 
@@ -246,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--code", required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--timezone", default="Asia/Shanghai")
-    add.add_argument("--public-key", required=True, help="the branch's Ed25519 manifest key (python -m branch_agent keys show)")
+    add.add_argument(
+        "--public-key", required=True, help="the branch's Ed25519 manifest key (python -m branch_agent keys show)"
+    )
     add.add_argument("--counter", action="append", default=[], help="counter code (repeatable)")
     add.set_defaults(fn=cmd_branch_add)
 
@@ -266,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     sadd.add_argument("--role", default="relationship_manager", choices=("relationship_manager", "branch_admin"))
     sadd.set_defaults(fn=cmd_staff_add)
 
-    ptype = sub.add_parser("product-type", help="business types and retention rules").add_subparsers(dest="pt_command", required=True)
+    ptype = sub.add_parser("product-type", help="business types and retention rules").add_subparsers(
+        dest="pt_command", required=True
+    )
     ptadd = ptype.add_parser("add")
     ptadd.add_argument("--code", required=True)
     ptadd.add_argument("--name", required=True)
@@ -285,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     padd.set_defaults(fn=cmd_product_add)
 
     aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
-    aud.add_parser("verify", help="check the hash chain; exit 1 on any altered or removed row").set_defaults(fn=cmd_audit_verify)
+    aud.add_parser("verify", help="check the hash chain; exit 1 on any altered or removed row").set_defaults(
+        fn=cmd_audit_verify
+    )
 
     exp = sub.add_parser("expiry", help="retention expiry").add_subparsers(dest="expiry_command", required=True)
     erun = exp.add_parser("run", help="delete clips whose retention has ended, with a certificate each")

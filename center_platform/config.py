@@ -38,7 +38,7 @@ class StorageSection(StrictSection):
     presign_expiry_s: int = Field(default=900, ge=60, le=86400)
 
     @model_validator(mode="after")
-    def _external_needs_url(self) -> "StorageSection":
+    def _external_needs_url(self) -> StorageSection:
         if self.mode == "external" and not self.endpoint_url:
             raise ValueError("storage.endpoint_url is required when storage.mode is 'external'")
         return self

@@ -121,17 +121,80 @@ def _seed_center(workdir: Path, center_cfg: Path) -> str:
     public_key = SigningKey.load_or_create(workdir / "branch" / "keys" / "manifest-signing.pem").public_key_b64
     _center(center_cfg, "product-type", "add", "--code", "FIXED", "--name", "固定期限理财", "--rule", "fixed_term")
     _center(center_cfg, "product-type", "add", "--code", "OPEN", "--name", "开放式理财", "--rule", "open_ended")
-    _center(center_cfg, "product", "add", "--code", PRODUCT_FIXED, "--name", "稳健增利180天", "--type", "FIXED",
-            "--term-days", "180", "--risk", "R2", "--script", "本产品为非保本浮动收益型理财产品，投资有风险，购买需谨慎。")
-    _center(center_cfg, "product", "add", "--code", PRODUCT_OPEN, "--name", "天天开放净值型", "--type", "OPEN",
-            "--risk", "R3", "--script", "本产品为开放式净值型产品，净值可能下跌，过往业绩不代表未来表现。")
-    secret = _center(center_cfg, "branch", "add", "--code", BRANCH_CODE, "--name", "演示支行", "--public-key", public_key,
-                     "--counter", COUNTER_CODE)
-    _center(center_cfg, "staff", "add", "--code", RM_CODE, "--name", "李经理", "--branch", BRANCH_CODE, password=RM_PASSWORD)
-    _center(center_cfg, "staff", "add", "--code", ADMIN_CODE, "--name", "王主管", "--branch", BRANCH_CODE,
-            "--role", "branch_admin", password=ADMIN_PASSWORD)
-    _center(center_cfg, "user", "add", "--username", COMPLIANCE_USER, "--name", "合规专员", "--role", "compliance_officer",
-            password=COMPLIANCE_PASSWORD)
+    _center(
+        center_cfg,
+        "product",
+        "add",
+        "--code",
+        PRODUCT_FIXED,
+        "--name",
+        "稳健增利180天",
+        "--type",
+        "FIXED",
+        "--term-days",
+        "180",
+        "--risk",
+        "R2",
+        "--script",
+        "本产品为非保本浮动收益型理财产品，投资有风险，购买需谨慎。",
+    )
+    _center(
+        center_cfg,
+        "product",
+        "add",
+        "--code",
+        PRODUCT_OPEN,
+        "--name",
+        "天天开放净值型",
+        "--type",
+        "OPEN",
+        "--risk",
+        "R3",
+        "--script",
+        "本产品为开放式净值型产品，净值可能下跌，过往业绩不代表未来表现。",
+    )
+    secret = _center(
+        center_cfg,
+        "branch",
+        "add",
+        "--code",
+        BRANCH_CODE,
+        "--name",
+        "演示支行",
+        "--public-key",
+        public_key,
+        "--counter",
+        COUNTER_CODE,
+    )
+    _center(
+        center_cfg, "staff", "add", "--code", RM_CODE, "--name", "李经理", "--branch", BRANCH_CODE, password=RM_PASSWORD
+    )
+    _center(
+        center_cfg,
+        "staff",
+        "add",
+        "--code",
+        ADMIN_CODE,
+        "--name",
+        "王主管",
+        "--branch",
+        BRANCH_CODE,
+        "--role",
+        "branch_admin",
+        password=ADMIN_PASSWORD,
+    )
+    _center(
+        center_cfg,
+        "user",
+        "add",
+        "--username",
+        COMPLIANCE_USER,
+        "--name",
+        "合规专员",
+        "--role",
+        "compliance_officer",
+        password=COMPLIANCE_PASSWORD,
+    )
     return secret
 
 
@@ -139,7 +202,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{url} process exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(
+                f"{url} process exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
@@ -154,20 +219,31 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
         return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
 
 
-def start(workdir: Path, center_port: int = 0, branch_port: int = 0, extra_env: dict[str, str] | None = None) -> DemoSystem:
+def start(
+    workdir: Path, center_port: int = 0, branch_port: int = 0, extra_env: dict[str, str] | None = None
+) -> DemoSystem:
     """extra_env reaches the center (seeding and serving), e.g. CENTER_DATABASE_URL for PostgreSQL."""
     center_port = center_port or free_port()
     branch_port = branch_port or free_port()
     center_cfg, branch_cfg, secret = seed(workdir, center_port, branch_port, extra_env or {})
-    system = DemoSystem(workdir, f"http://127.0.0.1:{center_port}", f"http://127.0.0.1:{branch_port}", center_cfg, branch_cfg, secret)
+    system = DemoSystem(
+        workdir, f"http://127.0.0.1:{center_port}", f"http://127.0.0.1:{branch_port}", center_cfg, branch_cfg, secret
+    )
     env = dict(os.environ)
     center_env = {**env, **(extra_env or {})}
     try:
-        center = _spawn([sys.executable, "-m", "center_platform", "--config", str(center_cfg), "serve"], workdir / "center.log", center_env)
+        center = _spawn(
+            [sys.executable, "-m", "center_platform", "--config", str(center_cfg), "serve"],
+            workdir / "center.log",
+            center_env,
+        )
         system.procs.append(center)
         _wait_http(system.center_url + "/healthz", center, workdir / "center.log")
-        branch = _spawn([sys.executable, "-m", "branch_agent", "--config", str(branch_cfg), "serve"], workdir / "branch.log",
-                        {**env, ENV_API_SECRET: secret})
+        branch = _spawn(
+            [sys.executable, "-m", "branch_agent", "--config", str(branch_cfg), "serve"],
+            workdir / "branch.log",
+            {**env, ENV_API_SECRET: secret},
+        )
         system.procs.append(branch)
         _wait_http(system.branch_url + "/healthz", branch, workdir / "branch.log")
     except BaseException:

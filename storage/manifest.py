@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,7 +31,7 @@ class ManifestError(ValueError):
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("times in a manifest must carry a time zone")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
@@ -124,7 +124,7 @@ class ClipManifest(_Strict):
 
     # -- signing ----------------------------------------------------------------------------------
 
-    def signed(self, key: SigningKey) -> "ClipManifest":
+    def signed(self, key: SigningKey) -> ClipManifest:
         sig = key.sign(self.signing_bytes())
         return self.model_copy(
             update={"signature": Signature(key_id=key.key_id, value=base64.b64encode(sig).decode("ascii"))}
@@ -135,14 +135,16 @@ class ClipManifest(_Strict):
         if self.signature is None:
             raise ManifestError(f"manifest {self.clip_id} is not signed")
         if self.signature.key_id != key_id_for(public_key_b64):
-            raise ManifestError(f"manifest {self.clip_id} is signed by key {self.signature.key_id}, not the branch's key")
+            raise ManifestError(
+                f"manifest {self.clip_id} is signed by key {self.signature.key_id}, not the branch's key"
+            )
         try:
             verify_signature(public_key_b64, base64.b64decode(self.signature.value), self.signing_bytes())
         except SignatureInvalid as exc:
             raise ManifestError(f"manifest {self.clip_id}: signature does not verify") from exc
 
     @classmethod
-    def parse(cls, raw: bytes | str | dict[str, object]) -> "ClipManifest":
+    def parse(cls, raw: bytes | str | dict[str, object]) -> ClipManifest:
         from pydantic import ValidationError
 
         try:

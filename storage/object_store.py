@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 import boto3
 from botocore.config import Config
@@ -232,7 +232,13 @@ class ObjectStore:
         return StoredObject(key=key, version_id=str(version), etag=str(resp.get("ETag", "")))
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
-        self._call("aborting multipart upload", self._s3.abort_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id)
+        self._call(
+            "aborting multipart upload",
+            self._s3.abort_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+        )
 
     def upload_exists(self, key: str, upload_id: str) -> bool:
         try:
@@ -310,7 +316,7 @@ class ObjectStore:
         if current.retain_until is not None and retain_until < current.retain_until:
             raise RetentionShorteningRefused(
                 f"{key}: retention {retain_until.isoformat()} is earlier than the locked "
-                f"{current.retain_until.astimezone(timezone.utc).isoformat()}"
+                f"{current.retain_until.astimezone(UTC).isoformat()}"
             )
         self._call(
             "setting retention",
@@ -318,7 +324,7 @@ class ObjectStore:
             Bucket=self.bucket,
             Key=key,
             VersionId=version_id,
-            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until.astimezone(timezone.utc)},
+            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until.astimezone(UTC)},
         )
 
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:

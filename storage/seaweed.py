@@ -190,7 +190,7 @@ class SeaweedServer:
         identities = self._write_identities(creds)
         ports = self._ports()
         cmd = self.command(ports, identities, admin_password=creds.secret_key)
-        log = open(self._log_path, "ab")
+        log = open(self._log_path, "ab")  # noqa: SIM115 - closed once the child has it
         try:
             # Own session: a Ctrl-C in the launching terminal is handled by our stop(), not delivered twice.
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -38,11 +38,11 @@ class SigningKey:
         return self.private.sign(data)
 
     @classmethod
-    def generate(cls) -> "SigningKey":
+    def generate(cls) -> SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def load_or_create(cls, path: Path) -> "SigningKey":
+    def load_or_create(cls, path: Path) -> SigningKey:
         """The branch key is created once, on first start, and never leaves the branch host."""
         if path.exists():
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -50,7 +50,9 @@ class SigningKey:
                 raise ValueError(f"{path} does not hold an Ed25519 private key")
             return cls(key)
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:

@@ -11,9 +11,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from storage.endpoint import S3Endpoint
-from tests.postgres import fresh_postgres_database
 from storage.object_store import ObjectStore
 from storage.seaweed import SeaweedServer, SeaweedSettings
+from tests.postgres import fresh_postgres_database
 
 POSTGRES_ADMIN_URL = os.environ.get("DR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

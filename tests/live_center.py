@@ -20,8 +20,8 @@ from waitress import create_server
 from branch_agent.config import ENV_API_SECRET
 from center_platform.app import create_app
 from center_platform.config import CenterConfig
-from storage.contract.passwords import hash_password
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
+from storage.contract.passwords import hash_password
 from storage.object_store import ObjectStore
 from storage.signing import SigningKey
 from tests.branch_agent.web.harness import Agent, start_agent, write_config
@@ -63,26 +63,61 @@ class LiveCenter:
 
 def _seed(app: Flask) -> None:
     with app.extensions["center"].sessions() as db:
-        branch = Branch(code=BRANCH_CODE, name="演示支行", timezone="Asia/Shanghai", api_secret=BRANCH_SECRET,
-                        signing_public_key=SigningKey.generate().public_key_b64)
+        branch = Branch(
+            code=BRANCH_CODE,
+            name="演示支行",
+            timezone="Asia/Shanghai",
+            api_secret=BRANCH_SECRET,
+            signing_public_key=SigningKey.generate().public_key_b64,
+        )
         db.add(branch)
         ptype = ProductType(code="FIXED", name="固定期限", retention_rule="fixed_term")
         db.add(ptype)
         db.flush()
         db.add(Counter(branch_id=branch.id, code="C01", name="C01"))
-        db.add(Product(code="FX180", name="稳盈180天", product_type_id=ptype.id, term_days=180, risk_level="R2",
-                       disclosure_script="理财非存款，产品有风险，投资须谨慎。"))
-        db.add(Staff(code=RM_CODE, name="李经理", role="relationship_manager", branch_id=branch.id, password_hash=hash_password(RM_PASSWORD)))
-        db.add(Staff(code=ADMIN_CODE, name="王主管", role="branch_admin", branch_id=branch.id, password_hash=hash_password(ADMIN_PASSWORD)))
+        db.add(
+            Product(
+                code="FX180",
+                name="稳盈180天",
+                product_type_id=ptype.id,
+                term_days=180,
+                risk_level="R2",
+                disclosure_script="理财非存款，产品有风险，投资须谨慎。",
+            )
+        )
+        db.add(
+            Staff(
+                code=RM_CODE,
+                name="李经理",
+                role="relationship_manager",
+                branch_id=branch.id,
+                password_hash=hash_password(RM_PASSWORD),
+            )
+        )
+        db.add(
+            Staff(
+                code=ADMIN_CODE,
+                name="王主管",
+                role="branch_admin",
+                branch_id=branch.id,
+                password_hash=hash_password(ADMIN_PASSWORD),
+            )
+        )
         for username, role in CENTER_USERS.items():
-            db.add(User(username=username, display_name=username, role=role, password_hash=hash_password(CENTER_PASSWORD)))
+            db.add(
+                User(username=username, display_name=username, role=role, password_hash=hash_password(CENTER_PASSWORD))
+            )
         db.commit()
 
 
 @pytest.fixture()
-def live_center(db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveCenter]:
+def live_center(
+    db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveCenter]:
     monkeypatch.setenv("CENTER_DATABASE_URL", db_url)
-    config = CenterConfig.model_validate({"server": {"data_dir": str(tmp_path / "center")}, "storage": {"part_size_mb": 5}})
+    config = CenterConfig.model_validate(
+        {"server": {"data_dir": str(tmp_path / "center")}, "storage": {"part_size_mb": 5}}
+    )
     app = create_app(config, store)
     _seed(app)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
@@ -95,7 +130,9 @@ def live_center(db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: py
 
 
 @pytest.fixture()
-def branch_agent_for(live_center: LiveCenter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Agent]]:
+def branch_agent_for(
+    live_center: LiveCenter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Agent]]:
     """Builds the real branch agent (cameras built, not opened) pointed at the live center; spool settings overridable."""
     monkeypatch.setenv(ENV_API_SECRET, BRANCH_SECRET)
     agents: list[Agent] = []
@@ -104,7 +141,9 @@ def branch_agent_for(live_center: LiveCenter, tmp_path: Path, monkeypatch: pytes
         where = tmp_path / f"branch{len(agents)}"
         where.mkdir()
         path = write_config(where)
-        text = re.sub(r'url = "http://127\.0\.0\.1:\d+"', f'url = "{live_center.url}"', path.read_text(encoding="utf-8"), count=1)
+        text = re.sub(
+            r'url = "http://127\.0\.0\.1:\d+"', f'url = "{live_center.url}"', path.read_text(encoding="utf-8"), count=1
+        )
         for key, value in spool.items():
             text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
             assert n == 1, f"no [spool] {key} in the example config"

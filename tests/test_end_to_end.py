@@ -42,7 +42,9 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with contextlib.ExitStack() as stack:
         env: dict[str, str] = {}
         if request.param == "postgresql":
-            env[ENV_DATABASE_URL] = stack.enter_context(fresh_postgres_database(request.getfixturevalue("postgres_server")))
+            env[ENV_DATABASE_URL] = stack.enter_context(
+                fresh_postgres_database(request.getfixturevalue("postgres_server"))
+            )
         running = demo.start(tmp_path_factory.mktemp("e2e"), extra_env=env)
         stack.callback(running.stop)
         yield running
@@ -57,7 +59,11 @@ def _login_branch(system: demo.DemoSystem, code: str, password: str) -> tuple[re
 
 def _login_center(system: demo.DemoSystem) -> requests.Session:
     s = requests.Session()
-    r = s.post(system.center_url + "/api/session", json={"username": demo.COMPLIANCE_USER, "password": demo.COMPLIANCE_PASSWORD}, timeout=10)
+    r = s.post(
+        system.center_url + "/api/session",
+        json={"username": demo.COMPLIANCE_USER, "password": demo.COMPLIANCE_PASSWORD},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     return s
 
@@ -66,8 +72,11 @@ def _s3(system: demo.DemoSystem):  # type: ignore[no-untyped-def]
     creds = json.loads((system.workdir / "center" / "storage" / "credentials.json").read_text())
     port = _storage_port(system)
     return boto3.client(
-        "s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=creds["access_key"],
-        aws_secret_access_key=creds["secret_key"], region_name="us-east-1",
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+        region_name="us-east-1",
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
 
@@ -93,12 +102,21 @@ def _storage_port(system: demo.DemoSystem) -> int:
 
 def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
     rm, rm_csrf = _login_branch(system, demo.RM_CODE, demo.RM_PASSWORD)
-    r = rm.post(f"{system.branch_url}/api/counters/{demo.COUNTER_CODE}/recording", json=SALE, headers=rm_csrf, timeout=30)
+    r = rm.post(
+        f"{system.branch_url}/api/counters/{demo.COUNTER_CODE}/recording", json=SALE, headers=rm_csrf, timeout=30
+    )
     assert r.status_code == 201, r.text
     clip_id = r.json()["clip_id"]
     time.sleep(CLIP_SECONDS / 2)
-    assert rm.post(f"{system.branch_url}/api/counters/{demo.COUNTER_CODE}/recording/markers",
-                   json={"kind": "risk_disclosed"}, headers=rm_csrf, timeout=10).status_code == 201
+    assert (
+        rm.post(
+            f"{system.branch_url}/api/counters/{demo.COUNTER_CODE}/recording/markers",
+            json={"kind": "risk_disclosed"},
+            headers=rm_csrf,
+            timeout=10,
+        ).status_code
+        == 201
+    )
     time.sleep(CLIP_SECONDS / 2)
     r = rm.post(f"{system.branch_url}/api/counters/{demo.COUNTER_CODE}/recording/complete", headers=rm_csrf, timeout=60)
     assert r.status_code == 200, r.text
@@ -119,12 +137,16 @@ def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
     # The branch never saw storage credentials: nothing in its config, data or environment names them.
     creds = json.loads((system.workdir / "center" / "storage" / "credentials.json").read_text())
     branch_text = (system.workdir / "branch.toml").read_text() + "".join(
-        p.read_text(errors="ignore") for p in (system.workdir / "branch").rglob("*") if p.is_file() and p.suffix in (".toml", ".json", ".key", ".pem")
+        p.read_text(errors="ignore")
+        for p in (system.workdir / "branch").rglob("*")
+        if p.is_file() and p.suffix in (".toml", ".json", ".key", ".pem")
     )
     assert creds["secret_key"] not in branch_text
 
     center = _login_center(system)
-    r = center.get(system.center_url + "/api/recordings", params={"business_serial": SALE["business_serial"]}, timeout=10)
+    r = center.get(
+        system.center_url + "/api/recordings", params={"business_serial": SALE["business_serial"]}, timeout=10
+    )
     assert r.status_code == 200, r.text
     rows = r.json()["rows"]
     assert len(rows) == 1 and rows[0]["clip_id"] == clip_id
@@ -133,7 +155,9 @@ def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
     # Fixed term of 180 days from purchase, kept two more years, to the end of the day in Shanghai.
     assert row["retain_until"] > "2028-05-01"
 
-    r = center.get(f"{system.center_url}/api/recordings/{clip_id}/media", headers={"Range": "bytes=1000-1999"}, timeout=10)
+    r = center.get(
+        f"{system.center_url}/api/recordings/{clip_id}/media", headers={"Range": "bytes=1000-1999"}, timeout=10
+    )
     assert r.status_code == 206
     assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(local_bytes)}"
     assert r.content == local_bytes[1000:2000]
@@ -154,7 +178,9 @@ def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
         r = rm.get(f"{system.branch_url}/api/clips/{clip_id}/media", headers={"Range": rng}, timeout=10)
         assert r.status_code == 206 and r.content == want
     with sqlite3.connect(system.workdir / "branch" / "branch.db") as db:
-        replays = db.execute("SELECT count(*) FROM local_audit WHERE action = 'replay' AND target = ?", (clip_id,)).fetchone()[0]
+        replays = db.execute(
+            "SELECT count(*) FROM local_audit WHERE action = 'replay' AND target = ?", (clip_id,)
+        ).fetchone()[0]
     assert replays == 1
 
     # The manager sees the clip in today's list; a second upload run has nothing left to send.
@@ -177,5 +203,7 @@ def test_storage_down_is_reported_and_search_keeps_working(system: demo.DemoSyst
     assert r.status_code == 503
     assert r.json()["components"]["storage"]["status"] == "down"
     assert r.json()["components"]["database"]["status"] == "up"
-    r = center.get(system.center_url + "/api/recordings", params={"business_serial": SALE["business_serial"]}, timeout=10)
+    r = center.get(
+        system.center_url + "/api/recordings", params={"business_serial": SALE["business_serial"]}, timeout=10
+    )
     assert r.status_code == 200 and r.json()["total"] == 1

@@ -38,9 +38,25 @@ def system(s3_endpoint: S3Endpoint, tmp_path: Path) -> Iterator[tuple[CenterProc
 
 
 def _upload_run(branch: BranchRig, prefix: list[str] | None = None) -> subprocess.Popen[str]:
-    argv = [*(prefix or []), sys.executable, "-m", "branch_agent", "--config", str(branch.write_config()), "upload", "run"]
-    return subprocess.Popen(argv, cwd=REPO, env=branch.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    argv = [
+        *(prefix or []),
+        sys.executable,
+        "-m",
+        "branch_agent",
+        "--config",
+        str(branch.write_config()),
+        "upload",
+        "run",
+    ]
+    return subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=branch.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _assert_archived_once(center: CenterProcess, store: ObjectStore, clip_id: str, sha256: str) -> None:
@@ -52,7 +68,9 @@ def _assert_archived_once(center: CenterProcess, store: ObjectStore, clip_id: st
 
 
 @pytest.mark.slow
-def test_uploader_killed_mid_part_resumes_and_sends_only_the_rest(system: tuple[CenterProcess, BranchRig], store: ObjectStore) -> None:
+def test_uploader_killed_mid_part_resumes_and_sends_only_the_rest(
+    system: tuple[CenterProcess, BranchRig], store: ObjectStore
+) -> None:
     center, branch = system
     parts = 8
     clip, _ = branch.add_clip(parts * PART)
@@ -81,7 +99,9 @@ def test_uploader_killed_mid_part_resumes_and_sends_only_the_rest(system: tuple[
     _assert_archived_once(center, store, clip.clip_id, after.sha256 or "")
 
 
-def test_center_down_for_the_whole_window_keeps_clips_queued(system: tuple[CenterProcess, BranchRig], store: ObjectStore) -> None:
+def test_center_down_for_the_whole_window_keeps_clips_queued(
+    system: tuple[CenterProcess, BranchRig], store: ObjectStore
+) -> None:
     center, branch = system
     first, _ = branch.add_clip(PART + 10)
     second, _ = branch.add_clip(100_000)
@@ -111,11 +131,15 @@ def own_storage(tmp_path: Path) -> Iterator[SeaweedServer]:
     server.stop()
 
 
-def _wait_for_stored_parts(center: CenterProcess, store: ObjectStore, clip_id: str, still_running: "threading.Thread | subprocess.Popen[str]") -> list[int]:
+def _wait_for_stored_parts(
+    center: CenterProcess, store: ObjectStore, clip_id: str, still_running: threading.Thread | subprocess.Popen[str]
+) -> list[int]:
     """Polls the store's parts list until it holds some of the clip: the rest are then on the wire."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        alive = still_running.is_alive() if isinstance(still_running, threading.Thread) else still_running.poll() is None
+        alive = (
+            still_running.is_alive() if isinstance(still_running, threading.Thread) else still_running.poll() is None
+        )
         if not alive:
             break
         row = ingest_row(center, clip_id)
@@ -128,7 +152,9 @@ def _wait_for_stored_parts(center: CenterProcess, store: ObjectStore, clip_id: s
 
 
 @pytest.mark.slow
-def test_storage_down_mid_upload_and_at_registration_keeps_clips_queued(own_storage: SeaweedServer, tmp_path: Path) -> None:
+def test_storage_down_mid_upload_and_at_registration_keeps_clips_queued(
+    own_storage: SeaweedServer, tmp_path: Path
+) -> None:
     assert own_storage.endpoint is not None
     store = ObjectStore(own_storage.endpoint)
     center = CenterProcess(tmp_path / "center", own_storage.endpoint)
@@ -160,7 +186,10 @@ def test_storage_down_mid_upload_and_at_registration_keeps_clips_queued(own_stor
         assert not [t for t in branch.transitions(first.clip_id) if t[1] in ("quarantined", "verified")]
 
         own_storage.start()
-        assert [(r.clip_id, r.state) for r in uploader.run_once()] == [(first.clip_id, "verified"), (second.clip_id, "verified")]
+        assert [(r.clip_id, r.state) for r in uploader.run_once()] == [
+            (first.clip_id, "verified"),
+            (second.clip_id, "verified"),
+        ]
         for clip in (one, two):
             assert branch.clip(clip.clip_id).upload_error == ""
             _assert_archived_once(center, store, clip.clip_id, clip.sha256 or "")
@@ -168,7 +197,9 @@ def test_storage_down_mid_upload_and_at_registration_keeps_clips_queued(own_stor
         center.kill()
 
 
-def test_branch_host_clock_hours_off_uploads_and_reports_the_offset(system: tuple[CenterProcess, BranchRig], store: ObjectStore) -> None:
+def test_branch_host_clock_hours_off_uploads_and_reports_the_offset(
+    system: tuple[CenterProcess, BranchRig], store: ObjectStore
+) -> None:
     center, branch = system
     clip, _ = branch.add_clip(PART + 99)
     # The whole uploader process lives five hours in the past; the center and the store keep true time.

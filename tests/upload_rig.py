@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -25,10 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.center_link.client import CenterClient
-from branch_agent.spool.clip_manifest import write_durably
 from branch_agent.config import ENV_API_SECRET
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import COMPLETED, PENDING, Clip, UploadTransition
+from branch_agent.spool.clip_manifest import write_durably
 from center_platform.config import ENV_DATABASE_URL, ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.db.models import Branch, IngestUpload, Product, ProductType, Recording
@@ -82,11 +82,21 @@ class CenterProcess:
 
     def start(self, timeout_s: float = 60.0) -> None:
         config = self.write_config()
-        env = {**os.environ, ENV_DATABASE_URL: self.db_url, ENV_S3_ACCESS_KEY: self.endpoint.access_key,
-               ENV_S3_SECRET_KEY: self.endpoint.secret_key}
+        env = {
+            **os.environ,
+            ENV_DATABASE_URL: self.db_url,
+            ENV_S3_ACCESS_KEY: self.endpoint.access_key,
+            ENV_S3_SECRET_KEY: self.endpoint.secret_key,
+        }
         with open(self.workdir / "center.log", "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "center_platform", "--config", str(config), "serve"],
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "center_platform", "--config", str(config), "serve"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -177,16 +187,29 @@ class BranchRig:
         spool.mkdir(parents=True, exist_ok=True)
         media_path = spool / f"{clip_id}.mp4"
         media_path.write_bytes(media)
-        start = started_at or datetime.now(timezone.utc) - timedelta(minutes=5)
-        manifest = signed_manifest(self.key, clip_id, start, media_path.name, len(media), hashlib.sha256(media).hexdigest())
+        start = started_at or datetime.now(UTC) - timedelta(minutes=5)
+        manifest = signed_manifest(
+            self.key, clip_id, start, media_path.name, len(media), hashlib.sha256(media).hexdigest()
+        )
         manifest_path = media_path.with_suffix(".manifest.json")
         write_durably(manifest_path, manifest.canonical_bytes())
         with self.sessions() as db:
             clip = Clip(
-                clip_id=clip_id, counter_code="C01", staff_code="1000001", business_serial=manifest.business_serial,
-                sale_json="{}", state=COMPLETED, media_path=str(media_path), manifest_path=str(manifest_path),
-                started_at=start, ended_at=manifest.ended_at, duration_ms=manifest.duration_ms, size=len(media),
-                sha256=manifest.media.sha256, manifest_sha256=manifest.manifest_sha256(), upload_state=PENDING,
+                clip_id=clip_id,
+                counter_code="C01",
+                staff_code="1000001",
+                business_serial=manifest.business_serial,
+                sale_json="{}",
+                state=COMPLETED,
+                media_path=str(media_path),
+                manifest_path=str(manifest_path),
+                started_at=start,
+                ended_at=manifest.ended_at,
+                duration_ms=manifest.duration_ms,
+                size=len(media),
+                sha256=manifest.media.sha256,
+                manifest_sha256=manifest.manifest_sha256(),
+                upload_state=PENDING,
             )
             db.add(clip)
             db.commit()
@@ -202,20 +225,46 @@ class BranchRig:
 
     def transitions(self, clip_id: str) -> list[tuple[str | None, str, str]]:
         with self.sessions() as db:
-            rows = db.execute(select(UploadTransition).where(UploadTransition.clip_id == clip_id).order_by(UploadTransition.id)).scalars()
+            rows = db.execute(
+                select(UploadTransition).where(UploadTransition.clip_id == clip_id).order_by(UploadTransition.id)
+            ).scalars()
             return [(t.from_state, t.to_state, t.detail) for t in rows]
 
 
-def signed_manifest(key: SigningKey, clip_id: str, start: datetime, file_name: str, size: int, sha256_hex: str) -> ClipManifest:
-    return ClipManifest.model_validate({
-        "clip_id": clip_id, "state": "completed", "branch_code": BRANCH_CODE, "counter_code": "C01",
-        "staff_code": "1000001", "business_serial": "SN-" + secrets.token_hex(4),
-        "customer": {"name": "李四", "id_type": "passport", "id_number": "E12345678", "card_number": "6222021234567890128"},
-        "product": {"code": PRODUCT_CODE, "name": "九十天", "type_code": "FIXED"},
-        "started_at": start, "ended_at": start + timedelta(seconds=3), "duration_ms": 3000,
-        "media": {"file_name": file_name, "size": size, "sha256": sha256_hex, "video_codec": "h264",
-                  "width": 1920, "height": 1080, "fps": 25, "audio_codec": "aac", "sample_rate": 48000},
-    }).signed(key)
+def signed_manifest(
+    key: SigningKey, clip_id: str, start: datetime, file_name: str, size: int, sha256_hex: str
+) -> ClipManifest:
+    return ClipManifest.model_validate(
+        {
+            "clip_id": clip_id,
+            "state": "completed",
+            "branch_code": BRANCH_CODE,
+            "counter_code": "C01",
+            "staff_code": "1000001",
+            "business_serial": "SN-" + secrets.token_hex(4),
+            "customer": {
+                "name": "李四",
+                "id_type": "passport",
+                "id_number": "E12345678",
+                "card_number": "6222021234567890128",
+            },
+            "product": {"code": PRODUCT_CODE, "name": "九十天", "type_code": "FIXED"},
+            "started_at": start,
+            "ended_at": start + timedelta(seconds=3),
+            "duration_ms": 3000,
+            "media": {
+                "file_name": file_name,
+                "size": size,
+                "sha256": sha256_hex,
+                "video_codec": "h264",
+                "width": 1920,
+                "height": 1080,
+                "fps": 25,
+                "audio_codec": "aac",
+                "sample_rate": 48000,
+            },
+        }
+    ).signed(key)
 
 
 @dataclass(frozen=True)
@@ -235,14 +284,20 @@ def archived(center: CenterProcess, store: ObjectStore, clip_id: str) -> Archive
     engine = make_engine(center.db_url)
     try:
         with make_session_factory(engine)() as db:
-            rows = int(db.execute(select(func.count()).select_from(Recording).where(Recording.clip_id == clip_id)).scalar_one())
+            rows = int(
+                db.execute(select(func.count()).select_from(Recording).where(Recording.clip_id == clip_id)).scalar_one()
+            )
             ingest = db.execute(select(IngestUpload).where(IngestUpload.clip_id == clip_id)).scalars().all()
             rec = db.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one_or_none()
             key = ingest[0].object_key if ingest else None
     finally:
         engine.dispose()
     versions = [v.version_id for v in store.list_versions(key) if v.key == key] if key else []
-    manifests = [v.version_id for v in store.list_versions(key + ".manifest.json") if key and v.key == key + ".manifest.json"] if key else []
+    manifests = (
+        [v.version_id for v in store.list_versions(key + ".manifest.json") if key and v.key == key + ".manifest.json"]
+        if key
+        else []
+    )
     stored = lock = None
     if rec is not None:
         stored, _ = store.sha256_hex(rec.object_key, rec.version_id)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -57,8 +57,13 @@ class CenterClient:
     _http: requests.Session = field(default_factory=requests.Session)
 
     def _request(
-        self, method: str, path: str, body: object | None = None, retry_on_clock: bool = True,
-        outcome_statuses: tuple[int, ...] = (), headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: object | None = None,
+        retry_on_clock: bool = True,
+        outcome_statuses: tuple[int, ...] = (),
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """A signed request; raises for 5xx and for 4xx not in outcome_statuses, else returns the reply."""
         data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -77,7 +82,9 @@ class CenterClient:
         if center_time and center_time.isdigit():
             self.clock_offset_s = float(center_time) - self.clock()
         if resp.status_code == 401 and retry_on_clock and "timestamp" in resp.text:
-            return self._request(method, path, body, retry_on_clock=False, outcome_statuses=outcome_statuses, headers=headers)
+            return self._request(
+                method, path, body, retry_on_clock=False, outcome_statuses=outcome_statuses, headers=headers
+            )
         if resp.status_code >= 500:
             raise CenterUnavailable(f"center answered {resp.status_code}: {_error(resp)}")
         if resp.status_code >= 400 and resp.status_code not in outcome_statuses:
@@ -85,7 +92,12 @@ class CenterClient:
         return resp
 
     def _send(
-        self, method: str, path: str, body: object | None = None, retry_on_clock: bool = True, outcome_statuses: tuple[int, ...] = ()
+        self,
+        method: str,
+        path: str,
+        body: object | None = None,
+        retry_on_clock: bool = True,
+        outcome_statuses: tuple[int, ...] = (),
     ) -> dict[str, object]:
         """outcome_statuses: 4xx answers whose body is a normal reply (a quarantined clip, for example)."""
         resp = self._request(method, path, body, retry_on_clock, outcome_statuses)
@@ -108,10 +120,14 @@ class CenterClient:
         return VersionedReply(etag=new_etag, payload=_json_object(resp))
 
     def send_heartbeat(self, beat: Heartbeat) -> HeartbeatReceipt:
-        return HeartbeatReceipt.model_validate(self._send("POST", "/api/branch/v1/heartbeat", beat.model_dump(mode="json")))
+        return HeartbeatReceipt.model_validate(
+            self._send("POST", "/api/branch/v1/heartbeat", beat.model_dump(mode="json"))
+        )
 
     def register_upload(self, manifest: dict[str, object]) -> UploadPlan:
-        return UploadPlan.model_validate(self._send("POST", "/api/branch/v1/uploads", RegisterUpload(manifest=manifest).model_dump()))
+        return UploadPlan.model_validate(
+            self._send("POST", "/api/branch/v1/uploads", RegisterUpload(manifest=manifest).model_dump())
+        )
 
     def presign(self, clip_id: str, parts: list[PartChecksum]) -> PresignResponse:
         body = PresignRequest(parts=parts).model_dump()
@@ -119,7 +135,9 @@ class CenterClient:
 
     def complete(self, clip_id: str) -> UploadOutcome:
         # 422 carries the quarantine outcome: the center refused the bytes, and says why.
-        return UploadOutcome.model_validate(self._send("POST", f"/api/branch/v1/uploads/{clip_id}/complete", outcome_statuses=(422,)))
+        return UploadOutcome.model_validate(
+            self._send("POST", f"/api/branch/v1/uploads/{clip_id}/complete", outcome_statuses=(422,))
+        )
 
 
 def _json_object(resp: requests.Response) -> dict[str, object]:

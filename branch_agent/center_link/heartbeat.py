@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from branch_agent.center_link.client import CenterRefused, CenterUnavailable
-from branch_agent.db.models import LocalAudit
-from branch_agent.spool.disk_guard import find_shortage
-from branch_agent.gb28181.service import platform_report
-from branch_agent.spool.usage import measure_spool_disk, upload_backlog
 from branch_agent.center_link.sync import center_branch_view, config_mismatches, sync_reports
+from branch_agent.db.models import LocalAudit
+from branch_agent.gb28181.service import platform_report
 from branch_agent.spool.disk_forecast import DiskForecast
+from branch_agent.spool.disk_guard import find_shortage
+from branch_agent.spool.usage import measure_spool_disk, upload_backlog
 from storage.contract.heartbeat import (
     BranchAuditLine,
     CounterHealthReport,
@@ -70,19 +70,39 @@ def _alerts(svc: BranchServices, disk: DiskForecast) -> list[HeartbeatAlert]:
 
 def build_heartbeat(svc: BranchServices, now: datetime) -> Heartbeat:
     counters = [
-        CounterHealthReport(code=code, recording=svc.counters[code].active_clip is not None if code in svc.counters else False,
-                            sources=[SourceHealthReport(**asdict(h)) for h in sources.health()])
+        CounterHealthReport(
+            code=code,
+            recording=svc.counters[code].active_clip is not None if code in svc.counters else False,
+            sources=[SourceHealthReport(**asdict(h)) for h in sources.health()],
+        )
         for code, sources in svc.sources.items()
     ]
     disk = measure_spool_disk(svc.sessions, svc.config.spool_dir, now)
     backlog = upload_backlog(svc.sessions)
     with svc.sessions() as db:
-        lines = db.execute(select(LocalAudit).where(LocalAudit.sent_at.is_(None)).order_by(LocalAudit.id).limit(AUDIT_BATCH)).scalars().all()
-        audit = [BranchAuditLine(branch_audit_id=a.id, at=a.at, actor=a.actor, action=a.action, target=a.target, detail=a.detail)
-                 for a in lines]
+        lines = (
+            db.execute(
+                select(LocalAudit).where(LocalAudit.sent_at.is_(None)).order_by(LocalAudit.id).limit(AUDIT_BATCH)
+            )
+            .scalars()
+            .all()
+        )
+        audit = [
+            BranchAuditLine(
+                branch_audit_id=a.id, at=a.at, actor=a.actor, action=a.action, target=a.target, detail=a.detail
+            )
+            for a in lines
+        ]
     return Heartbeat(
-        sent_at=now, software_version=software_version(), clock_offset_s=svc.client.clock_offset_s, counters=counters, disk=DiskReport(**asdict(disk)),
-        uploads=UploadReport(**asdict(backlog)), sync=sync_reports(svc.sessions), alerts=_alerts(svc, disk), audit=audit,
+        sent_at=now,
+        software_version=software_version(),
+        clock_offset_s=svc.client.clock_offset_s,
+        counters=counters,
+        disk=DiskReport(**asdict(disk)),
+        uploads=UploadReport(**asdict(backlog)),
+        sync=sync_reports(svc.sessions),
+        alerts=_alerts(svc, disk),
+        audit=audit,
         gb28181=platform_report(svc.gb28181),
     )
 
@@ -102,8 +122,11 @@ def send_heartbeat(svc: BranchServices) -> HeartbeatStatus:
         acknowledged = [i for i in receipt.audit_stored if i in offered]
         if acknowledged:
             with svc.sessions() as db:
-                db.execute(update(LocalAudit).where(LocalAudit.id.in_(acknowledged), LocalAudit.sent_at.is_(None))
-                           .values(sent_at=receipt.received_at))
+                db.execute(
+                    update(LocalAudit)
+                    .where(LocalAudit.id.in_(acknowledged), LocalAudit.sent_at.is_(None))
+                    .values(sent_at=receipt.received_at)
+                )
                 db.commit()
         status = HeartbeatStatus(now.isoformat(), True, "", len(acknowledged), alerts)
     svc.last_heartbeat = status

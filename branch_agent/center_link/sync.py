@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from branch_agent.center_link.client import CenterClient, CenterRefused, CenterUnavailable
 from branch_agent.config import BranchConfig
 from branch_agent.db.models import CenterBranchView, SyncedProduct, SyncedStaff, SyncState
+from storage.config_file import describe_validation_error
 from storage.contract.branch_sync import BranchConfigView, CatalogPayload, CounterView, StaffPayload
 from storage.contract.heartbeat import SyncReport
-from storage.config_file import describe_validation_error
 from storage.database import utcnow
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,17 @@ class SyncOutcome:
 def _apply_products(db: Session, payload: CatalogPayload) -> None:
     db.execute(delete(SyncedProduct))
     for p in payload.products:
-        db.add(SyncedProduct(code=p.code, name=p.name, type_code=p.type_code, type_name=p.type_name, term_days=p.term_days,
-                             risk_level=p.risk_level, disclosure_script=p.disclosure_script))
+        db.add(
+            SyncedProduct(
+                code=p.code,
+                name=p.name,
+                type_code=p.type_code,
+                type_name=p.type_name,
+                term_days=p.term_days,
+                risk_level=p.risk_level,
+                disclosure_script=p.disclosure_script,
+            )
+        )
 
 
 def _apply_staff(db: Session, payload: StaffPayload) -> None:
@@ -56,8 +65,14 @@ def _apply_staff(db: Session, payload: StaffPayload) -> None:
 
 def _apply_branch(db: Session, payload: BranchConfigView) -> None:
     db.execute(delete(CenterBranchView))
-    db.add(CenterBranchView(code=payload.code, name=payload.name, timezone=payload.timezone,
-                            counters_json=json.dumps([c.model_dump() for c in payload.counters], ensure_ascii=False)))
+    db.add(
+        CenterBranchView(
+            code=payload.code,
+            name=payload.name,
+            timezone=payload.timezone,
+            counters_json=json.dumps([c.model_dump() for c in payload.counters], ensure_ascii=False),
+        )
+    )
 
 
 _MODELS: dict[str, type[BaseModel]] = {PRODUCTS: CatalogPayload, STAFF: StaffPayload, BRANCH: BranchConfigView}
@@ -120,8 +135,15 @@ def sync_reports(sessions: sessionmaker[Session]) -> list[SyncReport]:
     out = []
     for resource in RESOURCE_PATHS:
         r = rows.get(resource)
-        out.append(SyncReport(resource=resource, etag=r.etag if r else None, synced_at=r.synced_at if r else None,
-                              attempted_at=r.attempted_at if r else None, error=r.error if r else ""))
+        out.append(
+            SyncReport(
+                resource=resource,
+                etag=r.etag if r else None,
+                synced_at=r.synced_at if r else None,
+                attempted_at=r.attempted_at if r else None,
+                error=r.error if r else "",
+            )
+        )
     return out
 
 

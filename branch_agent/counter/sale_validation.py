@@ -84,7 +84,12 @@ def validate_sale(form: dict[str, str], product_codes: set[str]) -> list[FieldEr
     if not serial:
         errors.append(FieldError("business_serial", "请输入或生成业务单号 / enter or generate the serial number"))
     elif not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", serial):
-        errors.append(FieldError("business_serial", "业务单号只能包含字母、数字、- 和 _，最多64位 / serial number: up to 64 letters, digits, - and _"))
+        errors.append(
+            FieldError(
+                "business_serial",
+                "业务单号只能包含字母、数字、- 和 _，最多64位 / serial number: up to 64 letters, digits, - and _",
+            )
+        )
     name = form["customer_name"]
     if not name:
         errors.append(FieldError("customer_name", "请输入客户姓名 / customer name is required"))
@@ -103,9 +108,13 @@ def validate_sale(form: dict[str, str], product_codes: set[str]) -> list[FieldEr
     elif not re.fullmatch(r"[0-9]{12,19}", card):
         errors.append(FieldError("card_number", "银行卡号应为12–19位数字 / card number: 12 to 19 digits"))
     elif not luhn_ok(card):
-        errors.append(FieldError("card_number", "银行卡号校验失败，请核对 / card number fails the Luhn check, please re-check it"))
+        errors.append(
+            FieldError("card_number", "银行卡号校验失败，请核对 / card number fails the Luhn check, please re-check it")
+        )
     if form["product_code"] not in product_codes:
         errors.append(FieldError("product_code", "请选择产品 / choose a product from the catalogue"))
     if form["consent"].lower() not in ("1", "true", "on", "yes"):
-        errors.append(FieldError("consent", "客户未同意录音录像，不能开始 / the customer has not consented: no recording"))
+        errors.append(
+            FieldError("consent", "客户未同意录音录像，不能开始 / the customer has not consented: no recording")
+        )
     return errors

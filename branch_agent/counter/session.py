@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,8 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.config import BranchConfig, CounterSection
 from branch_agent.counter.sources import CounterSources
-from branch_agent.spool.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest, fsync_dir
-from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.db.models import CANCELLED, COMPLETED, RECORDING, Clip
 from branch_agent.recorder import (
     EncoderSettings,
@@ -34,6 +32,15 @@ from branch_agent.recorder import (
     RecordingFailed,
     sale_overlay,
 )
+from branch_agent.spool.clip_manifest import (
+    SaleInfo,
+    audit_local,
+    build_manifest,
+    chain_head,
+    commit_manifest,
+    fsync_dir,
+)
+from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.spool.recovery import close_interrupted
 from storage.manifest import Marker
 from storage.signing import SigningKey
@@ -73,8 +80,13 @@ class CounterSession:
     """Owns one counter's engine. Thread-safe: the UI may call from several request threads."""
 
     def __init__(
-        self, config: BranchConfig, counter: CounterSection, sessions: sessionmaker[Session],
-        key: SigningKey, sources: CounterSources, disk_guard: DiskGuard | None = None,
+        self,
+        config: BranchConfig,
+        counter: CounterSection,
+        sessions: sessionmaker[Session],
+        key: SigningKey,
+        sources: CounterSources,
+        disk_guard: DiskGuard | None = None,
     ) -> None:
         self.config = config
         self.counter = counter
@@ -91,10 +103,15 @@ class CounterSession:
         self._markers: list[Marker] = []
         rec = config.recorder
         self._settings = EncoderSettings(
-            preset=rec.preset, bitrate=rec.bitrate_kbit * 1000, gop_seconds=rec.gop_seconds, audio_bitrate=rec.audio_bitrate_kbit * 1000
+            preset=rec.preset,
+            bitrate=rec.bitrate_kbit * 1000,
+            gop_seconds=rec.gop_seconds,
+            audio_bitrate=rec.audio_bitrate_kbit * 1000,
         )
         lay = counter.layout
-        self._compositor = PipCompositor(PipLayout(inset_width=lay.inset_width, inset_height=lay.inset_height, corner=lay.corner))
+        self._compositor = PipCompositor(
+            PipLayout(inset_width=lay.inset_width, inset_height=lay.inset_height, corner=lay.corner)
+        )
         self._overlay = OverlayRenderer(config.branch.font_path, position=lay.overlay_position)
 
     @property
@@ -107,8 +124,13 @@ class CounterSession:
                 return None
             status = self._engine.status()
             return ActiveRecording(
-                clip_id=self._clip_id, staff_code=self._staff_code, sale=self._sale, elapsed_ms=max(0, status.elapsed_ms),
-                markers=tuple(self._markers), engine_failure=status.failure, stalled_sources=tuple(status.stalled_sources),
+                clip_id=self._clip_id,
+                staff_code=self._staff_code,
+                sale=self._sale,
+                elapsed_ms=max(0, status.elapsed_ms),
+                markers=tuple(self._markers),
+                engine_failure=status.failure,
+                stalled_sources=tuple(status.stalled_sources),
             )
 
     def start(self, staff_code: str, sale: SaleInfo) -> str:
@@ -119,27 +141,46 @@ class CounterSession:
             if shortage is not None:
                 # Refused before anything is written: a clip cut off by a full disk would be worse than none.
                 with self.sessions() as db:
-                    audit_local(db, staff_code, "recording.refused", self.counter.code,
-                                {"reason": "disk_low", "free_bytes": shortage.free_bytes, "serial": sale.business_serial})
+                    audit_local(
+                        db,
+                        staff_code,
+                        "recording.refused",
+                        self.counter.code,
+                        {"reason": "disk_low", "free_bytes": shortage.free_bytes, "serial": sale.business_serial},
+                    )
                     db.commit()
                 raise SessionError(shortage.message)
             clip_id = uuid.uuid4().hex
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
             day_dir = self.config.spool_dir / started.astimezone(self.tz).strftime("%Y-%m-%d")
             day_dir.mkdir(parents=True, exist_ok=True)
             media = day_dir / f"{clip_id}.mp4"
             engine = RecordingEngine(
-                env=self.sources.environment, desk=self.sources.desk, mic=self.sources.microphone,
-                compositor=self._compositor, overlay=self._overlay, overlay_text=sale_overlay(
+                env=self.sources.environment,
+                desk=self.sources.desk,
+                mic=self.sources.microphone,
+                compositor=self._compositor,
+                overlay=self._overlay,
+                overlay_text=sale_overlay(
                     self.config.branch.name, self.counter.name, staff_code, sale.business_serial, self.tz
                 ),
-                output_path=media, settings=self._settings,
+                output_path=media,
+                settings=self._settings,
             )
             # The row exists before the first byte, so a crash mid-recording is found at start-up.
             with self.sessions() as db:
-                db.add(Clip(clip_id=clip_id, counter_code=self.counter.code, staff_code=staff_code,
-                            business_serial=sale.business_serial, sale_json=json.dumps(asdict(sale), ensure_ascii=False),
-                            state=RECORDING, media_path=str(media), started_at=started))
+                db.add(
+                    Clip(
+                        clip_id=clip_id,
+                        counter_code=self.counter.code,
+                        staff_code=staff_code,
+                        business_serial=sale.business_serial,
+                        sale_json=json.dumps(asdict(sale), ensure_ascii=False),
+                        state=RECORDING,
+                        media_path=str(media),
+                        started_at=started,
+                    )
+                )
                 db.commit()
             try:
                 engine.start()
@@ -152,7 +193,13 @@ class CounterSession:
                 media.unlink(missing_ok=True)
                 raise SessionError(f"recording could not start: {exc}") from exc
             with self.sessions() as db:
-                audit_local(db, staff_code, "recording.started", clip_id, {"serial": sale.business_serial, "counter": self.counter.code})
+                audit_local(
+                    db,
+                    staff_code,
+                    "recording.started",
+                    clip_id,
+                    {"serial": sale.business_serial, "counter": self.counter.code},
+                )
                 db.commit()
             self._engine, self._clip_id, self._sale, self._staff_code = engine, clip_id, sale, staff_code
             self._markers = []
@@ -183,27 +230,55 @@ class CounterSession:
                 with self.sessions() as db:
                     clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
                     close_interrupted(db, clip, self.config.branch.code, self.key, reason=str(exc))
-                raise SessionError(f"the recorder failed during clip {clip_id} ({exc}); what was recorded is kept as interrupted") from exc
+                raise SessionError(
+                    f"the recorder failed during clip {clip_id} ({exc}); what was recorded is kept as interrupted"
+                ) from exc
             summary = self._finish(result, actor)
             self._reset()
             return summary
 
     def _finish(self, result: EngineResult, actor: str) -> ClipSummary:
         assert self._clip_id and self._sale
-        codec = {"video_codec": result.video_codec, "width": result.width, "height": result.height, "fps": result.fps,
-                 "audio_codec": result.audio_codec, "sample_rate": result.sample_rate}
+        codec = {
+            "video_codec": result.video_codec,
+            "width": result.width,
+            "height": result.height,
+            "fps": result.fps,
+            "audio_codec": result.audio_codec,
+            "sample_rate": result.sample_rate,
+        }
         gaps = [{"source": g.source, "start_ms": g.start_ms, "duration_ms": g.duration_ms} for g in result.gaps]
         with self.sessions() as db:
             clip = db.execute(select(Clip).where(Clip.clip_id == self._clip_id)).scalar_one()
             manifest = build_manifest(
-                clip, self._sale, self.config.branch.code, "completed", result.started_at_utc, result.ended_at_utc,
-                result.duration_ms, Path(clip.media_path), codec, gaps, self._markers, chain_head(db), self.key,
+                clip,
+                self._sale,
+                self.config.branch.code,
+                "completed",
+                result.started_at_utc,
+                result.ended_at_utc,
+                result.duration_ms,
+                Path(clip.media_path),
+                codec,
+                gaps,
+                self._markers,
+                chain_head(db),
+                self.key,
             )
             commit_manifest(db, clip, manifest, COMPLETED)
-            audit_local(db, actor, "recording.completed", clip.clip_id, {"duration_ms": result.duration_ms, "gaps": len(gaps)})
+            audit_local(
+                db, actor, "recording.completed", clip.clip_id, {"duration_ms": result.duration_ms, "gaps": len(gaps)}
+            )
             db.commit()
-            return ClipSummary(clip.clip_id, COMPLETED, result.duration_ms, manifest.media.size, manifest.media.sha256,
-                               Path(clip.media_path), Path(clip.manifest_path or ""))
+            return ClipSummary(
+                clip.clip_id,
+                COMPLETED,
+                result.duration_ms,
+                manifest.media.size,
+                manifest.media.sha256,
+                Path(clip.media_path),
+                Path(clip.manifest_path or ""),
+            )
 
     def cancel(self, actor: str, reason: str) -> None:
         if not reason.strip():

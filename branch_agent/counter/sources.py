@@ -22,9 +22,9 @@ from branch_agent.gb28181.sdp import MediaTransport
 from branch_agent.gb28181.service import GbPlatformRunner
 from branch_agent.sources import AudioSource, SourceHealth, VideoSource
 from branch_agent.sources.av_stream import AvStreamReader, StreamSettings
-from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
 from branch_agent.sources.gb_camera import GbCamera, GbCameraSettings
 from branch_agent.sources.onvif_stream import OnvifResolver, OnvifStreamRequest
+from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
 from branch_agent.sources.stream_target import FixedTarget, StreamTarget, TargetResolver, rtsp_options
 from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
 from branch_agent.sources.synthetic import SyntheticVideoSource, ToneAudioSource
@@ -63,8 +63,9 @@ def _resolver(what: str, cfg: VideoSourceSection) -> tuple[TargetResolver, Strea
         if "x" in cfg.stream:
             w, h = cfg.stream.split("x")
             stream = (int(w), int(h))
-        request = OnvifStreamRequest(cfg.host, cfg.port, cfg.username, cfg.password(what), stream,
-                                     cfg.transport, cfg.timeout_s, _OPEN_TIMEOUT_S)
+        request = OnvifStreamRequest(
+            cfg.host, cfg.port, cfg.username, cfg.password(what), stream, cfg.transport, cfg.timeout_s, _OPEN_TIMEOUT_S
+        )
         return OnvifResolver(request), StreamSettings(latency_ms=cfg.latency_ms, open_timeout_s=_OPEN_TIMEOUT_S)
     if isinstance(cfg, FileCameraSection):
         target = StreamTarget(url=str(cfg.path), display=str(cfg.path))
@@ -100,9 +101,19 @@ class _SourceFactory:
     def video(self, role: str, cfg: VideoSourceSection) -> VideoSource:
         if isinstance(cfg, SyntheticCameraSection):
             luma, chroma = _SYNTHETIC_LOOKS[role]
-            return SyntheticVideoSource(self.name(role), cfg.width, cfg.height, cfg.fps, cfg.label or self.name(role),
-                                        luma=luma, chroma=chroma, font_path=str(self.config.branch.font_path))
-        wants_sound = isinstance(self.counter.microphone, CameraMicrophoneSection) and self.counter.microphone.camera == role
+            return SyntheticVideoSource(
+                self.name(role),
+                cfg.width,
+                cfg.height,
+                cfg.fps,
+                cfg.label or self.name(role),
+                luma=luma,
+                chroma=chroma,
+                font_path=str(self.config.branch.font_path),
+            )
+        wants_sound = (
+            isinstance(self.counter.microphone, CameraMicrophoneSection) and self.counter.microphone.camera == role
+        )
         if isinstance(cfg, Gb28181CameraSection):
             return self.gb_camera(role, cfg, wants_sound)
         resolver, settings = _resolver(f"the {role} camera of counter {self.counter.code}", cfg)
@@ -119,9 +130,14 @@ class _SourceFactory:
         assert self.gb_platform is not None  # the config validator demands [gb28181] for such a camera
         assert self.config.gb28181 is not None
         settings = GbCameraSettings(
-            device_id=cfg.device_id, channel_id=cfg.channel_id, transport=MediaTransport(cfg.media_transport),
-            media_port=cfg.media_port, bind_host=self.config.gb28181.host, want_audio=wants_sound,
-            latency_ms=cfg.latency_ms, media_timeout_s=cfg.media_timeout_s,
+            device_id=cfg.device_id,
+            channel_id=cfg.channel_id,
+            transport=MediaTransport(cfg.media_transport),
+            media_port=cfg.media_port,
+            bind_host=self.config.gb28181.host,
+            want_audio=wants_sound,
+            latency_ms=cfg.latency_ms,
+            media_timeout_s=cfg.media_timeout_s,
         )
         camera = GbCamera(self.name(role), self.gb_platform, settings)
         self.gb_cameras[role] = camera
@@ -138,15 +154,20 @@ class _SourceFactory:
                 return self.gb_cameras[cfg.camera].audio(name)
             return FeedAudioSource(name, self.readers[cfg.camera])
         if isinstance(cfg, AlsaMicrophoneSection):
-            target = StreamTarget(url=cfg.device, display=f"alsa:{cfg.device}", format="alsa",
-                                  options={"sample_rate": "48000", "channels": str(cfg.channels)})
+            target = StreamTarget(
+                url=cfg.device,
+                display=f"alsa:{cfg.device}",
+                format="alsa",
+                options={"sample_rate": "48000", "channels": str(cfg.channels)},
+            )
             settings = StreamSettings(want_video=False, want_audio=True, latency_ms=cfg.latency_ms)
             return FeedAudioSource(name, AvStreamReader(name, FixedTarget("alsa", target), settings))
         raise TypeError(f"microphone of counter {self.counter.code}: unknown kind {cfg.kind}")
 
 
-def build_sources(config: BranchConfig, counter: CounterSection,
-                  gb_platform: GbPlatformRunner | None = None) -> CounterSources:
+def build_sources(
+    config: BranchConfig, counter: CounterSection, gb_platform: GbPlatformRunner | None = None
+) -> CounterSources:
     """``gb_platform``: the agent's shared GB/T 28181 platform (see ``gb_platform_runner``); when
     None and the counter has a GB/T 28181 camera, the counter gets a platform of its own."""
     factory = _SourceFactory(config, counter, gb_platform)

@@ -18,7 +18,14 @@ NAMING = {
 # Recording lifecycle of a clip on this host.
 RECORDING, COMPLETED, CANCELLED, INTERRUPTED = "recording", "completed", "cancelled", "interrupted"
 # Upload lifecycle; `purged` only after the center said verified and the keep period passed.
-PENDING, UPLOADING, UPLOADED, VERIFIED, PURGED, QUARANTINED = "pending", "uploading", "uploaded", "verified", "purged", "quarantined"
+PENDING, UPLOADING, UPLOADED, VERIFIED, PURGED, QUARANTINED = (
+    "pending",
+    "uploading",
+    "uploaded",
+    "verified",
+    "purged",
+    "quarantined",
+)
 
 
 class Base(DeclarativeBase):

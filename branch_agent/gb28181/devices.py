@@ -36,9 +36,7 @@ class GbPlatformConfig:
     def __post_init__(self) -> None:
         server = parse_gb_id(self.server_id, "server ID")
         if not server.is_platform:
-            raise InvalidGbId(
-                f"server ID {self.server_id} has type code {server.type_code}; a platform's is 200–299"
-            )
+            raise InvalidGbId(f"server ID {self.server_id} has type code {server.type_code}; a platform's is 200–299")
         parse_domain(self.domain, "SIP domain")
         for device_id in self.passwords:
             parse_gb_id(device_id, "device ID in passwords")
@@ -117,13 +115,25 @@ class DeviceTable:
         self._devices: dict[str, DeviceRecord] = {}
 
     def register(
-        self, device_id: str, transport: Transport, address: tuple[str, int], contact: str,
-        expires_s: int, now: float, user_agent: str = "",
+        self,
+        device_id: str,
+        transport: Transport,
+        address: tuple[str, int],
+        contact: str,
+        expires_s: int,
+        now: float,
+        user_agent: str = "",
     ) -> DeviceRecord:
         previous = self._devices.get(device_id)
         record = DeviceRecord(
-            device_id=device_id, transport=transport, address=address, contact=contact,
-            expires_s=expires_s, registered_at=now, last_seen=now, online=True,
+            device_id=device_id,
+            transport=transport,
+            address=address,
+            contact=contact,
+            expires_s=expires_s,
+            registered_at=now,
+            last_seen=now,
+            online=True,
             user_agent=user_agent,
             channels=previous.channels if previous else (),
             invalid_channels=previous.invalid_channels if previous else (),
@@ -146,9 +156,7 @@ class DeviceTable:
             return None
         if now - record.registered_at > record.expires_s:
             return None
-        record = replace(
-            record, last_seen=now, last_keepalive=now, address=address, online=True, offline_reason=""
-        )
+        record = replace(record, last_seen=now, last_keepalive=now, address=address, online=True, offline_reason="")
         self._devices[device_id] = record
         return record
 
@@ -170,8 +178,11 @@ class DeviceTable:
         return gone
 
     def set_channels(
-        self, device_id: str, channels: tuple[Channel, ...],
-        invalid: tuple[tuple[str, str], ...] = (), complete: bool = True,
+        self,
+        device_id: str,
+        channels: tuple[Channel, ...],
+        invalid: tuple[tuple[str, str], ...] = (),
+        complete: bool = True,
     ) -> DeviceRecord | None:
         record = self._devices.get(device_id)
         if record is None:

@@ -56,7 +56,9 @@ class Decoded:
 class MediaDecoder:
     """Not thread-safe: the receiver thread owns it. One per connection to a device."""
 
-    def __init__(self, sample_rate: int = 48000, latency_ms: int = 0, want_video: bool = True, want_audio: bool = False) -> None:
+    def __init__(
+        self, sample_rate: int = 48000, latency_ms: int = 0, want_video: bool = True, want_audio: bool = False
+    ) -> None:
         self.sample_rate = sample_rate
         self.want_video = want_video
         self.want_audio = want_audio

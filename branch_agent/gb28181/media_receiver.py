@@ -93,11 +93,15 @@ class GbMediaReceiver(SharedWorker):
         self._audio_meter = RateMeter()
         self._byte_meter = RateMeter()
         self._reorder = ReorderBuffer(
-            expected_ssrc=settings.ssrc, max_packets=settings.reorder_packets,
-            max_delay_ns=settings.reorder_delay_ms * 1_000_000, adopt_after=settings.adopt_ssrc_after,
+            expected_ssrc=settings.ssrc,
+            max_packets=settings.reorder_packets,
+            max_delay_ns=settings.reorder_delay_ms * 1_000_000,
+            adopt_after=settings.adopt_ssrc_after,
         )
         self._demux = PsDemuxer()
-        self._decoder = MediaDecoder(settings.sample_rate, settings.latency_ms, settings.want_video, settings.want_audio)
+        self._decoder = MediaDecoder(
+            settings.sample_rate, settings.latency_ms, settings.want_video, settings.want_audio
+        )
         self._deframer = Deframer()
         self._last_packet_ns: int | None = None
         self._last_audio_ns: int | None = None
@@ -154,8 +158,16 @@ class GbMediaReceiver(SharedWorker):
     def stats(self) -> ReceiverStats:
         with self._lock:
             return ReceiverStats(
-                self._packets, self._bytes, self._bad, self._rtcp, self._decode_errors, self._video_frames,
-                self._audio_chunks, self._connections, replace(self._reorder.stats), replace(self._demux.stats),
+                self._packets,
+                self._bytes,
+                self._bad,
+                self._rtcp,
+                self._decode_errors,
+                self._video_frames,
+                self._audio_chunks,
+                self._connections,
+                replace(self._reorder.stats),
+                replace(self._demux.stats),
             )
 
     def health(self, name: str, audio: bool) -> SourceHealth:
@@ -167,9 +179,7 @@ class GbMediaReceiver(SharedWorker):
             flowing = packet_age is not None and packet_age < s.stale_after_s
             connected = self._thread is not None and link_up and flowing
             r = self._reorder.stats
-            if not self._thread:
-                detail = self._detail
-            elif packet_age is None:
+            if not self._thread or packet_age is None:
                 detail = self._detail
             elif not flowing:
                 detail = f"no media for {packet_age:.1f} s"
@@ -217,7 +227,7 @@ class GbMediaReceiver(SharedWorker):
                     failures = 0
                 try:
                     self._step(sel)
-                except Exception:  # noqa: BLE001 - one bad packet must not end the camera
+                except Exception:
                     _log.exception("GB/T 28181 media %s: failed on received media", self.name)
                     with self._lock:
                         self._bad += 1

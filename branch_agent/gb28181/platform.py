@@ -90,8 +90,12 @@ class PlatformSnapshot:
 
 class GbPlatform(Registrar):
     def __init__(
-        self, config: GbPlatformConfig, *, sip_host: str | None = None,
-        query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S, t1_s: float = 0.5,
+        self,
+        config: GbPlatformConfig,
+        *,
+        sip_host: str | None = None,
+        query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
+        t1_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], dt.datetime] = dt.datetime.now,
     ) -> None:
@@ -112,8 +116,9 @@ class GbPlatform(Registrar):
         host = self._sip_host
         if host is None:
             host = socket.gethostbyname(socket.gethostname())
-            log.warning("SIP bound to %s; announcing %s in Via/Contact (pass sip_host to choose)",
-                        self.config.host, host)
+            log.warning(
+                "SIP bound to %s; announcing %s in Via/Contact (pass sip_host to choose)", self.config.host, host
+            )
         self._local = LocalParty(self.config.server_id, self.config.domain, host, self.port)
         self._play = PlaySessions(self._local, self._client)
 
@@ -168,8 +173,9 @@ class GbPlatform(Registrar):
             log.exception("%s Response SN %d from %s could not be read", body.cmd_type, body.sn, body.device_id)
             return
         if not delivered:
-            log.info("unasked %s Response SN %d from %s ignored (late or not ours)",
-                     body.cmd_type, body.sn, body.device_id)
+            log.info(
+                "unasked %s Response SN %d from %s ignored (late or not ours)", body.cmd_type, body.sn, body.device_id
+            )
 
     # -- queries (9.5) -------------------------------------------------------------------------
 
@@ -191,18 +197,22 @@ class GbPlatform(Registrar):
         pending = self._queries.open(cmd_type, sn, device_id)
         local = self.local
         request = build_request(
-            "MESSAGE", device_uri(device_id, record.contact, record.address),
-            via=local.via(record.transport), from_=local.from_header(new_tag()),
-            to=f"<sip:{device_id}@{self.config.domain}>", call_id=new_call_id(local.host), cseq=1,
-            content_type=CONTENT_TYPE, body=build_manscdp("Query", cmd_type, sn, device_id),
+            "MESSAGE",
+            device_uri(device_id, record.contact, record.address),
+            via=local.via(record.transport),
+            from_=local.from_header(new_tag()),
+            to=f"<sip:{device_id}@{self.config.domain}>",
+            call_id=new_call_id(local.host),
+            cseq=1,
+            content_type=CONTENT_TYPE,
+            body=build_manscdp("Query", cmd_type, sn, device_id),
         )
         what = f"{cmd_type} query to {device_id}"
-        transaction = asyncio.ensure_future(self._client.request(
-            request, Destination(record.transport, record.address), timeout_s=deadline_s
-        ))
+        transaction = asyncio.ensure_future(
+            self._client.request(request, Destination(record.transport, record.address), timeout_s=deadline_s)
+        )
         try:
-            await asyncio.wait({transaction, pending.done}, timeout=deadline_s,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({transaction, pending.done}, timeout=deadline_s, return_when=asyncio.FIRST_COMPLETED)
             if pending.done.done():
                 # The device answered, so it has the query; a lost 200 to it no longer matters.
                 return pending
@@ -218,7 +228,7 @@ class GbPlatform(Registrar):
             remaining = max(0.0, deadline - loop.time())
             try:
                 await asyncio.wait_for(asyncio.shield(pending.done), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 missing = "complete Response" if transaction.done() else "answer to the query MESSAGE"
                 raise self._timed_out(pending, f"{what} (SN {sn}): no {missing} within {deadline_s:g} s") from None
             return pending
@@ -235,9 +245,7 @@ class GbPlatform(Registrar):
         parts = pending.catalog
         if parts.messages:
             message += f" ({parts.received} of {parts.sum_num} catalogue items arrived)"
-        return CatalogIncomplete(
-            message, tuple(parts.channels.values()), tuple(parts.invalid.items()), parts.sum_num
-        )
+        return CatalogIncomplete(message, tuple(parts.channels.values()), tuple(parts.invalid.items()), parts.sum_num)
 
     async def query_catalog(self, device_id: str, timeout_s: float | None = None) -> list[Channel]:
         """The device's channels, also stored on its record. Raises CatalogIncomplete (with the
@@ -267,8 +275,15 @@ class GbPlatform(Registrar):
     # -- live video (9.2) ----------------------------------------------------------------------
 
     async def invite(
-        self, device_id: str, channel_id: str, *, transport: MediaTransport | str = MediaTransport.UDP,
-        media_host: str, media_port: int, ssrc: str | None = None, timeout_s: float | None = None,
+        self,
+        device_id: str,
+        channel_id: str,
+        *,
+        transport: MediaTransport | str = MediaTransport.UDP,
+        media_host: str,
+        media_port: int,
+        ssrc: str | None = None,
+        timeout_s: float | None = None,
         on_end: EndCallback | None = None,
     ) -> PlaySession:
         """Start live video from ``channel_id``; ``media_host:media_port`` is where we receive
@@ -284,8 +299,13 @@ class GbPlatform(Registrar):
             raise PlayError(str(exc)) from None
         try:
             return await self.play_sessions.invite(
-                record, channel_id, transport=kind, media_host=media_host, media_port=media_port,
-                ssrc=ssrc, timeout_s=timeout_s if timeout_s is not None else DEFAULT_INVITE_TIMEOUT_S,
+                record,
+                channel_id,
+                transport=kind,
+                media_host=media_host,
+                media_port=media_port,
+                ssrc=ssrc,
+                timeout_s=timeout_s if timeout_s is not None else DEFAULT_INVITE_TIMEOUT_S,
                 on_end=on_end,
             )
         except ConnectionError as exc:
@@ -296,9 +316,14 @@ class GbPlatform(Registrar):
     def snapshot(self) -> PlatformSnapshot:
         sessions = tuple(
             SessionSummary(
-                device_id=s.device_id, channel_id=s.channel_id, transport=s.media.transport,
-                ssrc=s.media.ssrc, local_port=s.media.local_port, remote_host=s.media.remote_host,
-                remote_port=s.media.remote_port, started_at=s.started_at,
+                device_id=s.device_id,
+                channel_id=s.channel_id,
+                transport=s.media.transport,
+                ssrc=s.media.ssrc,
+                local_port=s.media.local_port,
+                remote_host=s.media.remote_host,
+                remote_port=s.media.remote_port,
+                started_at=s.started_at,
             )
             for s in (self._play.sessions() if self._play is not None else [])
         )

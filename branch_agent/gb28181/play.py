@@ -90,9 +90,20 @@ class PlaySession:
     """One live stream from one channel: an INVITE dialog that is up until BYE from either side."""
 
     def __init__(
-        self, *, device_id: str, channel_id: str, call_id: str, local_from: str, remote_to: str,
-        remote_target: str, cseq: int, destination: Destination, media: MediaPlan,
-        answer: SessionDescription, local: LocalParty, client: ClientTransactions,
+        self,
+        *,
+        device_id: str,
+        channel_id: str,
+        call_id: str,
+        local_from: str,
+        remote_to: str,
+        remote_target: str,
+        cseq: int,
+        destination: Destination,
+        media: MediaPlan,
+        answer: SessionDescription,
+        local: LocalParty,
+        client: ClientTransactions,
         on_end: Callable[[PlaySession, str], None],
     ) -> None:
         self.device_id = device_id
@@ -131,8 +142,13 @@ class PlaySession:
             return
         self._cseq += 1
         request = build_request(
-            "BYE", self._remote_target, via=self._local.via(self._destination.transport),
-            from_=self._local_from, to=self._remote_to, call_id=self.call_id, cseq=self._cseq,
+            "BYE",
+            self._remote_target,
+            via=self._local.via(self._destination.transport),
+            from_=self._local_from,
+            to=self._remote_to,
+            call_id=self.call_id,
+            cseq=self._cseq,
         )
         self.end("ended by platform (BYE)")
         try:
@@ -141,8 +157,9 @@ class PlaySession:
             log.warning("BYE to %s/%s not answered: %s", self.device_id, self.channel_id, exc)
             return
         if response.status >= 300:
-            log.warning("BYE to %s/%s answered %d %s", self.device_id, self.channel_id,
-                        response.status, response.reason)
+            log.warning(
+                "BYE to %s/%s answered %d %s", self.device_id, self.channel_id, response.status, response.reason
+            )
 
     def end(self, reason: str) -> None:
         if not self.active:
@@ -157,8 +174,10 @@ class PlaySession:
         return self.ended_reason
 
     def __repr__(self) -> str:
-        return (f"PlaySession({self.device_id}/{self.channel_id}, {self.media.transport.value}, "
-                f"ssrc={self.media.ssrc}, {'active' if self.active else self.ended_reason})")
+        return (
+            f"PlaySession({self.device_id}/{self.channel_id}, {self.media.transport.value}, "
+            f"ssrc={self.media.ssrc}, {'active' if self.active else self.ended_reason})"
+        )
 
 
 class PlaySessions:
@@ -179,14 +198,24 @@ class PlaySessions:
         return make_ssrc(self._local.domain, next(self._ssrc_seq) % 10000)
 
     async def invite(
-        self, record: DeviceRecord, channel_id: str, *, transport: MediaTransport,
-        media_host: str, media_port: int, ssrc: str | None = None, timeout_s: float | None = None,
+        self,
+        record: DeviceRecord,
+        channel_id: str,
+        *,
+        transport: MediaTransport,
+        media_host: str,
+        media_port: int,
+        ssrc: str | None = None,
+        timeout_s: float | None = None,
         on_end: EndCallback | None = None,
     ) -> PlaySession:
         offered_ssrc = ssrc or self.next_ssrc()
         offer = build_play_offer(
-            platform_id=self._local.server_id, host=media_host, port=media_port,
-            ssrc=offered_ssrc, transport=transport,
+            platform_id=self._local.server_id,
+            host=media_host,
+            port=media_port,
+            ssrc=offered_ssrc,
+            transport=transport,
         )
         call_id = new_call_id(self._local.host)
         local_from = self._local.from_header(new_tag())
@@ -194,9 +223,16 @@ class PlaySessions:
         uri = device_uri(channel_id, record.contact, record.address)
         cseq = 1
         invite = build_request(
-            "INVITE", uri, via=self._local.via(record.transport), from_=local_from,
-            to=f"<sip:{channel_id}@{self._local.domain}>", call_id=call_id, cseq=cseq,
-            contact=self._local.contact, content_type=SDP_TYPE, body=offer,
+            "INVITE",
+            uri,
+            via=self._local.via(record.transport),
+            from_=local_from,
+            to=f"<sip:{channel_id}@{self._local.domain}>",
+            call_id=call_id,
+            cseq=cseq,
+            contact=self._local.contact,
+            content_type=SDP_TYPE,
+            body=offer,
             # 9.2.2.1: "sender channel:sender SSRC,receiver ID:receiver sequence".
             extra=(("Subject", f"{channel_id}:{offered_ssrc},{self._local.server_id}:0"),),
         )
@@ -213,8 +249,13 @@ class PlaySessions:
         contacts = response.get_all("Contact")
         remote_target = parse_name_addr(contacts[0]).uri if contacts else uri
         ack = build_request(
-            "ACK", remote_target, via=self._local.via(record.transport), from_=local_from,
-            to=remote_to, call_id=call_id, cseq=cseq,
+            "ACK",
+            remote_target,
+            via=self._local.via(record.transport),
+            from_=local_from,
+            to=remote_to,
+            call_id=call_id,
+            cseq=cseq,
         )
         self._client.send_once(ack, destination)
         try:
@@ -223,13 +264,23 @@ class PlaySessions:
         except SdpError as exc:
             # The dialog exists now (we ACKed); close it so the camera does not stream into nothing.
             await self._bye_raw(destination, remote_target, local_from, remote_to, call_id, cseq + 1)
-            raise PlayError(f"INVITE to {channel_id} on {record.device_id}: bad SDP answer: {exc}",
-                            response.status) from None
+            raise PlayError(
+                f"INVITE to {channel_id} on {record.device_id}: bad SDP answer: {exc}", response.status
+            ) from None
         callbacks = [cb for cb in (on_end,) if cb is not None]
         session = PlaySession(
-            device_id=record.device_id, channel_id=channel_id, call_id=call_id, local_from=local_from,
-            remote_to=remote_to, remote_target=remote_target, cseq=cseq, destination=destination,
-            media=media, answer=answer, local=self._local, client=self._client,
+            device_id=record.device_id,
+            channel_id=channel_id,
+            call_id=call_id,
+            local_from=local_from,
+            remote_to=remote_to,
+            remote_target=remote_target,
+            cseq=cseq,
+            destination=destination,
+            media=media,
+            answer=answer,
+            local=self._local,
+            client=self._client,
             on_end=lambda s, reason: self._ended(s, reason, callbacks),
         )
         session.ack = ack
@@ -238,23 +289,38 @@ class PlaySessions:
         return session
 
     @staticmethod
-    def _plan(answer: SessionDescription, transport: MediaTransport, media_host: str,
-              media_port: int, offered_ssrc: str) -> MediaPlan:
+    def _plan(
+        answer: SessionDescription, transport: MediaTransport, media_host: str, media_port: int, offered_ssrc: str
+    ) -> MediaPlan:
         video = answer.video
         if transport.is_tcp and not video.is_tcp:
             raise SdpError(f"offered {transport.protocol} but the answer's m= says {video.protocol}")
         ssrc = answer.ssrc if answer.ssrc and answer.ssrc.isdigit() else offered_ssrc
         return MediaPlan(
-            transport=transport, local_host=media_host, local_port=media_port,
-            remote_host=answer.media_host(video), remote_port=video.port, ssrc=ssrc,
-            offered_ssrc=offered_ssrc, remote_setup=video.setup, format_params=answer.format_params,
+            transport=transport,
+            local_host=media_host,
+            local_port=media_port,
+            remote_host=answer.media_host(video),
+            remote_port=video.port,
+            ssrc=ssrc,
+            offered_ssrc=offered_ssrc,
+            remote_setup=video.setup,
+            format_params=answer.format_params,
             payload_types=video.rtpmap,
         )
 
-    async def _bye_raw(self, destination: Destination, target: str, local_from: str, remote_to: str,
-                       call_id: str, cseq: int) -> None:
-        request = build_request("BYE", target, via=self._local.via(destination.transport),
-                                from_=local_from, to=remote_to, call_id=call_id, cseq=cseq)
+    async def _bye_raw(
+        self, destination: Destination, target: str, local_from: str, remote_to: str, call_id: str, cseq: int
+    ) -> None:
+        request = build_request(
+            "BYE",
+            target,
+            via=self._local.via(destination.transport),
+            from_=local_from,
+            to=remote_to,
+            call_id=call_id,
+            cseq=cseq,
+        )
         try:
             await self._client.request(request, destination)
         except (SipTimeout, ConnectionError, OSError) as exc:
@@ -294,4 +360,3 @@ class PlaySessions:
             return False
         send(session.ack, session.destination)
         return True
-

@@ -254,7 +254,7 @@ class PsDemuxer:
             size = 6 + length
             if avail < size:
                 return 0
-        body = bytes(buf[pos + 6:pos + size])
+        body = bytes(buf[pos + 6 : pos + size])
         if code == 0xBC:
             self._program_stream_map(body)
         elif 0xC0 <= code <= 0xEF:

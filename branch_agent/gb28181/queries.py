@@ -26,8 +26,13 @@ DEVICE_STATUS = "DeviceStatus"
 QUERY_TYPES = (CATALOG, DEVICE_INFO, DEVICE_STATUS)
 
 _CHANNEL_FIELDS = {
-    "Name": "name", "Manufacturer": "manufacturer", "Model": "model", "Status": "status",
-    "ParentID": "parent_id", "Address": "address", "CivilCode": "civil_code",
+    "Name": "name",
+    "Manufacturer": "manufacturer",
+    "Model": "model",
+    "Status": "status",
+    "ParentID": "parent_id",
+    "Address": "address",
+    "CivilCode": "civil_code",
 }
 
 
@@ -50,8 +55,9 @@ class QueryTimeout(QueryError, TimeoutError):
 class CatalogIncomplete(QueryTimeout):
     """Fewer than SumNum catalogue items arrived in time; ``channels`` holds those that did."""
 
-    def __init__(self, message: str, channels: tuple[Channel, ...], invalid: tuple[tuple[str, str], ...],
-                 expected: int | None) -> None:
+    def __init__(
+        self, message: str, channels: tuple[Channel, ...], invalid: tuple[tuple[str, str], ...], expected: int | None
+    ) -> None:
         super().__init__(message)
         self.channels = channels
         self.invalid = invalid
@@ -155,8 +161,12 @@ def parse_device_info(message: ManscdpMessage) -> DeviceInfo:
     count = f.get("Channel", "").strip()
     used = {"Result", "DeviceName", "Manufacturer", "Model", "Firmware", "Channel"}
     return DeviceInfo(
-        device_id=message.device_id, result=f.get("Result", ""), name=f.get("DeviceName", ""),
-        manufacturer=f.get("Manufacturer", ""), model=f.get("Model", ""), firmware=f.get("Firmware", ""),
+        device_id=message.device_id,
+        result=f.get("Result", ""),
+        name=f.get("DeviceName", ""),
+        manufacturer=f.get("Manufacturer", ""),
+        model=f.get("Model", ""),
+        firmware=f.get("Firmware", ""),
         channel_count=int(count) if count.isdigit() else None,
         extra=tuple((k, v) for k, v in f.items() if k not in used),
     )
@@ -172,9 +182,14 @@ def parse_device_status(message: ManscdpMessage) -> DeviceStatus:
             alarms.append((_text(item, "DeviceID"), _text(item, "DutyStatus")))
     used = {"Result", "Online", "Status", "Encode", "Record", "DeviceTime"}
     return DeviceStatus(
-        device_id=message.device_id, result=f.get("Result", ""), online=f.get("Online", ""),
-        status=f.get("Status", ""), encode=f.get("Encode", ""), record=f.get("Record", ""),
-        device_time=f.get("DeviceTime", ""), alarms=tuple(alarms),
+        device_id=message.device_id,
+        result=f.get("Result", ""),
+        online=f.get("Online", ""),
+        status=f.get("Status", ""),
+        encode=f.get("Encode", ""),
+        record=f.get("Record", ""),
+        device_time=f.get("DeviceTime", ""),
+        alarms=tuple(alarms),
         extra=tuple((k, v) for k, v in f.items() if k not in used),
     )
 

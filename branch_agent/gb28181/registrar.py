@@ -64,9 +64,7 @@ class Registrar:
         self.devices = DeviceTable()
         self._clock = clock
         self._wall_clock = wall_clock
-        self._nonces = NonceIssuer(
-            config.domain, config.nonce_lifetime_s, "auth" if config.digest_qop else None, clock
-        )
+        self._nonces = NonceIssuer(config.domain, config.nonce_lifetime_s, "auth" if config.digest_qop else None, clock)
         self._transactions: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
         self._server: SipServer | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -92,9 +90,7 @@ class Registrar:
             raise RuntimeError("registrar not started")
         return self._server.port
 
-    async def wait_for(
-        self, predicate: Callable[[DeviceTable], bool], timeout_s: float
-    ) -> None:
+    async def wait_for(self, predicate: Callable[[DeviceTable], bool], timeout_s: float) -> None:
         """Wait until the device table satisfies ``predicate`` (raises TimeoutError otherwise)."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.devices)), timeout_s)
@@ -111,9 +107,7 @@ class Registrar:
             await self.check_liveness()
 
     async def check_liveness(self) -> list[DeviceRecord]:
-        gone = self.devices.expire(
-            self._clock(), self.config.keepalive_interval_s, self.config.keepalive_misses
-        )
+        gone = self.devices.expire(self._clock(), self.config.keepalive_interval_s, self.config.keepalive_misses)
         for record in gone:
             log.warning("GB28181 device %s offline: %s", record.device_id, record.offline_reason)
         if gone:
@@ -255,13 +249,20 @@ class Registrar:
         contacts = request.get_all("Contact")
         contact = parse_name_addr(contacts[0]).uri if contacts else ""
         self.devices.register(
-            device_id, peer.transport, peer.address, contact, granted, self._clock(),
+            device_id,
+            peer.transport,
+            peer.address,
+            contact,
+            granted,
+            self._clock(),
             request.get("User-Agent") or "",
         )
         log.info("GB28181 device %s registered from %s:%d over %s", device_id, *peer.address, peer.transport.value)
         response = make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
         if contacts:
-            response.set("Contact", f"{contacts[0]};expires={granted}" if "expires=" not in contacts[0] else contacts[0])
+            response.set(
+                "Contact", f"{contacts[0]};expires={granted}" if "expires=" not in contacts[0] else contacts[0]
+            )
         response.set("Expires", str(granted))
         response.set("Date", gb_date(self._wall_clock()))
         return response

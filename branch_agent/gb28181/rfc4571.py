@@ -41,7 +41,7 @@ class Deframer:
             if len(buf) - pos - 2 < length:
                 break
             if length:
-                out.append(bytes(buf[pos + 2:pos + 2 + length]))
+                out.append(bytes(buf[pos + 2 : pos + 2 + length]))
             pos += 2 + length
         if pos:
             del buf[:pos]

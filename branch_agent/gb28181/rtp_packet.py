@@ -98,7 +98,7 @@ def parse_rtp(data: bytes) -> RtpPacket:
         offset += 4
         if offset + 4 * words > len(data):
             raise RtpError(f"header extension of {words} words runs past the packet end")
-        extension = RtpExtension(profile, bytes(data[offset:offset + 4 * words]))
+        extension = RtpExtension(profile, bytes(data[offset : offset + 4 * words]))
         offset += 4 * words
     end = len(data)
     padding = 0
@@ -118,4 +118,3 @@ def parse_rtp(data: bytes) -> RtpPacket:
         extension=extension,
         padding=padding,
     )
-

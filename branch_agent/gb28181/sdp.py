@@ -166,18 +166,26 @@ def parse_sdp(body: bytes | str) -> SessionDescription:
         raise SdpError("SDP has no m= line: nothing says which port the media uses")
     descriptions = tuple(
         MediaDescription(
-            media=str(m["media"]), port=int(m["port"]),  # type: ignore[call-overload]
-            protocol=str(m["protocol"]), formats=tuple(m["formats"]),  # type: ignore[arg-type]
-            attributes=tuple(m["a"]), connection_host=m.get("c"),  # type: ignore[arg-type]
+            media=str(m["media"]),
+            port=int(m["port"]),  # type: ignore[call-overload]
+            protocol=str(m["protocol"]),
+            formats=tuple(m["formats"]),  # type: ignore[arg-type]
+            attributes=tuple(m["a"]),
+            connection_host=m.get("c"),  # type: ignore[arg-type]
         )
         for m in media
     )
     if session["c"] is None and any(d.connection_host is None for d in descriptions):
         raise SdpError("SDP has no c= line: nothing says which address the media uses")
     return SessionDescription(
-        origin=session["o"] or "", session_name=session["s"] or "", connection_host=session["c"],
-        media=descriptions, ssrc=session["y"], format_params=session["f"],
-        attributes=tuple(session_attrs), unknown=tuple(unknown),
+        origin=session["o"] or "",
+        session_name=session["s"] or "",
+        connection_host=session["c"],
+        media=descriptions,
+        ssrc=session["y"],
+        format_params=session["f"],
+        attributes=tuple(session_attrs),
+        unknown=tuple(unknown),
     )
 
 
@@ -189,8 +197,12 @@ def _media_line(value: str) -> dict[str, object]:
     if not port_text.isdigit() or int(port_text) > 65535:
         raise SdpError(f"m= line port must be 0-65535, got {parts[1]!r}")
     return {
-        "media": parts[0].lower(), "port": int(port_text), "protocol": parts[2].upper(),
-        "formats": parts[3:], "a": [], "c": None,
+        "media": parts[0].lower(),
+        "port": int(port_text),
+        "protocol": parts[2].upper(),
+        "formats": parts[3:],
+        "a": [],
+        "c": None,
     }
 
 
@@ -212,9 +224,15 @@ def make_ssrc(domain: str, sequence: int, playback: bool = False) -> str:
 
 
 def build_play_offer(
-    *, platform_id: str, host: str, port: int, ssrc: str,
-    transport: MediaTransport = MediaTransport.UDP, session_name: str = "Play",
-    rtpmap: dict[int, str] | None = None, format_params: str | None = None,
+    *,
+    platform_id: str,
+    host: str,
+    port: int,
+    ssrc: str,
+    transport: MediaTransport = MediaTransport.UDP,
+    session_name: str = "Play",
+    rtpmap: dict[int, str] | None = None,
+    format_params: str | None = None,
 ) -> bytes:
     """The platform's offer for live video: receive only, PS first (GB/T 28181-2016 9.2.2)."""
     if not (len(ssrc) == 10 and ssrc.isdigit()):

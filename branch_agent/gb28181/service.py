@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Coroutine
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from branch_agent.gb28181.devices import DeviceRecord, DeviceTable, GbPlatformConfig
@@ -56,7 +56,7 @@ async def query_catalogs(platform: GbPlatform, timeout_s: float = CATALOG_TIMEOU
             log.info("GB/T 28181 device %s has %d channel(s)", device_id, len(channels))
         except CatalogIncomplete as exc:
             log.warning("GB/T 28181 device %s: %s", device_id, exc)
-        except Exception as exc:  # noqa: BLE001 - a catalogue is for display: the camera plays without
+        except Exception as exc:
             log.warning("GB/T 28181 device %s: Catalog query failed: %s", device_id, exc)
 
     try:
@@ -127,16 +127,23 @@ class GbPlatformRunner:
 
             try:
                 platform = asyncio.run_coroutine_threadsafe(create(), loop).result(_START_TIMEOUT_S)
-            except BaseException as exc:  # noqa: BLE001 - reported, and the loop must not leak
+            except BaseException as exc:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(5)
                 loop.close()
-                self.error = f"GB/T 28181 SIP server on {config.host}:{config.port} did not start: {exc or type(exc).__name__}"
+                self.error = (
+                    f"GB/T 28181 SIP server on {config.host}:{config.port} did not start: {exc or type(exc).__name__}"
+                )
                 raise GbPlatformUnavailable(self.error) from exc
             self.error = ""
             self._loop, self._thread, self._platform = loop, thread, platform
-            log.info("GB/T 28181 platform %s listening on %s:%d (%s)", config.server_id, config.host,
-                     platform.port, "+".join(config.transports))
+            log.info(
+                "GB/T 28181 platform %s listening on %s:%d (%s)",
+                config.server_id,
+                config.host,
+                platform.port,
+                "+".join(config.transports),
+            )
             return platform
 
     def stop(self) -> None:
@@ -154,7 +161,7 @@ class GbPlatformRunner:
 
         try:
             asyncio.run_coroutine_threadsafe(halt(), loop).result(5)
-        except Exception:  # noqa: BLE001 - stopping anyway
+        except Exception:
             log.exception("GB/T 28181 platform did not stop cleanly")
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
@@ -209,19 +216,29 @@ def platform_report(runner: GbPlatformRunner | None) -> GbPlatformReport | None:
     now = time.monotonic()  # the registrar's clock: DeviceRecord times are on it
     devices = [
         GbDeviceReport(
-            device_id=d.device_id[:32], online=d.online, transport=d.transport.value,
-            address=f"{d.address[0]}:{d.address[1]}"[:64], user_agent=d.user_agent[:200],
-            offline_reason=d.offline_reason[:200], last_seen_age_s=round(max(0.0, now - d.last_seen), 1),
-            channels=[GbChannelReport(channel_id=c.channel_id[:32], name=c.name[:200], status=c.status[:32])
-                      for c in d.channels[:MAX_GB_ITEMS]],
+            device_id=d.device_id[:32],
+            online=d.online,
+            transport=d.transport.value,
+            address=f"{d.address[0]}:{d.address[1]}"[:64],
+            user_agent=d.user_agent[:200],
+            offline_reason=d.offline_reason[:200],
+            last_seen_age_s=round(max(0.0, now - d.last_seen), 1),
+            channels=[
+                GbChannelReport(channel_id=c.channel_id[:32], name=c.name[:200], status=c.status[:32])
+                for c in d.channels[:MAX_GB_ITEMS]
+            ],
         )
         for d in snap.devices[:MAX_GB_ITEMS]
     ]
     sessions = [
         GbSessionReport(
-            device_id=s.device_id, channel_id=s.channel_id, transport=s.transport.value, ssrc=s.ssrc,
-            local_port=s.local_port, remote=f"{s.remote_host}:{s.remote_port}"[:64],
-            started_at=datetime.fromtimestamp(s.started_at, timezone.utc),
+            device_id=s.device_id,
+            channel_id=s.channel_id,
+            transport=s.transport.value,
+            ssrc=s.ssrc,
+            local_port=s.local_port,
+            remote=f"{s.remote_host}:{s.remote_port}"[:64],
+            started_at=datetime.fromtimestamp(s.started_at, UTC),
         )
         for s in snap.sessions[:MAX_GB_ITEMS]
     ]

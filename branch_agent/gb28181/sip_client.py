@@ -66,8 +66,17 @@ def new_call_id(host: str) -> str:
 
 
 def build_request(
-    method: str, uri: str, *, via: str, from_: str, to: str, call_id: str, cseq: int,
-    contact: str | None = None, content_type: str | None = None, body: bytes = b"",
+    method: str,
+    uri: str,
+    *,
+    via: str,
+    from_: str,
+    to: str,
+    call_id: str,
+    cseq: int,
+    contact: str | None = None,
+    content_type: str | None = None,
+    body: bytes = b"",
     extra: tuple[tuple[str, str], ...] = (),
 ) -> SipRequest:
     request = SipRequest(method=method, uri=uri)
@@ -101,9 +110,7 @@ def ack_for_failure(invite: SipRequest, response: SipResponse) -> SipRequest:
 
 
 class ClientTransactions:
-    def __init__(
-        self, send: Sender, *, t1_s: float = T1_S, t2_s: float = T2_S, timeout_s: float | None = None
-    ) -> None:
+    def __init__(self, send: Sender, *, t1_s: float = T1_S, t2_s: float = T2_S, timeout_s: float | None = None) -> None:
         self._send = send
         self.t1_s = t1_s
         self.t2_s = t2_s
@@ -117,7 +124,11 @@ class ClientTransactions:
         return raw
 
     async def request(
-        self, request: SipRequest, dest: Destination, *, timeout_s: float | None = None,
+        self,
+        request: SipRequest,
+        dest: Destination,
+        *,
+        timeout_s: float | None = None,
         on_provisional: Callable[[SipResponse], None] | None = None,
     ) -> SipResponse:
         """Send ``request`` and return its final answer; raises SipTimeout or ConnectionError."""
@@ -137,7 +148,7 @@ class ClientTransactions:
         deadline = timeout_s if timeout_s is not None else self.timeout_s
         try:
             response = await asyncio.wait_for(asyncio.shield(pending.future), deadline)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SipTimeout(
                 f"no final answer to {method} from {dest.address[0]}:{dest.address[1]} within {deadline:g} s"
             ) from None

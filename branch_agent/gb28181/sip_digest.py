@@ -70,7 +70,7 @@ def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
     while pos < len(rest):
         match = _PARAM.match(rest, pos)
         if not match or match.end() == pos:
-            raise DigestError(f"cannot read auth parameter at {rest[pos:pos + 40]!r}")
+            raise DigestError(f"cannot read auth parameter at {rest[pos : pos + 40]!r}")
         key, raw = match.group(1).lower(), match.group(2)
         if raw.startswith('"'):
             raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
@@ -150,12 +150,23 @@ def authorization_header(
     nc_text = f"{nc:08x}" if qop else None
     cnonce = (cnonce or secrets.token_hex(8)) if qop else None
     response = compute_response(
-        username=username, password=password, realm=challenge.realm, method=method, uri=uri,
-        nonce=challenge.nonce, qop=qop, nc=nc_text, cnonce=cnonce,
+        username=username,
+        password=password,
+        realm=challenge.realm,
+        method=method,
+        uri=uri,
+        nonce=challenge.nonce,
+        qop=qop,
+        nc=nc_text,
+        cnonce=cnonce,
     )
     parts = [
-        f'Digest username="{username}"', f'realm="{challenge.realm}"', f'nonce="{challenge.nonce}"',
-        f'uri="{uri}"', f'response="{response}"', "algorithm=MD5",
+        f'Digest username="{username}"',
+        f'realm="{challenge.realm}"',
+        f'nonce="{challenge.nonce}"',
+        f'uri="{uri}"',
+        f'response="{response}"',
+        "algorithm=MD5",
     ]
     if qop:
         parts += [f"qop={qop}", f"nc={nc_text}", f'cnonce="{cnonce}"']
@@ -198,9 +209,7 @@ class NonceIssuer:
 
     def challenge(self, stale: bool = False) -> DigestChallenge:
         stamp = f"{int(self._clock() * 1000):x}"
-        return DigestChallenge(
-            realm=self.realm, nonce=f"{stamp}.{self._sign(stamp)}", qop=self.qop, stale=stale
-        )
+        return DigestChallenge(realm=self.realm, nonce=f"{stamp}.{self._sign(stamp)}", qop=self.qop, stale=stale)
 
     def nonce_state(self, nonce: str) -> Verdict:
         stamp, sep, mac = nonce.partition(".")
@@ -226,9 +235,15 @@ class NonceIssuer:
             return Verdict.UNKNOWN_NONCE
         try:
             expected = compute_response(
-                username=credentials.username, password=password, realm=credentials.realm,
-                method=method, uri=credentials.uri, nonce=credentials.nonce,
-                qop=credentials.qop, nc=credentials.nc, cnonce=credentials.cnonce,
+                username=credentials.username,
+                password=password,
+                realm=credentials.realm,
+                method=method,
+                uri=credentials.uri,
+                nonce=credentials.nonce,
+                qop=credentials.qop,
+                nc=credentials.nc,
+                cnonce=credentials.cnonce,
             )
         except DigestError:
             return Verdict.WRONG_PASSWORD

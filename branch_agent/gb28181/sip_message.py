@@ -26,9 +26,26 @@ COMPACT_FORMS = {
 _CANONICAL = {
     name.lower(): name
     for name in (
-        "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Expires", "Date",
-        "Content-Type", "Content-Length", "Content-Encoding", "User-Agent", "Authorization",
-        "WWW-Authenticate", "Route", "Record-Route", "Subject", "Supported", "Allow",
+        "Via",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "Max-Forwards",
+        "Expires",
+        "Date",
+        "Content-Type",
+        "Content-Length",
+        "Content-Encoding",
+        "User-Agent",
+        "Authorization",
+        "WWW-Authenticate",
+        "Route",
+        "Record-Route",
+        "Subject",
+        "Supported",
+        "Allow",
     )
 }
 # Only these may carry several comma-separated values; WWW-Authenticate and Date contain commas
@@ -213,7 +230,7 @@ class NameAddr:
 def parse_name_addr(value: str) -> NameAddr:
     value = value.strip()
     if "<" in value:
-        match = re.match(r'^(.*?)<([^>]*)>(.*)$', value)
+        match = re.match(r"^(.*?)<([^>]*)>(.*)$", value)
         if not match:
             raise SipParseError(f"unbalanced '<' in address {value!r}")
         display, uri, rest = match.groups()
@@ -278,7 +295,7 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     for sep in (b"\r\n\r\n", b"\n\n"):
         idx = data.find(sep)
         if idx >= 0:
-            return data[:idx], data[idx + len(sep):]
+            return data[:idx], data[idx + len(sep) :]
     raise SipParseError("no blank line ends the headers (message truncated?)")
 
 
@@ -355,7 +372,7 @@ class StreamFramer:
             total = end + sep_len + n
             if len(self._buffer) < total:
                 return messages
-            message.body = bytes(self._buffer[end + sep_len: total])
+            message.body = bytes(self._buffer[end + sep_len : total])
             del self._buffer[:total]
             messages.append(message)
 
@@ -371,9 +388,7 @@ class StreamFramer:
         return len(self._buffer)
 
 
-def make_response(
-    request: SipRequest, status: int, reason: str, to_tag: str | None = None
-) -> SipResponse:
+def make_response(request: SipRequest, status: int, reason: str, to_tag: str | None = None) -> SipResponse:
     """A response carrying the request's Via, From, To, Call-ID and CSeq (RFC 3261 8.2.6.2)."""
     response = SipResponse(status=status, reason=reason)
     for name, value in request.headers:

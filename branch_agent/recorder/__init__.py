@@ -1,5 +1,6 @@
 """The recorder: PiP composition, burned-in text, and crash-safe fragmented MP4 output."""
 
+from branch_agent.recorder.clock import Clock, FreeRunningClock, MonotonicClock
 from branch_agent.recorder.compositor import PipCompositor, PipLayout
 from branch_agent.recorder.engine import (
     EngineResult,
@@ -10,12 +11,11 @@ from branch_agent.recorder.engine import (
 )
 from branch_agent.recorder.gaps import AudioAligner, Gap, VideoGapTracker
 from branch_agent.recorder.mp4_writer import (
-    EncoderSettings,
     EncoderFrame,
+    EncoderSettings,
     FragmentedMp4Writer,
     ThreadedMp4Writer,
 )
-from branch_agent.recorder.clock import Clock, FreeRunningClock, MonotonicClock
 from branch_agent.recorder.overlay import (
     OverlayPatch,
     OverlayRenderer,

@@ -104,9 +104,7 @@ class PipCompositor:
             (slice((y - b) // 2, (y + h + b) // 2), slice((x - b) // 2, (x + w + b) // 2)),
         )
 
-    def compose(
-        self, background: VideoFrame, inset: VideoFrame
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def compose(self, background: VideoFrame, inset: VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self.compose_into(background, inset, self._y, self._u, self._v)
         return self._y, self._u, self._v
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from branch_agent.recorder.clock import Clock, MonotonicClock
@@ -142,12 +142,10 @@ class RecordingEngine:
         self._wait_for_pictures()
         self._rehearse()
         lay = self.compositor.layout
-        self._writer = ThreadedMp4Writer(
-            self.output_path, self.settings, lay.output_width, lay.output_height
-        )
+        self._writer = ThreadedMp4Writer(self.output_path, self.settings, lay.output_width, lay.output_height)
         # The origin is taken after the encoder is set up so frame 0 is due immediately.
         self._origin_ns = self.clock.monotonic_ns()
-        self._started_at_utc = datetime.now(timezone.utc)
+        self._started_at_utc = datetime.now(UTC)
         self._video_gaps = VideoGapTracker(self._origin_ns)
         rate = self.settings.sample_rate
         self._audio = AudioAligner(
@@ -172,9 +170,7 @@ class RecordingEngine:
             try:
                 writer.close()
             finally:
-                raise RecordingFailed(
-                    f"recording {self.output_path} failed: {self._failure!r}"
-                ) from self._failure
+                raise RecordingFailed(f"recording {self.output_path} failed: {self._failure!r}") from self._failure
         fps = self.settings.fps
         end_tick = self._next_tick
         end_ns = self._origin_ns + end_tick * _NS // fps
@@ -255,7 +251,7 @@ class RecordingEngine:
         env, desk = self.env.latest_frame(), self.desk.latest_frame()
         assert env is not None and desk is not None  # _wait_for_pictures saw both
         y, u, v = self.compositor.compose(env, desk)
-        self.overlay.apply(y, u, v, self.overlay_text(datetime.now(timezone.utc)))
+        self.overlay.apply(y, u, v, self.overlay_text(datetime.now(UTC)))
 
     def _is_fresh(self, frame: VideoFrame | None, now_ns: int) -> bool:
         return frame is not None and now_ns - frame.pts_ns <= self._stall_ns

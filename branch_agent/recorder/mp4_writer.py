@@ -227,16 +227,12 @@ class FragmentedMp4Writer:
         frame.time_base = Fraction(1, self.settings.fps)
         # Planes may be padded to line_size; the views cover the visible part only.
         y, u, v = (
-            np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[
-                :, : plane.width
-            ]
+            np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
             for plane in frame.planes
         )
         return EncoderFrame(frame=frame, y=y, u=u, v=v)
 
-    def copy_into_picture(
-        self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts_frames: int
-    ) -> EncoderFrame:
+    def copy_into_picture(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts_frames: int) -> EncoderFrame:
         """Copy planes into an encoder picture, so the caller may reuse its buffers at once."""
         if y.shape != (self.height, self.width):
             raise ValueError(f"luma plane {y.shape} does not match {self.width}x{self.height}")
@@ -260,9 +256,7 @@ class FragmentedMp4Writer:
         if self._audio_next_pts is None:
             self._audio_next_pts = pts_samples
         elif pts_samples != self._audio_next_pts:
-            raise ValueError(
-                f"audio must be contiguous: expected pts {self._audio_next_pts}, got {pts_samples}"
-            )
+            raise ValueError(f"audio must be contiguous: expected pts {self._audio_next_pts}, got {pts_samples}")
         self._audio_next_pts = pts_samples + len(samples)
         self.audio_samples += len(samples)
         self._audio_buffer = np.concatenate((self._audio_buffer, samples))
@@ -333,9 +327,7 @@ class ThreadedMp4Writer:
         self.video_frames = 0
         self.audio_samples = 0
         # Audio items are small and come 1-2 per picture, so they share the bound generously.
-        self._queue: queue.Queue[tuple[str, object, int] | None] = queue.Queue(
-            maxsize=max(1, max_pending_frames) * 4
-        )
+        self._queue: queue.Queue[tuple[str, object, int] | None] = queue.Queue(maxsize=max(1, max_pending_frames) * 4)
         self._error: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="mp4-encoder", daemon=True)
@@ -391,6 +383,6 @@ class ThreadedMp4Writer:
                 else:
                     assert isinstance(payload, np.ndarray)
                     self._writer.write_audio(payload, pts)
-            except BaseException as exc:  # noqa: BLE001 - handed to the producer, not dropped
+            except BaseException as exc:
                 self._error = exc
                 _log.exception("encoder thread for %s failed", self.path)

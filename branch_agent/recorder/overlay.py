@@ -83,8 +83,7 @@ class OverlayRenderer:
         path = Path(font_path)
         if not path.is_file():
             raise FileNotFoundError(
-                f"overlay font not found: {path} "
-                "(configure a TrueType/OpenType font with CJK glyphs)"
+                f"overlay font not found: {path} (configure a TrueType/OpenType font with CJK glyphs)"
             )
         if position not in _POSITIONS:
             raise ValueError(f"position must be one of {_POSITIONS}, got {position!r}")
@@ -133,15 +132,9 @@ class OverlayRenderer:
             return OverlayPatch(alpha=empty, luma=empty)
         luma = Image.new("L", (width, height), _OUTLINE_LUMA)
         alpha = Image.new("L", (width, height), 0)
-        kwargs = dict(
-            font=self._font, spacing=self._spacing, align=align, stroke_width=self._outline
-        )
-        ImageDraw.Draw(luma).multiline_text(
-            (-left, -top), joined, fill=_TEXT_LUMA, stroke_fill=_OUTLINE_LUMA, **kwargs
-        )
-        ImageDraw.Draw(alpha).multiline_text(
-            (-left, -top), joined, fill=255, stroke_fill=255, **kwargs
-        )
+        kwargs = dict(font=self._font, spacing=self._spacing, align=align, stroke_width=self._outline)
+        ImageDraw.Draw(luma).multiline_text((-left, -top), joined, fill=_TEXT_LUMA, stroke_fill=_OUTLINE_LUMA, **kwargs)
+        ImageDraw.Draw(alpha).multiline_text((-left, -top), joined, fill=255, stroke_fill=255, **kwargs)
         return OverlayPatch(alpha=np.asarray(alpha).copy(), luma=np.asarray(luma).copy())
 
     def apply(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, text: OverlayText) -> None:

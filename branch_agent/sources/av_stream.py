@@ -54,7 +54,9 @@ class StreamSettings:
         if self.open_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
         if not 0 <= self.latency_ms <= 400:
-            raise ValueError(f"latency_ms must be within 0..400 (the recorder waits 500 ms for sound), got {self.latency_ms}")
+            raise ValueError(
+                f"latency_ms must be within 0..400 (the recorder waits 500 ms for sound), got {self.latency_ms}"
+            )
 
 
 class _Stop(Exception):
@@ -158,7 +160,9 @@ class AvStreamReader(SharedWorker):
                 if self._audio_problem and connected:
                     connected, detail = False, self._audio_problem
                 if self._audio.overruns:
-                    detail = (f"{detail}; " if detail else "") + f"{self._audio.overruns} chunks dropped: the recorder fell behind"
+                    detail = (
+                        f"{detail}; " if detail else ""
+                    ) + f"{self._audio.overruns} chunks dropped: the recorder fell behind"
             else:
                 last = self._latest.pts_ns if self._latest is not None else None
                 rate = self._video_meter.rate(now)
@@ -202,7 +206,7 @@ class AvStreamReader(SharedWorker):
                 raise ConnectionError("the stream ended")
             except _Stop:
                 return
-            except Exception as exc:  # noqa: BLE001 - every failure is counted, shown and retried
+            except Exception as exc:
                 if stop.is_set():
                     return
                 since = self._delivering_since
@@ -215,7 +219,9 @@ class AvStreamReader(SharedWorker):
                     self._errors += 1
                     self._connected = False
                     self._detail = f"reconnecting in {delay:.1f} s after: {reason}"
-                _log.warning("source %s (%s): %s; reconnecting in %.1f s", self.name, self._display or "?", reason, delay)
+                _log.warning(
+                    "source %s (%s): %s; reconnecting in %.1f s", self.name, self._display or "?", reason, delay
+                )
                 stop.wait(delay)
 
     def _connect_and_read(self, stop: threading.Event) -> bool:
@@ -228,7 +234,9 @@ class AvStreamReader(SharedWorker):
             self._clock_offset_s = target.clock_offset_s
         s = self.settings
         container = av.open(
-            target.url, format=target.format, options=dict(target.options),
+            target.url,
+            format=target.format,
+            options=dict(target.options),
             timeout=(s.open_timeout_s, s.read_timeout_s),
         )
         try:

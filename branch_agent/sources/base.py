@@ -38,9 +38,7 @@ class VideoFrame:
             raise ValueError(f"I420 frame needs even dimensions, got {w}x{h}")
         expected = (h // 2, w // 2)
         if self.u.shape != expected or self.v.shape != expected:
-            raise ValueError(
-                f"chroma planes must be {expected}, got u={self.u.shape} v={self.v.shape}"
-            )
+            raise ValueError(f"chroma planes must be {expected}, got u={self.u.shape} v={self.v.shape}")
         if self.y.dtype != np.uint8 or self.u.dtype != np.uint8 or self.v.dtype != np.uint8:
             raise ValueError("I420 planes must be uint8")
 
@@ -63,9 +61,7 @@ class AudioChunk:
 
     def __post_init__(self) -> None:
         if self.samples.ndim != 1 or self.samples.dtype != np.int16:
-            raise ValueError(
-                f"audio chunk must be 1-D int16 mono, got {self.samples.dtype} {self.samples.shape}"
-            )
+            raise ValueError(f"audio chunk must be 1-D int16 mono, got {self.samples.dtype} {self.samples.shape}")
         if self.sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {self.sample_rate}")
 

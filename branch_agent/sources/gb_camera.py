@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 
 from branch_agent.gb28181.media_receiver import GbMediaReceiver, ReceiverSettings, ReceiverStats
-from branch_agent.gb28181.play import PlayError, PlaySession
 from branch_agent.gb28181.platform import GbPlatform
+from branch_agent.gb28181.play import PlayError, PlaySession
 from branch_agent.gb28181.sdp import MediaTransport
 from branch_agent.gb28181.service import GbPlatformRunner, GbPlatformUnavailable
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
@@ -111,9 +111,15 @@ class GbCamera(SharedWorker):
             last = self._last_frame
             age = (time.monotonic_ns() - last.pts_ns) / _NS if last is not None and not audio else None
         return SourceHealth(
-            name=name, connected=connected, last_frame_age_s=age, fps=fps,
-            errors=errors + self.invite_failures, reconnects=max(0, self.sessions_started - 1),
-            detail="; ".join(parts)[:1000], kind="gb28181", bitrate_kbps=kbps,
+            name=name,
+            connected=connected,
+            last_frame_age_s=age,
+            fps=fps,
+            errors=errors + self.invite_failures,
+            reconnects=max(0, self.sessions_started - 1),
+            detail="; ".join(parts)[:1000],
+            kind="gb28181",
+            bitrate_kbps=kbps,
         )
 
     def _registration(self) -> str:
@@ -151,7 +157,7 @@ class GbCamera(SharedWorker):
                 continue
             try:
                 reason, had_media = self._play_once(platform, stop)
-            except Exception as exc:  # noqa: BLE001 - the camera must keep trying, whatever failed
+            except Exception as exc:
                 log.exception("GB/T 28181 camera %s: session failed", self.name)
                 reason, had_media = f"failed: {exc}", False
             if stop.is_set():
@@ -159,8 +165,14 @@ class GbCamera(SharedWorker):
             if had_media:
                 backoff = s.retry_initial_s
             self.last_end_reason = reason
-            log.warning("GB/T 28181 camera %s (%s/%s): %s; INVITE again in %g s", self.name, s.device_id,
-                        s.channel_id, reason, backoff)
+            log.warning(
+                "GB/T 28181 camera %s (%s/%s): %s; INVITE again in %g s",
+                self.name,
+                s.device_id,
+                s.channel_id,
+                reason,
+                backoff,
+            )
             self._set_state(f"{reason}; INVITE again in {backoff:g} s")
             stop.wait(backoff)
             backoff = min(backoff * 2, s.retry_max_s)
@@ -169,9 +181,15 @@ class GbCamera(SharedWorker):
         s = self.settings
         return ReceiverSettings(
             transport=s.transport.receiver_name,  # type: ignore[arg-type]
-            bind_host=s.bind_host, port=port, remote=remote, ssrc=ssrc,
+            bind_host=s.bind_host,
+            port=port,
+            remote=remote,
+            ssrc=ssrc,
             # The port is this camera's alone: a firmware that ignores y= is followed after a while.
-            adopt_ssrc_after=50, want_audio=s.want_audio, latency_ms=s.latency_ms, stale_after_s=s.stale_after_s,
+            adopt_ssrc_after=50,
+            want_audio=s.want_audio,
+            latency_ms=s.latency_ms,
+            stale_after_s=s.stale_after_s,
         )
 
     def _play_once(self, platform: GbPlatform, stop: threading.Event) -> tuple[str, bool]:
@@ -196,10 +214,19 @@ class GbCamera(SharedWorker):
             record = platform.devices.get(s.device_id)
             registered_at = record.registered_at if record is not None else None
             try:
-                session = self.runner.call(platform.invite(
-                    s.device_id, s.channel_id, transport=s.transport, media_host=platform.local.host,
-                    media_port=media_port, ssrc=offered, timeout_s=s.invite_timeout_s,
-                ), s.invite_timeout_s + 5, stop)
+                session = self.runner.call(
+                    platform.invite(
+                        s.device_id,
+                        s.channel_id,
+                        transport=s.transport,
+                        media_host=platform.local.host,
+                        media_port=media_port,
+                        ssrc=offered,
+                        timeout_s=s.invite_timeout_s,
+                    ),
+                    s.invite_timeout_s + 5,
+                    stop,
+                )
             except (PlayError, TimeoutError) as exc:
                 self.invite_failures += 1
                 return f"INVITE failed: {exc}", False
@@ -207,8 +234,9 @@ class GbCamera(SharedWorker):
                 return f"INVITE abandoned: {exc}", False
             plan = session.media
             if rx is None:
-                rx = GbMediaReceiver(self.name, self._receiver_settings(
-                    0, plan.ssrc_value, (plan.remote_host, plan.remote_port)))
+                rx = GbMediaReceiver(
+                    self.name, self._receiver_settings(0, plan.ssrc_value, (plan.remote_host, plan.remote_port))
+                )
                 rx.acquire()
             elif plan.ssrc_value != int(offered) & 0xFFFFFFFF:
                 rx.expect_ssrc(plan.ssrc_value)
@@ -224,7 +252,7 @@ class GbCamera(SharedWorker):
             if session is not None and session.active:
                 try:
                     self.runner.call(session.bye(timeout_s=_BYE_TIMEOUT_S), _BYE_TIMEOUT_S + 1)
-                except Exception as exc:  # noqa: BLE001 - the session is ended on our side anyway
+                except Exception as exc:
                     log.info("GB/T 28181 camera %s: BYE not completed: %s", self.name, exc)
             if rx is not None:
                 last = rx.latest_frame()
@@ -232,8 +260,14 @@ class GbCamera(SharedWorker):
                     self._last_frame = last
                 rx.release()
 
-    def _watch(self, platform: GbPlatform, session: PlaySession, rx: GbMediaReceiver,
-               registered_at: float | None, stop: threading.Event) -> tuple[str, bool]:
+    def _watch(
+        self,
+        platform: GbPlatform,
+        session: PlaySession,
+        rx: GbMediaReceiver,
+        registered_at: float | None,
+        stop: threading.Event,
+    ) -> tuple[str, bool]:
         s = self.settings
         packets = 0
         had_media = False

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
@@ -129,7 +129,7 @@ class _Answer:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 _WSSE_SECRET = re.compile(r"(<(?:[\w.-]+:)?(?:Password|Nonce)\b[^>]*>)[^<]*(<)")
@@ -239,17 +239,21 @@ class _DeviceConnection:
                 raise self._refused(operation) from exc
             if exc.code is None:
                 # zeep's word for an HTTP error whose body is XML but holds no SOAP Fault (a web page).
-                raise OnvifUnreachable(f"{service.xaddr} answered {operation} with an error and no SOAP fault: "
-                                       f"is {where} an ONVIF device?") from exc
+                raise OnvifUnreachable(
+                    f"{service.xaddr} answered {operation} with an error and no SOAP fault: is {where} an ONVIF device?"
+                ) from exc
             raise OnvifFault(f"ONVIF device {where} answered {operation} with a fault: {exc.message}") from exc
         except zeep.exceptions.TransportError as exc:
             if exc.status_code == 401:
                 raise self._refused(operation) from exc
-            raise OnvifUnreachable(f"{service.xaddr} answered {operation} with HTTP {exc.status_code} and no "
-                                   f"ONVIF SOAP: is {where} an ONVIF device?") from exc
+            raise OnvifUnreachable(
+                f"{service.xaddr} answered {operation} with HTTP {exc.status_code} and no "
+                f"ONVIF SOAP: is {where} an ONVIF device?"
+            ) from exc
         except zeep.exceptions.Error as exc:
-            raise OnvifUnreachable(f"ONVIF device {where} answered {operation} with something that is not "
-                                   f"ONVIF SOAP: {str(exc)[:300]}") from exc
+            raise OnvifUnreachable(
+                f"ONVIF device {where} answered {operation} with something that is not ONVIF SOAP: {str(exc)[:300]}"
+            ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise OnvifUnreachable(f"cannot reach ONVIF device {where}: {exc}") from exc
         return _Answer(result, sent_at, _utcnow())
@@ -295,8 +299,9 @@ async def _connect(
 def _date_time(value: Any) -> CameraDateTime | None:
     if value is None or value.Date is None or value.Time is None:
         return None
-    return CameraDateTime(value.Date.Year, value.Date.Month, value.Date.Day,
-                          value.Time.Hour, value.Time.Minute, value.Time.Second)
+    return CameraDateTime(
+        value.Date.Year, value.Date.Month, value.Date.Day, value.Time.Hour, value.Time.Minute, value.Time.Second
+    )
 
 
 async def _read_clock(endpoint: OnvifEndpoint) -> tuple[datetime, timedelta]:
@@ -308,8 +313,9 @@ async def _read_clock(endpoint: OnvifEndpoint) -> tuple[datetime, timedelta]:
     reported = answer.result
     tz = reported.TimeZone.TZ if reported.TimeZone is not None else None
     try:
-        camera_now = camera_utc(_date_time(reported.UTCDateTime), _date_time(reported.LocalDateTime), tz,
-                                bool(reported.DaylightSavings))
+        camera_now = camera_utc(
+            _date_time(reported.UTCDateTime), _date_time(reported.LocalDateTime), tz, bool(reported.DaylightSavings)
+        )
     except CameraClockError as exc:
         raise OnvifError(f"ONVIF device {endpoint.address}: {exc}") from exc
     host_midpoint = answer.sent_at + (answer.received_at - answer.sent_at) / 2
@@ -326,8 +332,10 @@ async def _stream_uri(connection: _DeviceConnection, token: str) -> str:
     answer = await connection.call("media", "GetStreamUri", {"StreamSetup": setup, "ProfileToken": token})
     uri = _text(answer.result.Uri)
     if not uri.lower().startswith(("rtsp://", "rtsps://")):
-        raise _NotRtsp(f"ONVIF device {connection.endpoint.address} gave profile {token!r} a stream URI that "
-                       f"is not RTSP: {redact_url(uri)}")
+        raise _NotRtsp(
+            f"ONVIF device {connection.endpoint.address} gave profile {token!r} a stream URI that "
+            f"is not RTSP: {redact_url(uri)}"
+        )
     return without_userinfo(uri)
 
 
@@ -357,8 +365,11 @@ async def _read_profiles(connection: _DeviceConnection, with_uris: bool = True) 
     for profile in (await connection.call("media", "GetProfiles")).result or []:
         encoder = profile.VideoEncoderConfiguration
         if encoder is None or encoder.Resolution is None:
-            log.info("ONVIF device %s: profile %r has no video encoder; not a camera picture",
-                     connection.endpoint.address, profile.token)
+            log.info(
+                "ONVIF device %s: profile %r has no video encoder; not a camera picture",
+                connection.endpoint.address,
+                profile.token,
+            )
             continue
         rate = encoder.RateControl.FrameRateLimit if encoder.RateControl is not None else None
         stream_uri, snapshot_uri = "", None
@@ -369,16 +380,18 @@ async def _read_profiles(connection: _DeviceConnection, with_uris: bool = True) 
                 log.info("%s; profile left out", exc)
                 continue
             snapshot_uri = await _snapshot_uri(connection, profile.token)
-        profiles.append(OnvifProfile(
-            token=_text(profile.token),
-            name=_text(profile.Name),
-            encoding=_text(encoder.Encoding),
-            width=int(encoder.Resolution.Width),
-            height=int(encoder.Resolution.Height),
-            fps=float(rate) if rate else None,
-            stream_uri=stream_uri,
-            snapshot_uri=snapshot_uri,
-        ))
+        profiles.append(
+            OnvifProfile(
+                token=_text(profile.token),
+                name=_text(profile.Name),
+                encoding=_text(encoder.Encoding),
+                width=int(encoder.Resolution.Width),
+                height=int(encoder.Resolution.Height),
+                fps=float(rate) if rate else None,
+                stream_uri=stream_uri,
+                snapshot_uri=snapshot_uri,
+            )
+        )
     return profiles
 
 
@@ -484,18 +497,25 @@ def fetch_snapshot(endpoint: OnvifEndpoint, snapshot_uri: str) -> bytes:
                 elif scheme == "basic":
                     auth = HTTPBasicAuth(endpoint.username, endpoint.password)
                 else:
-                    raise OnvifError(f"snapshot {shown} of ONVIF device {endpoint.address} asks for "
-                                     f"unsupported HTTP authentication {scheme!r}")
+                    raise OnvifError(
+                        f"snapshot {shown} of ONVIF device {endpoint.address} asks for "
+                        f"unsupported HTTP authentication {scheme!r}"
+                    )
                 response = session.get(url, auth=auth, timeout=endpoint.timeout_s)
     except requests.RequestException as exc:
-        raise OnvifUnreachable(f"cannot fetch snapshot {shown} of ONVIF device {endpoint.address}: "
-                               f"{type(exc).__name__}") from exc
+        raise OnvifUnreachable(
+            f"cannot fetch snapshot {shown} of ONVIF device {endpoint.address}: {type(exc).__name__}"
+        ) from exc
     if response.status_code in (401, 403):
-        raise OnvifAuthError(f"snapshot {shown} of ONVIF device {endpoint.address} refused the credentials "
-                             f"for user {endpoint.username!r} (HTTP {response.status_code})")
+        raise OnvifAuthError(
+            f"snapshot {shown} of ONVIF device {endpoint.address} refused the credentials "
+            f"for user {endpoint.username!r} (HTTP {response.status_code})"
+        )
     if response.status_code != 200:
         raise OnvifError(f"snapshot {shown} of ONVIF device {endpoint.address} answered HTTP {response.status_code}")
     if not response.content.startswith(b"\xff\xd8"):
-        raise OnvifError(f"snapshot {shown} of ONVIF device {endpoint.address} is not a JPEG "
-                         f"(Content-Type {response.headers.get('Content-Type')!r})")
+        raise OnvifError(
+            f"snapshot {shown} of ONVIF device {endpoint.address} is not a JPEG "
+            f"(Content-Type {response.headers.get('Content-Type')!r})"
+        )
     return response.content

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _NAME = r"(?:[A-Za-z]{3,}|<[^>]+>)"
 _OFFSET = r"[+-]?\d{1,2}(?::\d{1,2}(?::\d{1,2})?)?"
-_POSIX_TZ = re.compile(rf"^(?P<std>{_NAME})(?P<std_offset>{_OFFSET})(?:(?P<dst>{_NAME})(?P<dst_offset>{_OFFSET})?)?(?:,.*)?$")
+_POSIX_TZ = re.compile(
+    rf"^(?P<std>{_NAME})(?P<std_offset>{_OFFSET})(?:(?P<dst>{_NAME})(?P<dst_offset>{_OFFSET})?)?(?:,.*)?$"
+)
 
 
 class CameraClockError(ValueError):
@@ -73,10 +75,10 @@ def camera_utc(
 ) -> datetime:
     """The instant the camera's clock showed, as an aware UTC datetime."""
     if utc is not None:
-        return utc.naive().replace(tzinfo=timezone.utc)
+        return utc.naive().replace(tzinfo=UTC)
     if local is None:
         raise CameraClockError("the camera reported neither UTCDateTime nor LocalDateTime")
     if not tz:
         raise CameraClockError("the camera reported only LocalDateTime and no time zone to interpret it")
     naive_local = local.naive()
-    return (naive_local - utc_offset_of(tz, daylight_savings, naive_local)).replace(tzinfo=timezone.utc)
+    return (naive_local - utc_offset_of(tz, daylight_savings, naive_local)).replace(tzinfo=UTC)

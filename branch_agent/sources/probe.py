@@ -43,11 +43,18 @@ def probe_stream(target: StreamTarget, seconds: float = 2.0, timeout_s: float = 
     Raises the FFmpeg error (av.error.*) when it cannot be opened, so the caller can say why.
     """
     started = time.monotonic()
-    with av.open(target.url, format=target.format, options=dict(target.options), timeout=(timeout_s, timeout_s)) as container:
+    with av.open(
+        target.url, format=target.format, options=dict(target.options), timeout=(timeout_s, timeout_s)
+    ) as container:
         opened = time.monotonic()
         video = [
-            VideoTrack(s.codec_context.name, s.codec_context.width, s.codec_context.height,
-                       float(s.average_rate) if s.average_rate else None, s.codec_context.format.name if s.codec_context.format else None)
+            VideoTrack(
+                s.codec_context.name,
+                s.codec_context.width,
+                s.codec_context.height,
+                float(s.average_rate) if s.average_rate else None,
+                s.codec_context.format.name if s.codec_context.format else None,
+            )
             for s in container.streams.video
         ]
         audio = [
@@ -58,7 +65,7 @@ def probe_stream(target: StreamTarget, seconds: float = 2.0, timeout_s: float = 
         frames = 0
         if container.streams.video:
             deadline = opened + seconds
-            for frame in container.decode(container.streams.video[0]):
+            for _frame in container.decode(container.streams.video[0]):
                 now = time.monotonic()
                 if first is None:
                     first = now

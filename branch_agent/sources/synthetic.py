@@ -58,9 +58,7 @@ class _ProducerThread:
         if self._thread is not None:
             raise RuntimeError(f"source {self.name!r} is already open")
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"{self._thread_prefix}-{self.name}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"{self._thread_prefix}-{self.name}", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -115,16 +113,12 @@ class SyntheticVideoSource(_ProducerThread):
         self.height = height
         self.fps = fps
         self.label = label
-        self._period_ns = int(round(_NS / fps))
+        self._period_ns = round(_NS / fps)
         # The pattern is periodic in x with period `width`, so any width-wide window has the same
         # mean brightness: a scrolling picture whose average stays at `luma`.
         x = np.arange(2 * width, dtype=np.float32)
         yy = np.arange(height, dtype=np.float32)
-        pattern = (
-            luma
-            + 30.0 * np.cos(2 * np.pi * x / width)[None, :]
-            + 20.0 * (yy / height - 0.5)[:, None]
-        )
+        pattern = luma + 30.0 * np.cos(2 * np.pi * x / width)[None, :] + 20.0 * (yy / height - 0.5)[:, None]
         self._band = np.clip(pattern, 16, 235).astype(np.uint8)
         self._box_luma = 235 if luma < 128 else 16
         self._box_h = max(2, height // 6)
@@ -134,9 +128,7 @@ class SyntheticVideoSource(_ProducerThread):
         self._v = np.full((height // 2, width // 2), chroma[1], dtype=np.uint8)
         self._u.flags.writeable = False
         self._v.flags.writeable = False
-        self._label = (
-            _label_mask(label, max(8, height // 12), font_path) if label.strip() else None
-        )
+        self._label = _label_mask(label, max(8, height // 12), font_path) if label.strip() else None
         self._latest: VideoFrame | None = None
         self._frames = 0
         self._stall_until_ns = 0
@@ -197,7 +189,7 @@ class SyntheticVideoSource(_ProducerThread):
                     producing = not self._paused and now >= self._stall_until_ns
                 if producing:
                     self._produce()
-        except Exception as exc:  # noqa: BLE001 - recorded for health(), then re-raised
+        except Exception as exc:
             with self._lock:
                 self._errors += 1
                 self._last_error = f"generator failed: {exc!r}"
@@ -322,7 +314,7 @@ class ToneAudioSource(_ProducerThread):
                     self._queue.append(chunk)
                     self._last_chunk_ns = now
                     self._meter.tick(now)
-        except Exception as exc:  # noqa: BLE001 - recorded for health(), then re-raised
+        except Exception as exc:
             with self._lock:
                 self._errors += 1
                 self._last_error = f"tone generator failed: {exc!r}"

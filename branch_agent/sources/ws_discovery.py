@@ -61,7 +61,7 @@ class DiscoveredDevice:
     def onvif_scope_values(self, kind: str) -> list[str]:
         """Values of onvif://www.onvif.org/<kind>/<value> scopes, percent-decoded."""
         prefix = f"{ONVIF_SCOPE_PREFIX}{kind}/"
-        return [unquote(scope[len(prefix):]) for scope in self.scopes if scope.startswith(prefix)]
+        return [unquote(scope[len(prefix) :]) for scope in self.scopes if scope.startswith(prefix)]
 
     @property
     def name(self) -> str | None:
@@ -105,12 +105,14 @@ def parse_probe_matches(datagram: bytes, message_id: str | None = None) -> list[
         if address is None or not (address.text or "").strip():
             log.info("WS-Discovery: ignoring a ProbeMatch without an endpoint reference")
             continue
-        devices.append(DiscoveredDevice(
-            endpoint_reference=address.text.strip(),  # type: ignore[union-attr]
-            xaddrs=_words(_child(match, "XAddrs")),
-            scopes=_words(_child(match, "Scopes")),
-            types=_words(_child(match, "Types")),
-        ))
+        devices.append(
+            DiscoveredDevice(
+                endpoint_reference=address.text.strip(),  # type: ignore[union-attr]
+                xaddrs=_words(_child(match, "XAddrs")),
+                scopes=_words(_child(match, "Scopes")),
+                types=_words(_child(match, "Types")),
+            )
+        )
     return devices
 
 
@@ -118,8 +120,12 @@ def _merged(first: DiscoveredDevice, second: DiscoveredDevice) -> DiscoveredDevi
     def union(a: list[str], b: list[str]) -> list[str]:
         return a + [item for item in b if item not in a]
 
-    return DiscoveredDevice(first.endpoint_reference, union(first.xaddrs, second.xaddrs),
-                            union(first.scopes, second.scopes), union(first.types, second.types))
+    return DiscoveredDevice(
+        first.endpoint_reference,
+        union(first.xaddrs, second.xaddrs),
+        union(first.scopes, second.scopes),
+        union(first.types, second.types),
+    )
 
 
 def _open_socket(multicast: bool) -> socket.socket:

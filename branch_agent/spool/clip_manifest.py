@@ -54,9 +54,19 @@ def audit_local(db: Session, actor: str, action: str, target: str, detail: dict[
 
 
 def build_manifest(
-    clip: Clip, sale: SaleInfo, branch_code: str, state: str, started_at: datetime, ended_at: datetime,
-    duration_ms: int, media: Path, codec: dict[str, object], gaps: list[dict[str, object]], markers: list[Marker],
-    prev: str | None, key: SigningKey,
+    clip: Clip,
+    sale: SaleInfo,
+    branch_code: str,
+    state: str,
+    started_at: datetime,
+    ended_at: datetime,
+    duration_ms: int,
+    media: Path,
+    codec: dict[str, object],
+    gaps: list[dict[str, object]],
+    markers: list[Marker],
+    prev: str | None,
+    key: SigningKey,
 ) -> ClipManifest:
     digest, size = sha256_file(media)
     return ClipManifest.model_validate(
@@ -67,7 +77,12 @@ def build_manifest(
             "counter_code": clip.counter_code,
             "staff_code": clip.staff_code,
             "business_serial": sale.business_serial,
-            "customer": {"name": sale.customer_name, "id_type": sale.id_type, "id_number": sale.id_number, "card_number": sale.card_number},
+            "customer": {
+                "name": sale.customer_name,
+                "id_type": sale.id_type,
+                "id_number": sale.id_number,
+                "card_number": sale.card_number,
+            },
             "product": {"code": sale.product_code, "name": sale.product_name, "type_code": sale.product_type_code},
             "started_at": started_at,
             "ended_at": ended_at,

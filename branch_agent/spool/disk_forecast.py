@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Sequence
 
 RATE_WINDOW = timedelta(days=7)
 
@@ -32,11 +32,16 @@ def daily_rate(recent: Sequence[tuple[datetime, int]], now: datetime) -> float:
     return sum(size for _, size in in_window) / (span / timedelta(days=1))
 
 
-def forecast_disk(spool_dir: Path, spool_bytes: int, recent: Sequence[tuple[datetime, int]], now: datetime) -> DiskForecast:
+def forecast_disk(
+    spool_dir: Path, spool_bytes: int, recent: Sequence[tuple[datetime, int]], now: datetime
+) -> DiskForecast:
     spool_dir.mkdir(parents=True, exist_ok=True)
     usage = shutil.disk_usage(spool_dir)
     rate = daily_rate(recent, now)
     return DiskForecast(
-        total_bytes=usage.total, free_bytes=usage.free, spool_bytes=spool_bytes, daily_bytes=rate,
+        total_bytes=usage.total,
+        free_bytes=usage.free,
+        spool_bytes=spool_bytes,
+        daily_bytes=rate,
         days_left=(usage.free / rate) if rate > 0 else None,
     )

@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from branch_agent.spool.clip_manifest import audit_local, fsync_dir
 from branch_agent.db.models import PURGED, VERIFIED, Clip, UploadTransition
+from branch_agent.spool.clip_manifest import audit_local, fsync_dir
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
@@ -35,8 +35,13 @@ def purge_verified_clips(sessions: sessionmaker[Session], keep_verified_days: in
     """Clips recorded more than keep_verified_days ago and verified by the center lose their media file."""
     cutoff = now - timedelta(days=keep_verified_days)
     with sessions() as db:
-        ids = list(db.execute(select(Clip.clip_id).where(Clip.upload_state == VERIFIED, Clip.verified_at.is_not(None),
-                                                         Clip.started_at < cutoff).order_by(Clip.started_at)).scalars())
+        ids = list(
+            db.execute(
+                select(Clip.clip_id)
+                .where(Clip.upload_state == VERIFIED, Clip.verified_at.is_not(None), Clip.started_at < cutoff)
+                .order_by(Clip.started_at)
+            ).scalars()
+        )
     purged = []
     for clip_id in ids:
         with sessions() as db:
@@ -52,14 +57,26 @@ def purge_verified_clips(sessions: sessionmaker[Session], keep_verified_days: in
             detail = f"kept {keep_verified_days} days after recording; {'file already missing' if missing else f'{size} bytes freed'}"
             db.add(UploadTransition(clip_id=clip.clip_id, from_state=VERIFIED, to_state=PURGED, detail=detail))
             clip.upload_state = PURGED
-            audit_local(db, SYSTEM_ACTOR, "spool.purged", clip.clip_id, {
-                "media_path": str(media), "bytes": size, "file_was_missing": missing, "keep_verified_days": keep_verified_days,
-                "verified_at": clip.verified_at.isoformat() if clip.verified_at else None, "retain_until": clip.retain_until,
-            })
+            audit_local(
+                db,
+                SYSTEM_ACTOR,
+                "spool.purged",
+                clip.clip_id,
+                {
+                    "media_path": str(media),
+                    "bytes": size,
+                    "file_was_missing": missing,
+                    "keep_verified_days": keep_verified_days,
+                    "verified_at": clip.verified_at.isoformat() if clip.verified_at else None,
+                    "retain_until": clip.retain_until,
+                },
+            )
             db.commit()
         if missing:
             log.warning("purge of %s: its media file %s was already gone", clip_id, media)
         purged.append(PurgedClip(clip_id, media, size, missing))
     if purged:
-        log.info("spool purge: %d verified clips removed, %d bytes freed", len(purged), sum(p.bytes_freed for p in purged))
+        log.info(
+            "spool purge: %d verified clips removed, %d bytes freed", len(purged), sum(p.bytes_freed for p in purged)
+        )
     return purged

@@ -17,8 +17,8 @@ import av
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from branch_agent.spool.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest
 from branch_agent.db.models import CANCELLED, INTERRUPTED, RECORDING, Clip
+from branch_agent.spool.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest
 from storage.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,15 @@ def probe_playable(path: Path) -> PlayableMedia | None:
                     continue
                 end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             ctx = video.codec_context
-            fps = int(round(float(video.average_rate or video.guessed_rate or 25)))
+            fps = round(float(video.average_rate or video.guessed_rate or 25))
             return PlayableMedia(
-                duration_ms=int(end * 1000), video_codec=ctx.name, width=ctx.width, height=ctx.height, fps=fps,
-                audio_codec=audio.codec_context.name if audio else "none", sample_rate=audio.codec_context.sample_rate if audio else 48000,
+                duration_ms=int(end * 1000),
+                video_codec=ctx.name,
+                width=ctx.width,
+                height=ctx.height,
+                fps=fps,
+                audio_codec=audio.codec_context.name if audio else "none",
+                sample_rate=audio.codec_context.sample_rate if audio else 48000,
             )
     except (av.error.FFmpegError, OSError) as exc:
         log.warning("%s cannot be read as MP4: %s", path, exc)
@@ -65,20 +70,45 @@ def close_interrupted(db: Session, clip: Clip, branch_code: str, key: SigningKey
     playable = probe_playable(media) if media.exists() and media.stat().st_size > 0 else None
     if playable is None or playable.duration_ms == 0:
         clip.state = CANCELLED
-        audit_local(db, "agent", "recording.lost_before_first_fragment", clip.clip_id, {"media": str(media), "reason": reason})
+        audit_local(
+            db, "agent", "recording.lost_before_first_fragment", clip.clip_id, {"media": str(media), "reason": reason}
+        )
         log.error("clip %s had no playable media (%s); closed with an audit line", clip.clip_id, reason)
         db.commit()
         return False
     sale = SaleInfo(**json.loads(clip.sale_json))
     ended = clip.started_at + timedelta(milliseconds=playable.duration_ms)
-    codec = {"video_codec": playable.video_codec, "width": playable.width, "height": playable.height,
-             "fps": playable.fps, "audio_codec": playable.audio_codec, "sample_rate": playable.sample_rate}
-    manifest = build_manifest(clip, sale, branch_code, "interrupted", clip.started_at, ended, playable.duration_ms,
-                              media, codec, [], [], chain_head(db), key)
+    codec = {
+        "video_codec": playable.video_codec,
+        "width": playable.width,
+        "height": playable.height,
+        "fps": playable.fps,
+        "audio_codec": playable.audio_codec,
+        "sample_rate": playable.sample_rate,
+    }
+    manifest = build_manifest(
+        clip,
+        sale,
+        branch_code,
+        "interrupted",
+        clip.started_at,
+        ended,
+        playable.duration_ms,
+        media,
+        codec,
+        [],
+        [],
+        chain_head(db),
+        key,
+    )
     commit_manifest(db, clip, manifest, INTERRUPTED)
-    audit_local(db, "agent", "recording.interrupted", clip.clip_id, {"playable_ms": playable.duration_ms, "reason": reason})
+    audit_local(
+        db, "agent", "recording.interrupted", clip.clip_id, {"playable_ms": playable.duration_ms, "reason": reason}
+    )
     db.commit()
-    log.warning("clip %s was cut off (%s); kept as interrupted, %d ms playable", clip.clip_id, reason, playable.duration_ms)
+    log.warning(
+        "clip %s was cut off (%s); kept as interrupted, %d ms playable", clip.clip_id, reason, playable.duration_ms
+    )
     return True
 
 

@@ -21,10 +21,14 @@ RECORDED = (COMPLETED, INTERRUPTED)
 
 def measure_spool_disk(sessions: sessionmaker[Session], spool_dir: Path, now: datetime) -> DiskForecast:
     with sessions() as db:
-        spool_bytes = db.execute(select(func.coalesce(func.sum(Clip.size), 0))
-                                 .where(Clip.state.in_(RECORDED), Clip.upload_state != PURGED)).scalar_one()
-        recent = db.execute(select(Clip.started_at, Clip.size).where(
-            Clip.state.in_(RECORDED), Clip.started_at >= now - RATE_WINDOW - timedelta(days=1))).all()
+        spool_bytes = db.execute(
+            select(func.coalesce(func.sum(Clip.size), 0)).where(Clip.state.in_(RECORDED), Clip.upload_state != PURGED)
+        ).scalar_one()
+        recent = db.execute(
+            select(Clip.started_at, Clip.size).where(
+                Clip.state.in_(RECORDED), Clip.started_at >= now - RATE_WINDOW - timedelta(days=1)
+            )
+        ).all()
     return forecast_disk(spool_dir, int(spool_bytes), [(at, size or 0) for at, size in recent], now)
 
 
@@ -41,16 +45,29 @@ class UploadBacklog:
 
 def upload_backlog(sessions: sessionmaker[Session]) -> UploadBacklog:
     with sessions() as db:
-        queued_clips, queued_bytes = db.execute(select(func.count(), func.coalesce(func.sum(Clip.size), 0))
-                                                .where(Clip.upload_state.in_(QUEUED))).one()
+        queued_clips, queued_bytes = db.execute(
+            select(func.count(), func.coalesce(func.sum(Clip.size), 0)).where(Clip.upload_state.in_(QUEUED))
+        ).one()
         quarantined = db.execute(select(func.count()).where(Clip.upload_state == QUARANTINED)).scalar_one()
         last_success = db.execute(select(func.max(Clip.verified_at))).scalar_one()
-        oldest = db.execute(select(Clip.clip_id, Clip.started_at).where(Clip.upload_state.in_(UNVERIFIED))
-                            .order_by(Clip.started_at).limit(1)).first()
-        last_error = db.execute(select(Clip.upload_error).where(Clip.upload_state.in_(UNVERIFIED), Clip.upload_error != "")
-                                .order_by(Clip.started_at.desc()).limit(1)).scalar_one_or_none()
+        oldest = db.execute(
+            select(Clip.clip_id, Clip.started_at)
+            .where(Clip.upload_state.in_(UNVERIFIED))
+            .order_by(Clip.started_at)
+            .limit(1)
+        ).first()
+        last_error = db.execute(
+            select(Clip.upload_error)
+            .where(Clip.upload_state.in_(UNVERIFIED), Clip.upload_error != "")
+            .order_by(Clip.started_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
     return UploadBacklog(
-        queued_clips=int(queued_clips), queued_bytes=int(queued_bytes), quarantined_clips=int(quarantined),
-        last_success_at=last_success, oldest_unverified_clip_id=oldest[0] if oldest else None,
-        oldest_unverified_at=oldest[1] if oldest else None, last_error=last_error or "",
+        queued_clips=int(queued_clips),
+        queued_bytes=int(queued_bytes),
+        quarantined_clips=int(quarantined),
+        last_success_at=last_success,
+        oldest_unverified_clip_id=oldest[0] if oldest else None,
+        oldest_unverified_at=oldest[1] if oldest else None,
+        last_error=last_error or "",
     )

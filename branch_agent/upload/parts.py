@@ -50,7 +50,10 @@ class RateLimiter:
     """
 
     def __init__(
-        self, mbit_per_s: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+        self,
+        mbit_per_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.bytes_per_s = mbit_per_s * 1_000_000 / 8 if mbit_per_s > 0 else 0.0
         self._clock = clock
@@ -191,15 +194,27 @@ class PartSender:
             if attempt > 1 and sha256_b64(data) != signed_b64:
                 self._check_file_still_matches_manifest(n)
                 problems.append(f"part {n}: read back differently from disk")
-                log.warning("part %d of %s read back differently from disk, the file still matches its manifest; "
-                            "reading again (attempt %d of %d)", n, self.media.name, attempt, MAX_PART_ATTEMPTS)
+                log.warning(
+                    "part %d of %s read back differently from disk, the file still matches its manifest; "
+                    "reading again (attempt %d of %d)",
+                    n,
+                    self.media.name,
+                    attempt,
+                    MAX_PART_ATTEMPTS,
+                )
                 continue
             code = self._put(part, data)
             if code is None:
                 return len(data), problems
             problems.append(f"part {n}: {code}")
-            log.warning("store refused part %d of %s (%s); reading it again from disk (attempt %d of %d)",
-                        n, self.media.name, code, attempt, MAX_PART_ATTEMPTS)
+            log.warning(
+                "store refused part %d of %s (%s); reading it again from disk (attempt %d of %d)",
+                n,
+                self.media.name,
+                code,
+                attempt,
+                MAX_PART_ATTEMPTS,
+            )
         raise PartRejected(
             f"archive storage did not accept part {n} after {MAX_PART_ATTEMPTS} attempts although the evidence "
             f"file still matches its manifest: {', '.join(problems)}"
@@ -229,7 +244,9 @@ class PartSender:
             return code
         if code == "NoSuchUpload":
             raise UploadSuperseded(f"part {part.part_number}: the multipart upload is no longer open in the archive")
-        raise PartRejected(f"archive storage refused part {part.part_number} ({resp.status_code} {code}): {resp.text[:300]}")
+        raise PartRejected(
+            f"archive storage refused part {part.part_number} ({resp.status_code} {code}): {resp.text[:300]}"
+        )
 
 
 def _s3_error_code(body: str) -> str:

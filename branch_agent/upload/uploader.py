@@ -27,8 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.center_link.client import CenterClient, CenterRefused, CenterUnavailable
-from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.db.models import PENDING, QUARANTINED, UPLOADED, UPLOADING, VERIFIED, Clip, UploadTransition
+from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.upload.parts import (
     ClipDigest,
     EvidenceAltered,
@@ -96,7 +96,9 @@ class Uploader:
     def queue(self) -> list[str]:
         with self.sessions() as db:
             rows = db.execute(
-                select(Clip.clip_id).where(Clip.upload_state.in_((PENDING, UPLOADING, UPLOADED))).order_by(Clip.started_at)
+                select(Clip.clip_id)
+                .where(Clip.upload_state.in_((PENDING, UPLOADING, UPLOADED)))
+                .order_by(Clip.started_at)
             ).scalars()
             return list(rows)
 
@@ -151,19 +153,30 @@ class Uploader:
         outcome = self.client.complete(clip_id) if plan.state != "quarantined" else None
         return self._settle(clip_id, plan, outcome, report)
 
-    def _upload_parts(self, clip_id: str, plan: UploadPlan, manifest: dict[str, object], media: Path, report: SendReport) -> None:
+    def _upload_parts(
+        self, clip_id: str, plan: UploadPlan, manifest: dict[str, object], media: Path, report: SendReport
+    ) -> None:
         stored = set(plan.stored_parts)
         missing = [n for n in range(1, plan.part_count + 1) if n not in stored]
         with self.sessions() as db:
             clip = self._clip(db, clip_id)
             what = f"{len(stored)} of {plan.part_count} parts already in the archive"
-            self._transition(db, clip, UPLOADING, ("resumed: " if clip.upload_state != PENDING else "registered: ") + what)
+            self._transition(
+                db, clip, UPLOADING, ("resumed: " if clip.upload_state != PENDING else "registered: ") + what
+            )
             db.commit()
         if missing:
             digest = hash_clip(media, plan.part_size, set(missing))
             _check_against_manifest(media, digest, manifest)
-            sender = PartSender(media, plan.part_size, digest.sha256_hex, self._pace(self.bandwidth_mbit), self.part_workers,
-                                self._http, self._read)
+            sender = PartSender(
+                media,
+                plan.part_size,
+                digest.sha256_hex,
+                self._pace(self.bandwidth_mbit),
+                self.part_workers,
+                self._http,
+                self._read,
+            )
             for i in range(0, len(missing), PRESIGN_BATCH):
                 batch = missing[i : i + PRESIGN_BATCH]
                 checks = [PartChecksum(part_number=n, sha256_b64=digest.part_sha256_b64[n]) for n in batch]
@@ -177,7 +190,9 @@ class Uploader:
             self._transition(db, clip, UPLOADED, detail)
             db.commit()
 
-    def _settle(self, clip_id: str, plan: UploadPlan, outcome: UploadOutcome | None, report: SendReport) -> UploadResult:
+    def _settle(
+        self, clip_id: str, plan: UploadPlan, outcome: UploadOutcome | None, report: SendReport
+    ) -> UploadResult:
         state = outcome.state if outcome is not None else plan.state
         reason = outcome.reason if outcome is not None else plan.reason
         with self.sessions() as db:
@@ -215,7 +230,11 @@ class Uploader:
         return db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
 
     def _transition(self, db: Session, clip: Clip, to_state: str, detail: str = "") -> None:
-        db.add(UploadTransition(clip_id=clip.clip_id, from_state=clip.upload_state, to_state=to_state, detail=detail[:4000]))
+        db.add(
+            UploadTransition(
+                clip_id=clip.clip_id, from_state=clip.upload_state, to_state=to_state, detail=detail[:4000]
+            )
+        )
         log.info("clip %s upload %s -> %s %s", clip.clip_id, clip.upload_state, to_state, detail)
         clip.upload_state = to_state
 

@@ -8,11 +8,11 @@ from dataclasses import asdict
 from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 
-from branch_agent.spool.clip_manifest import audit_local
+from branch_agent.center_link.sync import center_branch_view, config_mismatches, sync_reports
 from branch_agent.db.models import PENDING, UPLOADED, UPLOADING, Clip
+from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.spool.disk_guard import find_shortage
 from branch_agent.spool.usage import measure_spool_disk
-from branch_agent.center_link.sync import center_branch_view, config_mismatches, sync_reports
 from branch_agent.web.recording_api import counter_status_json
 from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, require_staff, services
 from storage.database import utcnow
@@ -25,7 +25,10 @@ _upload_running = threading.Lock()
 @require_staff(*COUNTER_ROLES)
 def status():  # type: ignore[no-untyped-def]
     svc = services()
-    return jsonify(counters=[counter_status_json(code, c) for code, c in svc.counters.items()], upload_queue=len(svc.uploader.queue()))
+    return jsonify(
+        counters=[counter_status_json(code, c) for code, c in svc.counters.items()],
+        upload_queue=len(svc.uploader.queue()),
+    )
 
 
 @bp.get("/admin/overview")
@@ -33,17 +36,34 @@ def status():  # type: ignore[no-untyped-def]
 def overview():  # type: ignore[no-untyped-def]
     svc = services()
     with svc.sessions() as db:
-        queue = db.execute(select(Clip).where(Clip.upload_state.in_((PENDING, UPLOADING, UPLOADED))).order_by(Clip.started_at)).scalars().all()
-        queued = [{"clip_id": c.clip_id, "business_serial": c.business_serial, "upload_state": c.upload_state, "size": c.size,
-                   "attempts": c.upload_attempts, "error": c.upload_error,
-                   "started_local": c.started_at.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M:%S")} for c in queue]
+        queue = (
+            db.execute(
+                select(Clip).where(Clip.upload_state.in_((PENDING, UPLOADING, UPLOADED))).order_by(Clip.started_at)
+            )
+            .scalars()
+            .all()
+        )
+        queued = [
+            {
+                "clip_id": c.clip_id,
+                "business_serial": c.business_serial,
+                "upload_state": c.upload_state,
+                "size": c.size,
+                "attempts": c.upload_attempts,
+                "error": c.upload_error,
+                "started_local": c.started_at.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            for c in queue
+        ]
     disk = measure_spool_disk(svc.sessions, svc.config.spool_dir, utcnow())
     shortage = find_shortage(svc.config.spool, disk)
     view = center_branch_view(svc.sessions)
     return jsonify(
         branch={"code": svc.config.branch.code, "name": svc.config.branch.name},
         counters=[counter_status_json(code, c) for code, c in svc.counters.items()],
-        disk=asdict(disk), upload_queue=queued, upload_running=_upload_running.locked(),
+        disk=asdict(disk),
+        upload_queue=queued,
+        upload_running=_upload_running.locked(),
         upload_window={"start": svc.config.upload.window_start, "end": svc.config.upload.window_end},
         disk_alert=shortage.message if shortage else None,
         sync=[r.model_dump(mode="json") for r in sync_reports(svc.sessions)],
@@ -66,4 +86,8 @@ def upload_now():  # type: ignore[no-untyped-def]
         results = svc.uploader.run_once()
     finally:
         _upload_running.release()
-    return jsonify(results=[{"clip_id": r.clip_id, "state": r.state, "parts_sent": r.parts_sent, "detail": r.detail} for r in results])
+    return jsonify(
+        results=[
+            {"clip_id": r.clip_id, "state": r.state, "parts_sent": r.parts_sent, "detail": r.detail} for r in results
+        ]
+    )

@@ -21,7 +21,12 @@ _STATUS_TEXT = {
 
 def create_app(services: BranchServices, secret_key: str) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static")
-    app.config.update(SECRET_KEY=secret_key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict", MAX_CONTENT_LENGTH=1024 * 1024)
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["branch"] = services
     app.extensions["previews"] = {}
@@ -51,8 +56,11 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
 
     @app.get("/")
     def counter_page():  # type: ignore[no-untyped-def]
-        return render_template("counter.html", branch=services.config.branch.name,
-                               counters=[(c.code, c.name) for c in services.config.counters])
+        return render_template(
+            "counter.html",
+            branch=services.config.branch.name,
+            counters=[(c.code, c.name) for c in services.config.counters],
+        )
 
     @app.get("/admin")
     def admin_page():  # type: ignore[no-untyped-def]
@@ -64,6 +72,9 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
     def health():  # type: ignore[no-untyped-def]
         sources = [h for s in services.sources.values() for h in s.health()]
         ok = all(h.connected for h in sources)
-        return {"status": "ok" if ok else "degraded", "sources": [{"name": h.name, "connected": h.connected} for h in sources]}, (200 if ok else 503)
+        return {
+            "status": "ok" if ok else "degraded",
+            "sources": [{"name": h.name, "connected": h.connected} for h in sources],
+        }, (200 if ok else 503)
 
     return app

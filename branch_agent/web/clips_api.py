@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 from flask import Blueprint, abort, g, jsonify, request, send_file, session
 from sqlalchemy import select
 
-from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.db.models import CANCELLED, RECORDING, Clip
 from branch_agent.services import BranchServices
-from storage.contract.masking import mask_card_number, mask_id_number
+from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, RM, require_staff, services
+from storage.contract.masking import mask_card_number, mask_id_number
 from storage.manifest import is_clip_id
 
 bp = Blueprint("clips_api", __name__, url_prefix="/api")
@@ -22,17 +22,27 @@ LIST_LIMIT = 500
 
 def start_of_today_utc(svc: BranchServices) -> datetime:
     """Midnight in the branch's time zone, as UTC: "today" is the branch's day, not the server's."""
-    return datetime.combine(datetime.now(svc.tz).date(), time(0), tzinfo=svc.tz).astimezone(timezone.utc)
+    return datetime.combine(datetime.now(svc.tz).date(), time(0), tzinfo=svc.tz).astimezone(UTC)
 
 
 def clip_json(svc: BranchServices, c: Clip) -> dict[str, object]:
     sale = json.loads(c.sale_json)
     return {
-        "clip_id": c.clip_id, "business_serial": c.business_serial, "counter": c.counter_code, "staff_code": c.staff_code,
-        "customer_name": sale.get("customer_name", ""), "id_type": sale.get("id_type", ""),
-        "id_number_masked": mask_id_number(sale.get("id_number", "")), "card_number_masked": mask_card_number(sale.get("card_number", "")),
-        "product_name": sale.get("product_name", ""), "state": c.state, "upload_state": c.upload_state,
-        "upload_error": c.upload_error, "upload_attempts": c.upload_attempts, "duration_ms": c.duration_ms, "size": c.size,
+        "clip_id": c.clip_id,
+        "business_serial": c.business_serial,
+        "counter": c.counter_code,
+        "staff_code": c.staff_code,
+        "customer_name": sale.get("customer_name", ""),
+        "id_type": sale.get("id_type", ""),
+        "id_number_masked": mask_id_number(sale.get("id_number", "")),
+        "card_number_masked": mask_card_number(sale.get("card_number", "")),
+        "product_name": sale.get("product_name", ""),
+        "state": c.state,
+        "upload_state": c.upload_state,
+        "upload_error": c.upload_error,
+        "upload_attempts": c.upload_attempts,
+        "duration_ms": c.duration_ms,
+        "size": c.size,
         "started_local": c.started_at.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M:%S"),
         "media_on_disk": Path(c.media_path).exists(),
     }
@@ -49,9 +59,11 @@ def clips():  # type: ignore[no-untyped-def]
         try:
             day = datetime.strptime(request.args["date"], "%Y-%m-%d").date()
         except ValueError:
-            return jsonify(error="日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD", fields={"date": "YYYY-MM-DD"}), 422
-        start = datetime.combine(day, time(0), tzinfo=svc.tz).astimezone(timezone.utc)
-        end = datetime.combine(day, time.max, tzinfo=svc.tz).astimezone(timezone.utc)
+            return jsonify(
+                error="日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD", fields={"date": "YYYY-MM-DD"}
+            ), 422
+        start = datetime.combine(day, time(0), tzinfo=svc.tz).astimezone(UTC)
+        end = datetime.combine(day, time.max, tzinfo=svc.tz).astimezone(UTC)
         q = q.where(Clip.started_at >= start, Clip.started_at <= end)
     with svc.sessions() as db:
         rows = db.execute(q.limit(LIST_LIMIT)).scalars().all()

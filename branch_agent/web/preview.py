@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -26,24 +26,30 @@ JPEG_QUALITY = 70
 
 
 def _even(value: float) -> int:
-    return max(2, int(round(value / 2)) * 2)
+    return max(2, round(value / 2) * 2)
 
 
 def preview_layout(layout: LayoutSection, width: int = PREVIEW_WIDTH, height: int = PREVIEW_HEIGHT) -> PipLayout:
     scale = width / RECORDING_WIDTH
     full = PipLayout()
     return PipLayout(
-        output_width=width, output_height=height, corner=layout.corner,
-        inset_width=_even(layout.inset_width * scale), inset_height=_even(layout.inset_height * scale),
-        margin=_even(full.margin * scale), border_width=_even(full.border_width * scale),
+        output_width=width,
+        output_height=height,
+        corner=layout.corner,
+        inset_width=_even(layout.inset_width * scale),
+        inset_height=_even(layout.inset_height * scale),
+        margin=_even(full.margin * scale),
+        border_width=_even(full.border_width * scale),
     )
 
 
 def _black(width: int, height: int) -> VideoFrame:
     # Stands in for a camera with no picture yet; the status banner says which one and why.
     return VideoFrame(
-        y=np.full((height, width), 16, np.uint8), u=np.full((height // 2, width // 2), 128, np.uint8),
-        v=np.full((height // 2, width // 2), 128, np.uint8), pts_ns=0,
+        y=np.full((height, width), 16, np.uint8),
+        u=np.full((height // 2, width // 2), 128, np.uint8),
+        v=np.full((height // 2, width // 2), 128, np.uint8),
+        pts_ns=0,
     )
 
 
@@ -60,7 +66,9 @@ def i420_to_jpeg(y: np.ndarray, u: np.ndarray, v: np.ndarray, quality: int = JPE
 class PreviewRenderer:
     """One per counter; thread-safe, since every request thread may ask at once."""
 
-    def __init__(self, sources: CounterSources, layout: LayoutSection, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, sources: CounterSources, layout: LayoutSection, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.sources = sources
         self.layout = preview_layout(layout)
         self._compositor = PipCompositor(self.layout)

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from branch_agent.spool.clip_manifest import SaleInfo
+from branch_agent.counter.sale_validation import normalise_sale_form, validate_sale
 from branch_agent.counter.session import CounterSession
 from branch_agent.gb28181.service import platform_report
-from branch_agent.counter.sale_validation import normalise_sale_form, validate_sale
+from branch_agent.spool.clip_manifest import SaleInfo
 from branch_agent.web.camera_status import counter_source_views
 from branch_agent.web.preview import PreviewRenderer
 from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, RM, require_staff, services
@@ -22,8 +22,15 @@ _previews_lock = threading.Lock()
 
 
 def _product_json(p):  # type: ignore[no-untyped-def]
-    return {"code": p.code, "name": p.name, "type_code": p.type_code, "type_name": p.type_name,
-            "term_days": p.term_days, "risk_level": p.risk_level, "disclosure_script": p.disclosure_script}
+    return {
+        "code": p.code,
+        "name": p.name,
+        "type_code": p.type_code,
+        "type_name": p.type_name,
+        "term_days": p.term_days,
+        "risk_level": p.risk_level,
+        "disclosure_script": p.disclosure_script,
+    }
 
 
 @bp.get("/products")
@@ -44,7 +51,10 @@ def _own_recording(code: str) -> CounterSession:
     counter = _counter(code)
     active = counter.active_recording()
     if active is not None and active.staff_code != g.staff_code:
-        abort(403, description=f"本柜台正由员工 {active.staff_code} 录像 / staff {active.staff_code} is recording at this counter")
+        abort(
+            403,
+            description=f"本柜台正由员工 {active.staff_code} 录像 / staff {active.staff_code} is recording at this counter",
+        )
     return counter
 
 
@@ -65,13 +75,20 @@ def start(code: str):  # type: ignore[no-untyped-def]
     catalogue = {p.code: p for p in services().products()}
     errors = validate_sale(raw, set(catalogue))
     if errors:
-        return jsonify(error="表单有误，请按提示修改 / the form has errors", fields={e.field: e.message for e in errors}), 422
+        return jsonify(
+            error="表单有误，请按提示修改 / the form has errors", fields={e.field: e.message for e in errors}
+        ), 422
     form = normalise_sale_form(raw)
     product = catalogue[form["product_code"]]
     sale = SaleInfo(
-        business_serial=form["business_serial"], customer_name=form["customer_name"], id_type=form["id_type"],
-        id_number=form["id_number"], card_number=form["card_number"], product_code=product.code,
-        product_name=product.name, product_type_code=product.type_code,
+        business_serial=form["business_serial"],
+        customer_name=form["customer_name"],
+        id_type=form["id_type"],
+        id_number=form["id_number"],
+        card_number=form["card_number"],
+        product_code=product.code,
+        product_name=product.name,
+        product_type_code=product.type_code,
     )
     clip_id = counter.start(g.staff_code, sale)
     return jsonify(clip_id=clip_id, disclosure_script=product.disclosure_script), 201
@@ -83,7 +100,9 @@ def marker(code: str):  # type: ignore[no-untyped-def]
     data = request.get_json(silent=True) or {}
     kind = str(data.get("kind", ""))
     if kind not in MARKER_KINDS:
-        return jsonify(error=f"未知标记 / unknown marker kind {kind!r}", fields={"kind": f"one of {', '.join(MARKER_KINDS)}"}), 422
+        return jsonify(
+            error=f"未知标记 / unknown marker kind {kind!r}", fields={"kind": f"one of {', '.join(MARKER_KINDS)}"}
+        ), 422
     m = _own_recording(code).add_marker(kind, str(data.get("text", ""))[:500])
     return jsonify(kind=m.kind, at_ms=m.at_ms), 201
 
@@ -92,7 +111,13 @@ def marker(code: str):  # type: ignore[no-untyped-def]
 @require_staff(RM)
 def complete(code: str):  # type: ignore[no-untyped-def]
     summary = _own_recording(code).complete(g.staff_code)
-    return jsonify(clip_id=summary.clip_id, state=summary.state, duration_ms=summary.duration_ms, size=summary.size, sha256=summary.sha256)
+    return jsonify(
+        clip_id=summary.clip_id,
+        state=summary.state,
+        duration_ms=summary.duration_ms,
+        size=summary.size,
+        sha256=summary.sha256,
+    )
 
 
 @bp.post("/counters/<code>/recording/cancel")
@@ -111,14 +136,26 @@ def counter_status_json(code: str, counter: CounterSession) -> dict[str, object]
     recording = None
     if active is not None:
         mine = active.staff_code == g.staff_code
-        recording = {"clip_id": active.clip_id, "staff_code": active.staff_code, "mine": mine, "elapsed_ms": active.elapsed_ms,
-                     "engine_failure": active.engine_failure, "stalled_sources": list(active.stalled_sources)}
+        recording = {
+            "clip_id": active.clip_id,
+            "staff_code": active.staff_code,
+            "mine": mine,
+            "elapsed_ms": active.elapsed_ms,
+            "engine_failure": active.engine_failure,
+            "stalled_sources": list(active.stalled_sources),
+        }
         if mine or g.role == ADMIN:
-            recording.update(business_serial=active.sale.business_serial, customer_name=active.sale.customer_name,
-                             product_code=active.sale.product_code, product_name=active.sale.product_name,
-                             markers=[{"kind": m.kind, "at_ms": m.at_ms} for m in active.markers])
+            recording.update(
+                business_serial=active.sale.business_serial,
+                customer_name=active.sale.customer_name,
+                product_code=active.sale.product_code,
+                product_name=active.sale.product_name,
+                markers=[{"kind": m.kind, "at_ms": m.at_ms} for m in active.markers],
+            )
     status: dict[str, object] = {
-        "code": code, "name": counter.counter.name, "recording": recording,
+        "code": code,
+        "name": counter.counter.name,
+        "recording": recording,
         "sources": [v.to_json() for v in views],
         "problems": [f"{v.label}（{v.health.name}）：{v.problem}" for v in views if v.problem],
     }

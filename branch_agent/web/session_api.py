@@ -29,10 +29,14 @@ def sign_in():  # type: ignore[no-untyped-def]
     code, password = str(data.get("staff_code", "")).strip(), str(data.get("password", ""))
     if not STAFF_CODE.fullmatch(code):
         audit_malformed_login(code)
-        return jsonify(error="员工号有误 / staff code is wrong",
-                       fields={"staff_code": "员工号为7位数字 / the staff code is 7 digits"}), 422
+        return jsonify(
+            error="员工号有误 / staff code is wrong",
+            fields={"staff_code": "员工号为7位数字 / the staff code is 7 digits"},
+        ), 422
     if not password:
-        return jsonify(error="请输入密码 / enter the password", fields={"password": "请输入密码 / password is required"}), 422
+        return jsonify(
+            error="请输入密码 / enter the password", fields={"password": "请输入密码 / password is required"}
+        ), 422
     try:
         login(code, password)
     except AccountLocked as exc:

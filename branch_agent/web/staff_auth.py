@@ -6,16 +6,17 @@ import functools
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from flask import abort, current_app, g, request, session
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.db.models import StaffLoginState, SyncedStaff
 from branch_agent.services import BranchServices
+from branch_agent.spool.clip_manifest import audit_local
 from storage.contract.passwords import check_password, hash_password
 from storage.database import utcnow
 
@@ -77,7 +78,13 @@ def _login_once(staff_code: str, password: str) -> SyncedStaff:
     with svc.sessions() as db:
         state = db.execute(select(StaffLoginState).where(StaffLoginState.staff_code == staff_code)).scalar_one_or_none()
         if state is not None and state.locked_until is not None and state.locked_until > now:
-            audit_local(db, staff_code, "login.refused", "counter", {"reason": "locked", "locked_until": state.locked_until.isoformat()})
+            audit_local(
+                db,
+                staff_code,
+                "login.refused",
+                "counter",
+                {"reason": "locked", "locked_until": state.locked_until.isoformat()},
+            )
             db.commit()
             raise AccountLocked(_locked_message(svc, state.locked_until), state.locked_until)
         staff = db.execute(select(SyncedStaff).where(SyncedStaff.code == staff_code)).scalar_one_or_none()
@@ -100,9 +107,13 @@ def _login_once(staff_code: str, password: str) -> SyncedStaff:
                 assert state.locked_until is not None
                 raise AccountLocked(_locked_message(svc, state.locked_until), state.locked_until)
             left = rules.lockout_failures - failures
-            raise LoginRefused(f"员工号或密码错误，再错 {left} 次将锁定 / wrong staff code or password; {left} more and the account locks")
+            raise LoginRefused(
+                f"员工号或密码错误，再错 {left} 次将锁定 / wrong staff code or password; {left} more and the account locks"
+            )
         if staff.role not in COUNTER_ROLES:
-            audit_local(db, staff_code, "login.failed", "counter", {"reason": f"role {staff.role} has no counter rights"})
+            audit_local(
+                db, staff_code, "login.failed", "counter", {"reason": f"role {staff.role} has no counter rights"}
+            )
             db.commit()
             raise LoginRefused("此员工无柜台权限 / this staff member has no counter rights")
         if state is not None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.config import BranchConfig
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import SyncedStaff
+from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.web.staff_auth import ADMIN, STAFF_CODE
 from storage.contract.passwords import hash_password
 

@@ -16,11 +16,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from center_platform.audit import trail as audit
 from center_platform.admin.catalogue_input import ProductCreate, ProductEdit, ProductTypeCreate, ProductTypeEdit
+from center_platform.audit import trail as audit
 from center_platform.db.models import Product, ProductType
-from center_platform.retention.rules import FIXED_TERM
 from center_platform.retention.events import product_terms_changed
+from center_platform.retention.rules import FIXED_TERM
 from storage.object_store import ObjectStore
 
 
@@ -64,17 +64,26 @@ def _jsonable(value: Any) -> Any:
 
 def product_type_view(t: ProductType) -> dict[str, Any]:
     return {
-        "code": t.code, "name": t.name, "retention_rule": t.retention_rule,
-        "years_after_maturity": t.years_after_maturity, "years_after_purchase": t.years_after_purchase,
-        "years_after_redemption": t.years_after_redemption, "years_after_dispute": t.years_after_dispute,
+        "code": t.code,
+        "name": t.name,
+        "retention_rule": t.retention_rule,
+        "years_after_maturity": t.years_after_maturity,
+        "years_after_purchase": t.years_after_purchase,
+        "years_after_redemption": t.years_after_redemption,
+        "years_after_dispute": t.years_after_dispute,
     }
 
 
 def product_view(p: Product) -> dict[str, Any]:
     return {
-        "code": p.code, "name": p.name, "type_code": p.product_type.code, "term_days": p.term_days,
-        "maturity_date": _jsonable(p.maturity_date), "risk_level": p.risk_level,
-        "disclosure_script": p.disclosure_script, "required_markers": json.loads(p.required_markers or "[]"),
+        "code": p.code,
+        "name": p.name,
+        "type_code": p.product_type.code,
+        "term_days": p.term_days,
+        "maturity_date": _jsonable(p.maturity_date),
+        "risk_level": p.risk_level,
+        "disclosure_script": p.disclosure_script,
+        "required_markers": json.loads(p.required_markers or "[]"),
         "active": p.active,
     }
 
@@ -121,7 +130,9 @@ def edit_product_type(db: Session, store: ObjectStore, actor: str, code: str, da
     moved = 0
     rule_fields = {k for k in after if k.startswith(("retention_rule", "years_"))}
     if any(before[k] != after[k] for k in rule_fields):
-        products = db.execute(select(Product).where(Product.product_type_id == t.id).order_by(Product.code)).scalars().all()
+        products = (
+            db.execute(select(Product).where(Product.product_type_id == t.id).order_by(Product.code)).scalars().all()
+        )
         for p in products:
             _require_maturity_source(p, t)
         for p in products:
@@ -132,7 +143,11 @@ def edit_product_type(db: Session, store: ObjectStore, actor: str, code: str, da
 
 def _require_maturity_source(p: Product, t: ProductType) -> None:
     if t.retention_rule == FIXED_TERM and p.maturity_date is None and p.term_days is None:
-        raise CatalogueError(f"product {p.code} of fixed-term type {t.code} needs a maturity date or a term in days", 400, "maturity_date")
+        raise CatalogueError(
+            f"product {p.code} of fixed-term type {t.code} needs a maturity date or a term in days",
+            400,
+            "maturity_date",
+        )
 
 
 def create_product(db: Session, actor: str, data: ProductCreate) -> Changed:
@@ -140,9 +155,16 @@ def create_product(db: Session, actor: str, data: ProductCreate) -> Changed:
         raise CatalogueError(f"product {data.code!r} already exists", 409, "code")
     t = _type_by_code(db, data.type_code, "type_code")
     p = Product(
-        code=data.code, name=data.name, product_type_id=t.id, product_type=t, term_days=data.term_days,
-        maturity_date=data.maturity_date, risk_level=data.risk_level, disclosure_script=data.disclosure_script,
-        required_markers=json.dumps(data.required_markers, ensure_ascii=False), active=True,
+        code=data.code,
+        name=data.name,
+        product_type_id=t.id,
+        product_type=t,
+        term_days=data.term_days,
+        maturity_date=data.maturity_date,
+        risk_level=data.risk_level,
+        disclosure_script=data.disclosure_script,
+        required_markers=json.dumps(data.required_markers, ensure_ascii=False),
+        active=True,
     )
     _require_maturity_source(p, t)
     db.add(p)

@@ -25,6 +25,7 @@ UserRole = Literal["compliance_officer", "system_admin", "auditor", "branch_admi
 RetentionRuleName = Literal["fixed_term", "open_ended"]
 assert set(RetentionRuleName.__args__) == set(RULES)  # type: ignore[attr-defined]
 
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

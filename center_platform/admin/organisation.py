@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from center_platform.audit import trail as audit
 from center_platform.admin.catalogue import CatalogueError, Changed, diff, edited_fields
 from center_platform.admin.catalogue_input import (
     BranchCreate,
@@ -25,8 +24,9 @@ from center_platform.admin.catalogue_input import (
     UserCreate,
     UserEdit,
 )
-from storage.contract.passwords import hash_password
+from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, Counter, Staff, User
+from storage.contract.passwords import hash_password
 from storage.signing import key_id_for
 
 BRANCH_ADMIN = "branch_admin"
@@ -39,9 +39,13 @@ def counter_view(c: Counter) -> dict[str, Any]:
 def branch_view(db: Session, b: Branch) -> dict[str, Any]:
     counters = db.execute(select(Counter).where(Counter.branch_id == b.id).order_by(Counter.code)).scalars()
     return {
-        "code": b.code, "name": b.name, "timezone": b.timezone, "signing_public_key": b.signing_public_key,
+        "code": b.code,
+        "name": b.name,
+        "timezone": b.timezone,
+        "signing_public_key": b.signing_public_key,
         "signing_key_id": key_id_for(b.signing_public_key) if b.signing_public_key else None,
-        "active": b.active, "counters": [counter_view(c) for c in counters],
+        "active": b.active,
+        "counters": [counter_view(c) for c in counters],
     }
 
 
@@ -51,8 +55,12 @@ def staff_view(s: Staff, branch_code: str) -> dict[str, Any]:
 
 def user_view(u: User, branch_code: str | None) -> dict[str, Any]:
     return {
-        "username": u.username, "display_name": u.display_name, "role": u.role, "branch_code": branch_code,
-        "active": u.active, "failed_logins": u.failed_logins,
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role,
+        "branch_code": branch_code,
+        "active": u.active,
+        "failed_logins": u.failed_logins,
         "locked_until": u.locked_until.isoformat() if u.locked_until else None,
     }
 
@@ -83,8 +91,14 @@ def enrol_branch(db: Session, actor: str, data: BranchCreate) -> tuple[Changed, 
     if len(set(codes)) != len(codes):
         raise CatalogueError("each counter code may appear once", 400, "counters")
     api_secret = secrets.token_urlsafe(32)
-    b = Branch(code=data.code, name=data.name, timezone=data.timezone, api_secret=api_secret,
-               signing_public_key=data.signing_public_key, active=True)
+    b = Branch(
+        code=data.code,
+        name=data.name,
+        timezone=data.timezone,
+        api_secret=api_secret,
+        signing_public_key=data.signing_public_key,
+        active=True,
+    )
     db.add(b)
     db.flush()
     for c in data.counters:
@@ -157,7 +171,14 @@ def create_staff(db: Session, actor: str, data: StaffCreate) -> Changed:
     if db.execute(select(Staff.id).where(Staff.code == data.code)).first():
         raise CatalogueError(f"staff code {data.code!r} is already taken", 409, "code")
     b = _branch(db, data.branch_code, "branch_code")
-    s = Staff(code=data.code, name=data.name, role=data.role, branch_id=b.id, password_hash=hash_password(data.password), active=True)
+    s = Staff(
+        code=data.code,
+        name=data.name,
+        role=data.role,
+        branch_id=b.id,
+        password_hash=hash_password(data.password),
+        active=True,
+    )
     db.add(s)
     db.flush()
     view = staff_view(s, b.code)
@@ -218,8 +239,15 @@ def create_user(db: Session, actor: str, data: UserCreate) -> Changed:
     if db.execute(select(User.id).where(User.username == data.username)).first():
         raise CatalogueError(f"user {data.username!r} already exists", 409, "username")
     branch_id = _branch_for_role(db, data.role, data.branch_code)
-    u = User(username=data.username, display_name=data.display_name or data.username, role=data.role, branch_id=branch_id,
-             password_hash=hash_password(data.password), failed_logins=0, active=True)
+    u = User(
+        username=data.username,
+        display_name=data.display_name or data.username,
+        role=data.role,
+        branch_id=branch_id,
+        password_hash=hash_password(data.password),
+        failed_logins=0,
+        active=True,
+    )
     db.add(u)
     db.flush()
     view = user_view(u, data.branch_code if branch_id else None)
@@ -242,7 +270,11 @@ def edit_user(db: Session, actor: str, username: str, data: UserEdit) -> Changed
             setattr(u, name, value)
     if "role" in sent or "branch_code" in sent:
         role = data.role if "role" in sent and data.role else u.role
-        branch_code = data.branch_code if "branch_code" in sent else (codes.get(u.branch_id) if u.branch_id and role == BRANCH_ADMIN else None)
+        branch_code = (
+            data.branch_code
+            if "branch_code" in sent
+            else (codes.get(u.branch_id) if u.branch_id and role == BRANCH_ADMIN else None)
+        )
         u.branch_id = _branch_for_role(db, role, branch_code)
         u.role = role
     db.flush()

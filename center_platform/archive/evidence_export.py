@@ -116,8 +116,16 @@ def audit_extract(db: Session, clip_id: str) -> tuple[list[dict[str, object]], d
     head = db.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     # `at` goes out as the very string the hash was computed over (see audit.event_hash).
     extract = [
-        {"id": r.id, "at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target,
-         "detail": r.detail, "prev_hash": r.prev_hash, "hash": r.hash}
+        {
+            "id": r.id,
+            "at": r.at.isoformat(),
+            "actor": r.actor,
+            "action": r.action,
+            "target": r.target,
+            "detail": r.detail,
+            "prev_hash": r.prev_hash,
+            "hash": r.hash,
+        }
         for r in rows
     ]
     return extract, {"hash": head.last_hash, "count": head.count}
@@ -127,12 +135,18 @@ def chain_neighbours(db: Session, rec: Recording) -> dict[str, bytes]:
     """The signed manifests on either side of this one in the branch's chain, where the archive holds them."""
     found: dict[str, bytes] = {}
     if rec.prev_manifest_sha256:
-        before = db.execute(select(Recording.manifest_json).where(
-            Recording.branch_id == rec.branch_id, Recording.manifest_sha256 == rec.prev_manifest_sha256).limit(1)).scalar_one_or_none()
+        before = db.execute(
+            select(Recording.manifest_json)
+            .where(Recording.branch_id == rec.branch_id, Recording.manifest_sha256 == rec.prev_manifest_sha256)
+            .limit(1)
+        ).scalar_one_or_none()
         if before is not None:
             found["previous_manifest.json"] = before.encode("utf-8")
-    after = db.execute(select(Recording.manifest_json).where(
-        Recording.branch_id == rec.branch_id, Recording.prev_manifest_sha256 == rec.manifest_sha256).limit(1)).scalar_one_or_none()
+    after = db.execute(
+        select(Recording.manifest_json)
+        .where(Recording.branch_id == rec.branch_id, Recording.prev_manifest_sha256 == rec.manifest_sha256)
+        .limit(1)
+    ).scalar_one_or_none()
     if after is not None:
         found["next_manifest.json"] = after.encode("utf-8")
     return found

@@ -113,8 +113,10 @@ def _filtered(session: Session, f: SearchFilters) -> Select | None:  # type: ign
     if f.card_number:
         q = q.where(Recording.card_number == f.card_number)
     if f.product:
-        ids = _ids(session, select(Product.id).where(
-            (Product.code == f.product) | Product.name.startswith(f.product, autoescape=True)))
+        ids = _ids(
+            session,
+            select(Product.id).where((Product.code == f.product) | Product.name.startswith(f.product, autoescape=True)),
+        )
         if not ids:
             return None
         q = q.where(Recording.product_id.in_(ids))
@@ -137,7 +139,9 @@ def _filtered(session: Session, f: SearchFilters) -> Select | None:  # type: ign
     return q
 
 
-def _row(rec: Recording, branch_code: str, product_code: str, product_name: str, type_code: str, unmasked: bool) -> RecordingRow:
+def _row(
+    rec: Recording, branch_code: str, product_code: str, product_name: str, type_code: str, unmasked: bool
+) -> RecordingRow:
     return RecordingRow(
         recording_id=rec.id,
         clip_id=rec.clip_id,

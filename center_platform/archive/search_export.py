@@ -16,8 +16,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from center_platform.retention.rules import last_day_kept
 from center_platform.archive.search import RecordingRow
+from center_platform.retention.rules import last_day_kept
 
 EXPORT_MAX = 50_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -33,8 +33,17 @@ def append_many(session: Session, lines: list[AuditLine]) -> None:
         at = utcnow()
         detail = json.dumps(line.detail, sort_keys=True, ensure_ascii=False, default=str)
         digest = event_hash(prev, at, line.actor, line.action, line.target, detail)
-        rows.append({"at": at, "actor": line.actor, "action": line.action, "target": line.target, "detail": detail,
-                     "prev_hash": prev, "hash": digest})
+        rows.append(
+            {
+                "at": at,
+                "actor": line.actor,
+                "action": line.action,
+                "target": line.target,
+                "detail": detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     session.execute(insert(AuditEvent), rows)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))

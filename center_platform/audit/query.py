@@ -27,8 +27,15 @@ class AuditFilter:
 
     def key(self) -> str:
         """Identifies the filter for "viewed once per sign-in per filter"."""
-        return json.dumps([self.at_from and self.at_from.isoformat(), self.at_to and self.at_to.isoformat(),
-                           self.action, self.actor, self.target])
+        return json.dumps(
+            [
+                self.at_from and self.at_from.isoformat(),
+                self.at_to and self.at_to.isoformat(),
+                self.action,
+                self.actor,
+                self.target,
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -89,5 +96,12 @@ def audit_page(db: Session, f: AuditFilter, offset: int, limit: int) -> AuditPag
 
 
 def row_json(r: AuditRow) -> dict[str, Any]:
-    return {"id": r.id, "at": r.at.isoformat(), "actor": r.actor, "action": r.action, "target": r.target,
-            "detail": r.detail, "hash": r.hash}
+    return {
+        "id": r.id,
+        "at": r.at.isoformat(),
+        "actor": r.actor,
+        "action": r.action,
+        "target": r.target,
+        "detail": r.detail,
+        "hash": r.hash,
+    }

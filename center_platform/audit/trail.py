@@ -28,14 +28,18 @@ def event_hash(prev_hash: str, at: datetime, actor: str, action: str, target: st
     return hashlib.sha256(payload).hexdigest()
 
 
-def append(session: Session, actor: str, action: str, target: str, detail: dict[str, object] | None = None) -> AuditEvent:
+def append(
+    session: Session, actor: str, action: str, target: str, detail: dict[str, object] | None = None
+) -> AuditEvent:
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(count=AuditHead.count + 1))
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     session.refresh(head)
     at = utcnow()
     detail_text = json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, default=str)
     digest = event_hash(head.last_hash, at, actor, action, target, detail_text)
-    row = AuditEvent(at=at, actor=actor, action=action, target=target, detail=detail_text, prev_hash=head.last_hash, hash=digest)
+    row = AuditEvent(
+        at=at, actor=actor, action=action, target=target, detail=detail_text, prev_hash=head.last_hash, hash=digest
+    )
     session.add(row)
     head.last_hash = digest
     session.flush()
@@ -55,9 +59,11 @@ def verify_chain(session: Session, batch: int = 5000) -> list[ChainBreak]:
     count = 0
     last_id = 0
     while True:
-        rows = session.execute(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch))
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for row in rows:
@@ -71,5 +77,9 @@ def verify_chain(session: Session, batch: int = 5000) -> list[ChainBreak]:
             last_id = row.id
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     if head.last_hash != prev or head.count != count:
-        problems.append(ChainBreak(last_id, f"the chain ends at {count} rows but the head records {head.count} (rows removed at the end)"))
+        problems.append(
+            ChainBreak(
+                last_id, f"the chain ends at {count} rows but the head records {head.count} (rows removed at the end)"
+            )
+        )
     return problems

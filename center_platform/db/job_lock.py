@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from center_platform.db.models import JobLock, utcnow
 
 
-def acquire(sessions: sessionmaker[Session], name: str, holder: str, lease: timedelta, now: datetime | None = None) -> bool:
+def acquire(
+    sessions: sessionmaker[Session], name: str, holder: str, lease: timedelta, now: datetime | None = None
+) -> bool:
     at = now or utcnow()
     with sessions() as db:
         taken = db.execute(

@@ -15,8 +15,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -162,10 +162,14 @@ class Recording(Base):
         # PostgreSQL only (created by migration 0004): customer-name prefix search under any collation,
         # and "contains" through the name's one- and two-character pieces (CJK names are 2-4 characters,
         # too short for trigrams).
-        Index("ix_recordings_customer_name_prefix", "customer_name",
-              postgresql_ops={"customer_name": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
-        Index("ix_recordings_customer_name_grams", text("dr_name_grams(customer_name)"),
-              postgresql_using="gin").ddl_if(dialect="postgresql"),
+        Index(
+            "ix_recordings_customer_name_prefix",
+            "customer_name",
+            postgresql_ops={"customer_name": "varchar_pattern_ops"},
+        ).ddl_if(dialect="postgresql"),
+        Index("ix_recordings_customer_name_grams", text("dr_name_grams(customer_name)"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -36,15 +36,24 @@ def check_chain(session: Session, branch_id: int, manifest: ClipManifest) -> Cha
         restarted = session.execute(
             select(Recording.clip_id).where(Recording.branch_id == branch_id, Recording.chain_status == FIRST).limit(1)
         ).scalar_one_or_none()
-        note = f"the branch's manifest chain starts again (it started before with clip {restarted})" if restarted else ""
+        note = (
+            f"the branch's manifest chain starts again (it started before with clip {restarted})" if restarted else ""
+        )
         return ChainCheck(FIRST, note=note)
     sibling = session.execute(
-        select(Recording.clip_id).where(Recording.branch_id == branch_id, Recording.prev_manifest_sha256 == prev,
-                                        Recording.clip_id != manifest.clip_id).limit(1)
+        select(Recording.clip_id)
+        .where(
+            Recording.branch_id == branch_id,
+            Recording.prev_manifest_sha256 == prev,
+            Recording.clip_id != manifest.clip_id,
+        )
+        .limit(1)
     ).scalar_one_or_none()
     if sibling is not None:
         return ChainCheck("", problem=f"manifest chain fork: clip {sibling} already follows manifest {prev}")
-    predecessor = session.execute(select(Recording.branch_id).where(Recording.manifest_sha256 == prev)).scalar_one_or_none()
+    predecessor = session.execute(
+        select(Recording.branch_id).where(Recording.manifest_sha256 == prev)
+    ).scalar_one_or_none()
     if predecessor is not None and predecessor != branch_id:
         return ChainCheck("", problem=f"manifest chain names manifest {prev}, which belongs to another branch")
     if predecessor is None:
@@ -56,7 +65,11 @@ def link_successors(session: Session, branch_id: int, manifest_sha256: str) -> i
     """Clips catalogued before this one arrived, waiting for it, are now linked."""
     result = session.execute(
         update(Recording)
-        .where(Recording.branch_id == branch_id, Recording.prev_manifest_sha256 == manifest_sha256, Recording.chain_status == AWAITING)
+        .where(
+            Recording.branch_id == branch_id,
+            Recording.prev_manifest_sha256 == manifest_sha256,
+            Recording.chain_status == AWAITING,
+        )
         .values(chain_status=LINKED)
     )
     return int(result.rowcount or 0)
@@ -65,11 +78,15 @@ def link_successors(session: Session, branch_id: int, manifest_sha256: str) -> i
 def awaiting_predecessors(session: Session, branch_id: int) -> list[str]:
     """Predecessors named by catalogued clips and still missing: each is a clip the branch has not sent (yet)."""
     held = select(Recording.manifest_sha256).where(Recording.branch_id == branch_id)
-    quarantined = select(IngestUpload.clip_id).where(IngestUpload.branch_id == branch_id, IngestUpload.state == "quarantined")
+    quarantined = select(IngestUpload.clip_id).where(
+        IngestUpload.branch_id == branch_id, IngestUpload.state == "quarantined"
+    )
     rows = session.execute(
         select(Recording.prev_manifest_sha256).where(
-            Recording.branch_id == branch_id, Recording.chain_status == AWAITING,
-            Recording.prev_manifest_sha256.not_in(held), Recording.clip_id.not_in(quarantined),
+            Recording.branch_id == branch_id,
+            Recording.chain_status == AWAITING,
+            Recording.prev_manifest_sha256.not_in(held),
+            Recording.clip_id.not_in(quarantined),
         )
     ).scalars()
     return sorted({r for r in rows if r})

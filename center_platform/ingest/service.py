@@ -27,10 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.audit import trail as audit
-from center_platform.ingest.manifest_chain import check_chain, link_successors
-from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
 from center_platform.db.models import Branch, IngestUpload, Product, Recording, utcnow
+from center_platform.ingest.manifest_chain import check_chain, link_successors
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
+from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
 from storage.manifest import ClipManifest, ManifestError
 from storage.object_store import ObjectStore
 
@@ -51,7 +51,9 @@ class IngestService:
     store: ObjectStore
     part_size: int
     presign_expiry_s: int
-    _clip_locks: defaultdict[str, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock), repr=False)
+    _clip_locks: defaultdict[str, threading.Lock] = field(
+        default_factory=lambda: defaultdict(threading.Lock), repr=False
+    )
     _locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _clip_lock(self, clip_id: str) -> threading.Lock:
@@ -108,7 +110,9 @@ class IngestService:
                 if existing is None:
                     raise
                 return self._plan(session, existing)
-            audit.append(session, f"branch:{branch.code}", "ingest.registered", manifest.clip_id, {"size": manifest.media.size})
+            audit.append(
+                session, f"branch:{branch.code}", "ingest.registered", manifest.clip_id, {"size": manifest.media.size}
+            )
             session.commit()
             return self._plan(session, row)
 
@@ -133,7 +137,13 @@ class IngestService:
             else:
                 # The store dropped the unfinished upload (expiry, cleanup): start a new one.
                 row.upload_id = self.store.create_multipart(row.object_key)
-                audit.append(session, "center", "ingest.restarted", row.clip_id, {"reason": "multipart upload no longer in the store"})
+                audit.append(
+                    session,
+                    "center",
+                    "ingest.restarted",
+                    row.clip_id,
+                    {"reason": "multipart upload no longer in the store"},
+                )
                 session.commit()
         return UploadPlan(
             clip_id=row.clip_id,
@@ -174,7 +184,9 @@ class IngestService:
             for p in parts:
                 if p.part_number > count:
                     raise IngestRejected(f"part {p.part_number} is beyond the clip's {count} parts")
-                signed = self.store.presign_part(row.object_key, row.upload_id, p.part_number, p.sha256_b64, self.presign_expiry_s)
+                signed = self.store.presign_part(
+                    row.object_key, row.upload_id, p.part_number, p.sha256_b64, self.presign_expiry_s
+                )
                 urls.append(PresignedPartUrl(part_number=signed.part_number, url=signed.url, headers=signed.headers))
             return PresignResponse(parts=urls, expires_in_s=self.presign_expiry_s)
 
@@ -233,7 +245,9 @@ class IngestService:
         if problem:
             row.state = "quarantined"
             row.reason = problem
-            audit.append(session, "center", "ingest.quarantined", row.clip_id, {"reason": problem, "version_id": row.version_id})
+            audit.append(
+                session, "center", "ingest.quarantined", row.clip_id, {"reason": problem, "version_id": row.version_id}
+            )
             session.commit()
             log.error("ALERT clip %s from branch %s quarantined: %s", row.clip_id, branch.code, problem)
             return UploadOutcome(clip_id=row.clip_id, state="quarantined", reason=problem)
@@ -253,14 +267,20 @@ class IngestService:
             years_after_dispute=ptype.years_after_dispute,
         )
         decision = decide(
-            rule, RetentionFacts(purchase_date=purchase, maturity_date=maturity_for(purchase, product.maturity_date, product.term_days)), tz
+            rule,
+            RetentionFacts(
+                purchase_date=purchase, maturity_date=maturity_for(purchase, product.maturity_date, product.term_days)
+            ),
+            tz,
         )
         self.store.set_retention(row.object_key, row.version_id, decision.retain_until)
         manifest_key = row.object_key + ".manifest.json"
         # A retry after a crash finds the manifest already stored (same bytes): lock that one, store no second.
         stored_manifests = self._stored_versions(manifest_key)
-        manifest_version = stored_manifests[0] if stored_manifests else (
-            self.store.put_small(manifest_key, manifest.canonical_bytes(), "application/json").version_id
+        manifest_version = (
+            stored_manifests[0]
+            if stored_manifests
+            else (self.store.put_small(manifest_key, manifest.canonical_bytes(), "application/json").version_id)
         )
         self.store.set_retention(manifest_key, manifest_version, decision.retain_until)
 
@@ -302,8 +322,15 @@ class IngestService:
             "center",
             "ingest.verified",
             row.clip_id,
-            {"sha256": digest, "size": size, "retain_until": decision.retain_until.isoformat(), "rule": decision.reason,
-             "chain": chain.status, "chain_note": chain.note, "successors_linked": linked},
+            {
+                "sha256": digest,
+                "size": size,
+                "retain_until": decision.retain_until.isoformat(),
+                "rule": decision.reason,
+                "chain": chain.status,
+                "chain_note": chain.note,
+                "successors_linked": linked,
+            },
         )
         session.commit()
         return UploadOutcome(clip_id=row.clip_id, state="verified", retain_until=decision.retain_until.isoformat())

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from center_platform.audit import trail as audit
-from storage.contract.heartbeat import BranchAuditLine, Heartbeat, HeartbeatReceipt
 from center_platform.db.models import BranchAuditReceipt, BranchHeartbeat
+from storage.contract.heartbeat import BranchAuditLine, Heartbeat, HeartbeatReceipt
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,13 @@ def _branch_detail(branch_code: str, line: BranchAuditLine) -> dict[str, object]
         original: object = json.loads(line.detail)
     except ValueError:
         original = line.detail  # kept verbatim: an audit line is evidence, not something to tidy up
-    return {"origin": "branch", "branch": branch_code, "branch_audit_id": line.branch_audit_id,
-            "at_branch": line.at.isoformat(), "detail": original}
+    return {
+        "origin": "branch",
+        "branch": branch_code,
+        "branch_audit_id": line.branch_audit_id,
+        "at_branch": line.at.isoformat(),
+        "detail": original,
+    }
 
 
 def file_branch_audit(db: Session, branch_id: int, branch_code: str, lines: list[BranchAuditLine]) -> list[int]:
@@ -30,8 +35,13 @@ def file_branch_audit(db: Session, branch_id: int, branch_code: str, lines: list
     if not lines:
         return []
     ids = sorted({line.branch_audit_id for line in lines})
-    filed = set(db.execute(select(BranchAuditReceipt.branch_audit_id).where(
-        BranchAuditReceipt.branch_id == branch_id, BranchAuditReceipt.branch_audit_id.in_(ids))).scalars())
+    filed = set(
+        db.execute(
+            select(BranchAuditReceipt.branch_audit_id).where(
+                BranchAuditReceipt.branch_id == branch_id, BranchAuditReceipt.branch_audit_id.in_(ids)
+            )
+        ).scalars()
+    )
     for line in sorted(lines, key=lambda x: x.branch_audit_id):
         if line.branch_audit_id in filed:
             continue

@@ -38,9 +38,17 @@ class DisputeView:
 
     @classmethod
     def of(cls, d: Dispute) -> DisputeView:
-        return cls(d.id, d.reference, d.reason, d.opened_at.isoformat(), d.opened_by,
-                   d.closed_at.isoformat() if d.closed_at else None, d.closed_by,
-                   d.closed_on.isoformat() if d.closed_on else None, d.resolution)
+        return cls(
+            d.id,
+            d.reference,
+            d.reason,
+            d.opened_at.isoformat(),
+            d.opened_by,
+            d.closed_at.isoformat() if d.closed_at else None,
+            d.closed_by,
+            d.closed_on.isoformat() if d.closed_on else None,
+            d.resolution,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,9 @@ def _local_today(rec: Recording, now: datetime | None) -> date:
     return (now or utcnow()).astimezone(ZoneInfo(rec.branch.timezone)).date()
 
 
-def record_redemption(session: Session, store: ObjectStore, clip_id: str, redeemed_on: date, actor: str,
-                      now: datetime | None = None) -> RetentionChange:
+def record_redemption(
+    session: Session, store: ObjectStore, clip_id: str, redeemed_on: date, actor: str, now: datetime | None = None
+) -> RetentionChange:
     rec = archived_recording(session, clip_id)
     bought = purchase_day(rec)
     if redeemed_on < bought:
@@ -75,12 +84,19 @@ def record_redemption(session: Session, store: ObjectStore, clip_id: str, redeem
         raise RetentionEventError(f"redeemed_on {redeemed_on} is in the future (today is {today})", 400, "redeemed_on")
     previous = rec.redeemed_on
     rec.redeemed_on = redeemed_on
-    audit.append(session, actor, "retention.redemption", clip_id,
-                 {"redeemed_on": redeemed_on.isoformat(), "previous": previous.isoformat() if previous else None})
+    audit.append(
+        session,
+        actor,
+        "retention.redemption",
+        clip_id,
+        {"redeemed_on": redeemed_on.isoformat(), "previous": previous.isoformat() if previous else None},
+    )
     return recompute(session, store, rec, "redemption recorded", actor, {"redeemed_on": redeemed_on.isoformat()})
 
 
-def open_dispute(session: Session, store: ObjectStore, clip_id: str, reference: str, reason: str, actor: str) -> Dispute:
+def open_dispute(
+    session: Session, store: ObjectStore, clip_id: str, reference: str, reason: str, actor: str
+) -> Dispute:
     reference, reason = reference.strip(), reason.strip()
     if not reference or len(reference) > 64:
         raise RetentionEventError("reference: the case reference is required (at most 64 characters)", 400, "reference")
@@ -90,13 +106,22 @@ def open_dispute(session: Session, store: ObjectStore, clip_id: str, reference: 
     dispute = Dispute(recording_id=rec.id, reference=reference, reason=reason, opened_at=utcnow(), opened_by=actor)
     session.add(dispute)
     session.flush()
-    audit.append(session, actor, "dispute.opened", clip_id, {"dispute_id": dispute.id, "reference": reference, "reason": reason})
+    audit.append(
+        session, actor, "dispute.opened", clip_id, {"dispute_id": dispute.id, "reference": reference, "reason": reason}
+    )
     recompute(session, store, rec, "dispute opened", actor, {"dispute_id": dispute.id, "reference": reference})
     return dispute
 
 
-def close_dispute(session: Session, store: ObjectStore, clip_id: str, dispute_id: int, resolution: str, actor: str,
-                  now: datetime | None = None) -> Dispute:
+def close_dispute(
+    session: Session,
+    store: ObjectStore,
+    clip_id: str,
+    dispute_id: int,
+    resolution: str,
+    actor: str,
+    now: datetime | None = None,
+) -> Dispute:
     resolution = resolution.strip()
     if not resolution:
         raise RetentionEventError("resolution: say how the dispute was resolved", 400, "resolution")
@@ -112,9 +137,18 @@ def close_dispute(session: Session, store: ObjectStore, clip_id: str, dispute_id
     dispute.closed_on = _local_today(rec, at)
     dispute.resolution = resolution
     session.flush()
-    audit.append(session, actor, "dispute.closed", clip_id,
-                 {"dispute_id": dispute.id, "reference": dispute.reference, "closed_on": dispute.closed_on.isoformat(),
-                  "resolution": resolution})
+    audit.append(
+        session,
+        actor,
+        "dispute.closed",
+        clip_id,
+        {
+            "dispute_id": dispute.id,
+            "reference": dispute.reference,
+            "closed_on": dispute.closed_on.isoformat(),
+            "resolution": resolution,
+        },
+    )
     recompute(session, store, rec, "dispute closed", actor, {"dispute_id": dispute.id, "reference": dispute.reference})
     return dispute
 
@@ -125,11 +159,27 @@ def disputes_of(session: Session, rec: Recording) -> list[DisputeView]:
 
 
 def retention_history(session: Session, rec: Recording) -> list[HistoryEntry]:
-    rows = session.execute(
-        select(AuditEvent).where(
-            AuditEvent.target == rec.clip_id,
-            AuditEvent.action.in_(("ingest.verified", "retention.changed", "retention.kept", "retention.redemption",
-                                   "dispute.opened", "dispute.closed", "retention.deleted", "retention.delete_refused")),
-        ).order_by(AuditEvent.id)
-    ).scalars().all()
+    rows = (
+        session.execute(
+            select(AuditEvent)
+            .where(
+                AuditEvent.target == rec.clip_id,
+                AuditEvent.action.in_(
+                    (
+                        "ingest.verified",
+                        "retention.changed",
+                        "retention.kept",
+                        "retention.redemption",
+                        "dispute.opened",
+                        "dispute.closed",
+                        "retention.deleted",
+                        "retention.delete_refused",
+                    )
+                ),
+            )
+            .order_by(AuditEvent.id)
+        )
+        .scalars()
+        .all()
+    )
     return [HistoryEntry(r.at.isoformat(), r.actor, r.action, r.detail) for r in rows]

@@ -56,8 +56,10 @@ def purchase_day(rec: Recording) -> date:
 def facts_of(session: Session, rec: Recording) -> RetentionFacts:
     purchase = purchase_day(rec)
     closed = session.execute(
-        select(Dispute.closed_on).where(Dispute.recording_id == rec.id, Dispute.closed_on.is_not(None))
-        .order_by(Dispute.closed_on.desc()).limit(1)
+        select(Dispute.closed_on)
+        .where(Dispute.recording_id == rec.id, Dispute.closed_on.is_not(None))
+        .order_by(Dispute.closed_on.desc())
+        .limit(1)
     ).scalar_one_or_none()
     return RetentionFacts(
         purchase_date=purchase,
@@ -68,9 +70,12 @@ def facts_of(session: Session, rec: Recording) -> RetentionFacts:
 
 
 def has_open_dispute(session: Session, rec: Recording) -> bool:
-    return session.execute(
-        select(Dispute.id).where(Dispute.recording_id == rec.id, Dispute.closed_at.is_(None)).limit(1)
-    ).first() is not None
+    return (
+        session.execute(
+            select(Dispute.id).where(Dispute.recording_id == rec.id, Dispute.closed_at.is_(None)).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def evidence_versions(store: ObjectStore, rec: Recording) -> list[ObjectVersion]:
@@ -80,8 +85,14 @@ def evidence_versions(store: ObjectStore, rec: Recording) -> list[ObjectVersion]
     return [ObjectVersion(rec.object_key, rec.version_id), *manifests]
 
 
-def recompute(session: Session, store: ObjectStore, rec: Recording, event: str, actor: str,
-              detail: dict[str, object] | None = None) -> RetentionChange:
+def recompute(
+    session: Session,
+    store: ObjectStore,
+    rec: Recording,
+    event: str,
+    actor: str,
+    detail: dict[str, object] | None = None,
+) -> RetentionChange:
     """Re-derives retain-until and legal hold for one archived recording; applies and audits any change."""
     rule = rule_of(rec.product.product_type)
     tz = ZoneInfo(rec.branch.timezone)
@@ -94,8 +105,10 @@ def recompute(session: Session, store: ObjectStore, rec: Recording, event: str, 
     else:
         new, reason = old, rec.retention_reason
         if decision.retain_until < old:
-            note = (f"the rule now gives {decision.retain_until.isoformat()} ({decision.reason}); "
-                    f"the later {old.isoformat()} is kept because retention never shortens")
+            note = (
+                f"the rule now gives {decision.retain_until.isoformat()} ({decision.reason}); "
+                f"the later {old.isoformat()} is kept because retention never shortens"
+            )
     change = RetentionChange(rec.clip_id, event, old, new, reason, hold, hold != rec.legal_hold, note)
     if not (change.moved or change.hold_changed or note):
         return change
@@ -111,15 +124,21 @@ def recompute(session: Session, store: ObjectStore, rec: Recording, event: str, 
     rec.retention_reason = reason
     rec.retention_rule = rule.kind
     rec.legal_hold = hold
-    audit.append(session, actor, "retention.changed" if (change.moved or change.hold_changed) else "retention.kept", rec.clip_id, {
-        "event": event,
-        "old_retain_until": old.isoformat(),
-        "new_retain_until": new.isoformat(),
-        "reason": reason,
-        "legal_hold": hold,
-        "note": note,
-        **(detail or {}),
-    })
+    audit.append(
+        session,
+        actor,
+        "retention.changed" if (change.moved or change.hold_changed) else "retention.kept",
+        rec.clip_id,
+        {
+            "event": event,
+            "old_retain_until": old.isoformat(),
+            "new_retain_until": new.isoformat(),
+            "reason": reason,
+            "legal_hold": hold,
+            "note": note,
+            **(detail or {}),
+        },
+    )
     session.flush()
     return change
 
@@ -131,9 +150,15 @@ def product_terms_changed(session: Session, store: ObjectStore, product: Product
     """
     session.flush()
     session.expire(product, ["product_type"])  # the type may have been swapped by id
-    recs = session.execute(
-        select(Recording).where(Recording.product_id == product.id, Recording.state == "archived").order_by(Recording.id)
-    ).scalars().all()
+    recs = (
+        session.execute(
+            select(Recording)
+            .where(Recording.product_id == product.id, Recording.state == "archived")
+            .order_by(Recording.id)
+        )
+        .scalars()
+        .all()
+    )
     moved = 0
     for rec in recs:
         change = recompute(session, store, rec, "product.terms_changed", actor, {"product": product.code})

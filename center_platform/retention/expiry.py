@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from center_platform.db import job_lock
 from center_platform.audit.batch import AuditLine, append_many
+from center_platform.db import job_lock
 from center_platform.db.models import Dispute, Recording, utcnow
 from center_platform.retention.events import MANIFEST_SUFFIX
 from storage.object_store import DeleteFailure, DeleteReport, ObjectStore, ObjectVersion
@@ -69,8 +69,13 @@ def _due_query(now: datetime, after_id: int, limit: int):  # type: ignore[no-unt
     open_dispute = exists().where(Dispute.recording_id == Recording.id, Dispute.closed_at.is_(None))
     return (
         select(Recording)
-        .where(Recording.state == "archived", Recording.retain_until < now, Recording.legal_hold.is_(False),
-               ~open_dispute, Recording.id > after_id)
+        .where(
+            Recording.state == "archived",
+            Recording.retain_until < now,
+            Recording.legal_hold.is_(False),
+            ~open_dispute,
+            Recording.id > after_id,
+        )
         .order_by(Recording.id)
         .limit(limit)
     )
@@ -78,7 +83,17 @@ def _due_query(now: datetime, after_id: int, limit: int):  # type: ignore[no-unt
 
 def due_clips(session: Session, now: datetime, after_id: int = 0, limit: int = MAX_BATCH) -> list[DueClip]:
     return [
-        DueClip(r.id, r.clip_id, r.sha256, r.size, r.retain_until, r.retention_rule, r.retention_reason, r.object_key, r.version_id)
+        DueClip(
+            r.id,
+            r.clip_id,
+            r.sha256,
+            r.size,
+            r.retain_until,
+            r.retention_rule,
+            r.retention_reason,
+            r.object_key,
+            r.version_id,
+        )
         for r in session.execute(_due_query(now, after_id, limit)).scalars()
     ]
 
@@ -153,10 +168,20 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
         media_left = any(v.key == c.object_key and (v.key, v.version_id) not in deleted for v in mine)
         if media_left:
             report.refused.append(Refusal(c.clip_id, problems or ["the store kept the clip"]))
-            log.error("ALERT expiry: the store refused to delete clip %s (retain-until %s): %s",
-                      c.clip_id, c.retain_until.isoformat(), "; ".join(problems))
-            lines.append(AuditLine(actor, "retention.delete_refused", c.clip_id,
-                                   {"retain_until": c.retain_until.isoformat(), "problems": problems}))
+            log.error(
+                "ALERT expiry: the store refused to delete clip %s (retain-until %s): %s",
+                c.clip_id,
+                c.retain_until.isoformat(),
+                "; ".join(problems),
+            )
+            lines.append(
+                AuditLine(
+                    actor,
+                    "retention.delete_refused",
+                    c.clip_id,
+                    {"retain_until": c.retain_until.isoformat(), "problems": problems},
+                )
+            )
             continue
         gone_ids.append(c.recording_id)
         cert = _certificate(c, gone, deleted_at, actor)
@@ -168,13 +193,23 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
         lines.append(AuditLine(actor, "retention.deleted", c.clip_id, cert))
         report.deleted.append(c.clip_id)
     if gone_ids:
-        session.execute(update(Recording).where(Recording.id.in_(gone_ids)).values(state="deleted", deleted_at=deleted_at))
+        session.execute(
+            update(Recording).where(Recording.id.in_(gone_ids)).values(state="deleted", deleted_at=deleted_at)
+        )
     append_many(session, lines)
     session.commit()
 
 
-def run_expiry(sessions: sessionmaker[Session], store: ObjectStore, *, now: datetime | None = None, dry_run: bool = False,
-               limit: int | None = None, batch_size: int = MAX_BATCH, actor: str = "expiry") -> ExpiryReport:
+def run_expiry(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    limit: int | None = None,
+    batch_size: int = MAX_BATCH,
+    actor: str = "expiry",
+) -> ExpiryReport:
     """One pass over everything due at `now` (at most `limit` clips). Skips if another runner holds the lock."""
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be 1..{MAX_BATCH}, got {batch_size}")
@@ -209,5 +244,10 @@ def run_expiry(sessions: sessionmaker[Session], store: ObjectStore, *, now: date
                 break
     finally:
         job_lock.release(sessions, JOB_NAME, holder)
-    log.info("expiry: %d deleted, %d refused by the store, %d batches", len(report.deleted), len(report.refused), report.batches)
+    log.info(
+        "expiry: %d deleted, %d refused by the store, %d batches",
+        len(report.deleted),
+        len(report.refused),
+        report.batches,
+    )
     return report

@@ -29,8 +29,15 @@ def start_expiry_scheduler(svc: CenterServices) -> BackgroundScheduler | None:
     hour, minute = (int(x) for x in cfg.run_at.split(":"))
     tz = ZoneInfo(svc.config.server.timezone)
     scheduler = BackgroundScheduler(timezone=tz)
-    scheduler.add_job(_run, CronTrigger(hour=hour, minute=minute, timezone=tz), args=[svc], id="retention-expiry",
-                      max_instances=1, coalesce=True, misfire_grace_time=3600)
+    scheduler.add_job(
+        _run,
+        CronTrigger(hour=hour, minute=minute, timezone=tz),
+        args=[svc],
+        id="retention-expiry",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
     scheduler.start()
     log.info("automatic expiry daily at %s %s", cfg.run_at, tz.key)
     return scheduler

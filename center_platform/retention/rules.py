@@ -8,7 +8,7 @@ year (29 February) moves to 1 March, never to 28 February.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 FIXED_TERM = "fixed_term"
@@ -52,7 +52,7 @@ def add_years(d: date, years: int) -> date:
 
 
 def end_of_day_utc(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
 
 
 def last_day_kept(retain_until: datetime, tz: tzinfo) -> date:
@@ -66,21 +66,33 @@ def decide(rule: RetentionRule, facts: RetentionFacts, tz: ZoneInfo) -> Retentio
         if facts.maturity_date is None:
             raise RetentionError("fixed-term product has no maturity date")
         candidates.append(
-            (add_years(facts.maturity_date, rule.years_after_maturity), f"maturity {facts.maturity_date} + {rule.years_after_maturity}y")
+            (
+                add_years(facts.maturity_date, rule.years_after_maturity),
+                f"maturity {facts.maturity_date} + {rule.years_after_maturity}y",
+            )
         )
     elif rule.kind == OPEN_ENDED:
         candidates.append(
-            (add_years(facts.purchase_date, rule.years_after_purchase), f"purchase {facts.purchase_date} + {rule.years_after_purchase}y")
+            (
+                add_years(facts.purchase_date, rule.years_after_purchase),
+                f"purchase {facts.purchase_date} + {rule.years_after_purchase}y",
+            )
         )
         if facts.redemption_date is not None:
             candidates.append(
-                (add_years(facts.redemption_date, rule.years_after_redemption), f"redemption {facts.redemption_date} + {rule.years_after_redemption}y")
+                (
+                    add_years(facts.redemption_date, rule.years_after_redemption),
+                    f"redemption {facts.redemption_date} + {rule.years_after_redemption}y",
+                )
             )
     else:
         raise RetentionError(f"unknown retention rule {rule.kind!r}")
     if facts.dispute_closed_date is not None:
         candidates.append(
-            (add_years(facts.dispute_closed_date, rule.years_after_dispute), f"dispute closed {facts.dispute_closed_date} + {rule.years_after_dispute}y")
+            (
+                add_years(facts.dispute_closed_date, rule.years_after_dispute),
+                f"dispute closed {facts.dispute_closed_date} + {rule.years_after_dispute}y",
+            )
         )
     last_day, reason = max(candidates)
     return RetentionDecision(retain_until=end_of_day_utc(last_day, tz), last_day=last_day, reason=reason)

@@ -14,15 +14,17 @@ from flask import Blueprint, Flask, abort, current_app, request
 log = logging.getLogger(__name__)
 
 # Sign-in, liveness and the branch clock check: nothing behind them reveals or changes evidence.
-PUBLIC_ENDPOINTS = frozenset({
-    "static",
-    "health.health",
-    "ui.index",
-    "ui.login",
-    "ui.logout",
-    "session_api.login",
-    "branch_api.center_time",
-})
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "health.health",
+        "ui.index",
+        "ui.login",
+        "ui.logout",
+        "session_api.login",
+        "branch_api.center_time",
+    }
+)
 
 bp = Blueprint("access_guard", __name__)
 

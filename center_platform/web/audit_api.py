@@ -6,9 +6,9 @@ one result is one viewing).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request, session
@@ -88,8 +88,13 @@ def verify_trail(user: CurrentUser) -> dict[str, Any]:
     """What `python -m center_platform audit verify` checks, as JSON; the check itself is audited."""
     with services().sessions() as db:
         problems = audit.verify_chain(db)
-        result = {"intact": not problems, "problems": [{"event_id": p.event_id, "problem": p.problem} for p in problems]}
-        audit.append(db, user.username, "audit.verified", "audit_trail", {"intact": not problems, "problems": len(problems)})
+        result = {
+            "intact": not problems,
+            "problems": [{"event_id": p.event_id, "problem": p.problem} for p in problems],
+        }
+        audit.append(
+            db, user.username, "audit.verified", "audit_trail", {"intact": not problems, "problems": len(problems)}
+        )
         db.commit()
     return result
 

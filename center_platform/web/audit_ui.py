@@ -8,7 +8,14 @@ from flask import Blueprint, g, render_template, request
 
 from center_platform.audit.query import AuditPage
 from center_platform.web import services
-from center_platform.web.audit_api import AUDIT_ROLES, BadAuditQuery, certificate_filter, filter_from_args, read_trail, verify_trail
+from center_platform.web.audit_api import (
+    AUDIT_ROLES,
+    BadAuditQuery,
+    certificate_filter,
+    filter_from_args,
+    read_trail,
+    verify_trail,
+)
 from center_platform.web.user_auth import csrf_token, require_role
 
 bp = Blueprint("audit_ui", __name__, url_prefix="/audit")
@@ -28,8 +35,18 @@ def _page(certificates: bool):  # type: ignore[no-untyped-def]
     except BadAuditQuery as exc:
         error = str(exc)
     title = "删除证明 Deletion certificates" if certificates else "审计日志 Audit trail"
-    return render_template("audit.html", title=title, page=page, chain=chain, error=error, args=args, certificates=certificates,
-                           tz=services().display_tz, user=g.user, csrf=csrf_token()), (400 if error else 200)
+    return render_template(
+        "audit.html",
+        title=title,
+        page=page,
+        chain=chain,
+        error=error,
+        args=args,
+        certificates=certificates,
+        tz=services().display_tz,
+        user=g.user,
+        csrf=csrf_token(),
+    ), (400 if error else 200)
 
 
 @bp.get("")

@@ -11,15 +11,15 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from storage.contract.branch_sync import BranchConfigView, CounterView
-from storage.contract.request_signing import HEADER_CENTER_TIME
-from storage.contract.uploads import PresignRequest, RegisterUpload
 from center_platform.db.models import Branch, Counter, Product, Staff
+from center_platform.ingest.service import IngestRejected
 from center_platform.web import services
 from center_platform.web.branch_auth import require_branch
 from center_platform.web.versioned import versioned_json
-from center_platform.ingest.service import IngestRejected
 from storage.config_file import describe_validation_error
+from storage.contract.branch_sync import BranchConfigView, CounterView
+from storage.contract.request_signing import HEADER_CENTER_TIME
+from storage.contract.uploads import PresignRequest, RegisterUpload
 from storage.manifest import is_clip_id
 from storage.object_store import StorageError
 
@@ -101,9 +101,15 @@ def branch_config():  # type: ignore[no-untyped-def]
     """The branch as enrolled here: the agent shows it and reports differences from its own file."""
     with services().sessions() as session:
         branch = session.execute(select(Branch).where(Branch.id == g.branch_id)).scalar_one()
-        counters = session.execute(select(Counter).where(Counter.branch_id == g.branch_id).order_by(Counter.code)).scalars()
-        view = BranchConfigView(code=branch.code, name=branch.name, timezone=branch.timezone,
-                                counters=[CounterView(code=c.code, name=c.name) for c in counters])
+        counters = session.execute(
+            select(Counter).where(Counter.branch_id == g.branch_id).order_by(Counter.code)
+        ).scalars()
+        view = BranchConfigView(
+            code=branch.code,
+            name=branch.name,
+            timezone=branch.timezone,
+            counters=[CounterView(code=c.code, name=c.name) for c in counters],
+        )
     return versioned_json(view.model_dump())
 
 

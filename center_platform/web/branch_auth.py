@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from flask import g, jsonify, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from storage.contract import request_signing as rs
 from center_platform.db.models import Branch, BranchNonce
 from center_platform.web import services
+from storage.contract import request_signing as rs
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -46,10 +47,12 @@ def require_branch(view: F) -> F:
             if branch is None or not branch.active:
                 return _refuse("unknown or inactive branch")
             path = request.full_path.rstrip("?")
-            expected = rs.compute_signature(branch.api_secret, request.method, path, int(ts_text), nonce, request.get_data())
+            expected = rs.compute_signature(
+                branch.api_secret, request.method, path, int(ts_text), nonce, request.get_data()
+            )
             if not rs.signature_matches(expected, given):
                 return _refuse("request signature does not match")
-            seen_at = datetime.now(timezone.utc)
+            seen_at = datetime.now(UTC)
             session.execute(delete(BranchNonce).where(BranchNonce.seen_at < seen_at - timedelta(seconds=2 * window)))
             session.add(BranchNonce(branch_id=branch.id, nonce=nonce, seen_at=seen_at))
             try:

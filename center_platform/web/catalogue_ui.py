@@ -88,51 +88,134 @@ def _edit_product(db: Any, actor: str, key: str, data: Any) -> Changed:
 
 KINDS: dict[str, Kind] = {
     "product-types": Kind(
-        "业务类型 Business types", "code",
-        (("code", "代码 Code"), ("name", "名称 Name"), ("retention_rule", "保存规则 Rule"), ("years_after_maturity", "到期+年"),
-         ("years_after_purchase", "购买+年"), ("years_after_redemption", "赎回+年"), ("years_after_dispute", "争议+年")),
+        "业务类型 Business types",
+        "code",
+        (
+            ("code", "代码 Code"),
+            ("name", "名称 Name"),
+            ("retention_rule", "保存规则 Rule"),
+            ("years_after_maturity", "到期+年"),
+            ("years_after_purchase", "购买+年"),
+            ("years_after_redemption", "赎回+年"),
+            ("years_after_dispute", "争议+年"),
+        ),
         (Field("code", "代码 Code"), Field("name", "名称 Name"), *_TYPE_RULE),
         (Field("name", "名称 Name"), *_TYPE_RULE),
-        ProductTypeCreate, ProductTypeEdit, cat.list_product_types, cat.create_product_type, _edit_type,
+        ProductTypeCreate,
+        ProductTypeEdit,
+        cat.list_product_types,
+        cat.create_product_type,
+        _edit_type,
     ),
     "products": Kind(
-        "产品 Products", "code",
-        (("code", "代码 Code"), ("name", "名称 Name"), ("type_code", "类型 Type"), ("term_days", "期限 Term"),
-         ("maturity_date", "到期日 Maturity"), ("risk_level", "风险 Risk"), ("required_markers", "必录 Markers"), ("active", "启用 Active")),
+        "产品 Products",
+        "code",
+        (
+            ("code", "代码 Code"),
+            ("name", "名称 Name"),
+            ("type_code", "类型 Type"),
+            ("term_days", "期限 Term"),
+            ("maturity_date", "到期日 Maturity"),
+            ("risk_level", "风险 Risk"),
+            ("required_markers", "必录 Markers"),
+            ("active", "启用 Active"),
+        ),
         (Field("code", "产品代码 Code"), *_PRODUCT),
         (*_PRODUCT, Field("active", "启用 Active", "bool")),
-        ProductCreate, ProductEdit, cat.list_products, cat.create_product, _edit_product,
+        ProductCreate,
+        ProductEdit,
+        cat.list_products,
+        cat.create_product,
+        _edit_product,
     ),
     "branches": Kind(
-        "网点 Branches", "code",
-        (("code", "代码 Code"), ("name", "名称 Name"), ("timezone", "时区 Time zone"), ("signing_key_id", "签名密钥 Key id"),
-         ("counters", "柜台 Counters"), ("active", "启用 Active")),
-        (Field("code", "网点代码 Code"), Field("name", "名称 Name"), Field("timezone", "时区 Time zone"),
-         Field("signing_public_key", "签名公钥(Base64) Signing public key")),
-        (Field("name", "名称 Name"), Field("timezone", "时区 Time zone"), Field("signing_public_key", "签名公钥 Signing public key"),
-         Field("active", "启用 Active", "bool")),
-        BranchCreate, BranchEdit, org.list_branches, org.enrol_branch, org.edit_branch,
+        "网点 Branches",
+        "code",
+        (
+            ("code", "代码 Code"),
+            ("name", "名称 Name"),
+            ("timezone", "时区 Time zone"),
+            ("signing_key_id", "签名密钥 Key id"),
+            ("counters", "柜台 Counters"),
+            ("active", "启用 Active"),
+        ),
+        (
+            Field("code", "网点代码 Code"),
+            Field("name", "名称 Name"),
+            Field("timezone", "时区 Time zone"),
+            Field("signing_public_key", "签名公钥(Base64) Signing public key"),
+        ),
+        (
+            Field("name", "名称 Name"),
+            Field("timezone", "时区 Time zone"),
+            Field("signing_public_key", "签名公钥 Signing public key"),
+            Field("active", "启用 Active", "bool"),
+        ),
+        BranchCreate,
+        BranchEdit,
+        org.list_branches,
+        org.enrol_branch,
+        org.edit_branch,
     ),
     "staff": Kind(
-        "网点员工 Branch staff", "code",
-        (("code", "工号 Code"), ("name", "姓名 Name"), ("role", "角色 Role"), ("branch_code", "网点 Branch"), ("active", "启用 Active")),
-        (Field("code", "工号(7位) Staff code"), Field("name", "姓名 Name"),
-         Field("role", "角色 Role", "select", ("relationship_manager", "branch_admin")),
-         Field("branch_code", "网点代码 Branch"), Field("password", "初始密码 Password", "password")),
-        (Field("name", "姓名 Name"), Field("role", "角色 Role", "select", ("relationship_manager", "branch_admin")),
-         Field("branch_code", "网点代码 Branch"), Field("password", "新密码(留空不改) New password", "password"),
-         Field("active", "启用 Active", "bool")),
-        StaffCreate, StaffEdit, org.list_staff, org.create_staff, org.edit_staff,
+        "网点员工 Branch staff",
+        "code",
+        (
+            ("code", "工号 Code"),
+            ("name", "姓名 Name"),
+            ("role", "角色 Role"),
+            ("branch_code", "网点 Branch"),
+            ("active", "启用 Active"),
+        ),
+        (
+            Field("code", "工号(7位) Staff code"),
+            Field("name", "姓名 Name"),
+            Field("role", "角色 Role", "select", ("relationship_manager", "branch_admin")),
+            Field("branch_code", "网点代码 Branch"),
+            Field("password", "初始密码 Password", "password"),
+        ),
+        (
+            Field("name", "姓名 Name"),
+            Field("role", "角色 Role", "select", ("relationship_manager", "branch_admin")),
+            Field("branch_code", "网点代码 Branch"),
+            Field("password", "新密码(留空不改) New password", "password"),
+            Field("active", "启用 Active", "bool"),
+        ),
+        StaffCreate,
+        StaffEdit,
+        org.list_staff,
+        org.create_staff,
+        org.edit_staff,
     ),
     "users": Kind(
-        "平台用户 Center users", "username",
-        (("username", "用户名 User"), ("display_name", "姓名 Name"), ("role", "角色 Role"), ("branch_code", "网点 Branch"),
-         ("active", "启用 Active"), ("locked_until", "锁定至 Locked until")),
-        (Field("username", "用户名 Username"), Field("display_name", "姓名 Name"), Field("role", "角色 Role", "select", ROLES),
-         Field("branch_code", "网点(仅网点管理员) Branch, branch admins only"), Field("password", "初始密码 Password", "password")),
-        (Field("display_name", "姓名 Name"), Field("role", "角色 Role", "select", ROLES),
-         Field("branch_code", "网点(仅网点管理员) Branch", clearable=True), Field("active", "启用 Active", "bool")),
-        UserCreate, UserEdit, org.list_users, org.create_user, org.edit_user,
+        "平台用户 Center users",
+        "username",
+        (
+            ("username", "用户名 User"),
+            ("display_name", "姓名 Name"),
+            ("role", "角色 Role"),
+            ("branch_code", "网点 Branch"),
+            ("active", "启用 Active"),
+            ("locked_until", "锁定至 Locked until"),
+        ),
+        (
+            Field("username", "用户名 Username"),
+            Field("display_name", "姓名 Name"),
+            Field("role", "角色 Role", "select", ROLES),
+            Field("branch_code", "网点(仅网点管理员) Branch, branch admins only"),
+            Field("password", "初始密码 Password", "password"),
+        ),
+        (
+            Field("display_name", "姓名 Name"),
+            Field("role", "角色 Role", "select", ROLES),
+            Field("branch_code", "网点(仅网点管理员) Branch", clearable=True),
+            Field("active", "启用 Active", "bool"),
+        ),
+        UserCreate,
+        UserEdit,
+        org.list_users,
+        org.create_user,
+        org.edit_user,
     ),
 }
 
@@ -167,8 +250,9 @@ def _render(kind: str, status: int = 200, **extra: Any):  # type: ignore[no-unty
     k = _kind(kind)
     with services().sessions() as db:
         items = k.list_fn(db)
-    return render_template("catalogue.html", kind=kind, k=k, kinds=KINDS, items=items, user=g.user, csrf=csrf_token(),
-                           **extra), status
+    return render_template(
+        "catalogue.html", kind=kind, k=k, kinds=KINDS, items=items, user=g.user, csrf=csrf_token(), **extra
+    ), status
 
 
 def _done(message: str, result: Changed | None) -> None:
@@ -213,8 +297,9 @@ def edit_page(kind: str, key: str, error: str = "", status: int = 200):  # type:
         item = next((i for i in k.list_fn(db) if str(i[k.key]) == key), None)
     if item is None:
         abort(404)
-    return render_template("catalogue_edit.html", kind=kind, k=k, kinds=KINDS, item=item, error=error, user=g.user,
-                           csrf=csrf_token()), status
+    return render_template(
+        "catalogue_edit.html", kind=kind, k=k, kinds=KINDS, item=item, error=error, user=g.user, csrf=csrf_token()
+    ), status
 
 
 @bp.post("/<kind>/<key>")

@@ -7,9 +7,9 @@ import logging
 from flask import Blueprint, abort, g, jsonify, send_file
 from sqlalchemy import select
 
+from center_platform.archive.evidence_export import ExportFailed, build_package
 from center_platform.audit import trail as audit
 from center_platform.db.models import Recording
-from center_platform.archive.evidence_export import ExportFailed, build_package
 from center_platform.web import services
 from center_platform.web.user_auth import COMPLIANCE, CurrentUser, require_role
 from storage.manifest import is_clip_id
@@ -41,17 +41,31 @@ def export(clip_id: str):  # type: ignore[no-untyped-def]
             db.commit()
             return jsonify(error=str(exc)), 502
         try:
-            audit.append(db, user.username, "recording.exported", clip_id, {
-                "package_sha256": package.sha256, "package_size": package.size,
-                "exported_at": package.exported_at.isoformat(), "audit_rows": package.audit_rows,
-            })
+            audit.append(
+                db,
+                user.username,
+                "recording.exported",
+                clip_id,
+                {
+                    "package_sha256": package.sha256,
+                    "package_size": package.size,
+                    "exported_at": package.exported_at.isoformat(),
+                    "audit_rows": package.audit_rows,
+                },
+            )
             db.commit()
-            fh = open(package.path, "rb")
+            fh = open(package.path, "rb")  # noqa: SIM115 - closed by the streaming response
         finally:
             # The open handle keeps the data readable while it streams; the name goes now.
             package.path.unlink(missing_ok=True)
-    resp = send_file(fh, mimetype="application/zip", as_attachment=True, download_name=package.download_name,
-                     max_age=0, conditional=False)
+    resp = send_file(
+        fh,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=package.download_name,
+        max_age=0,
+        conditional=False,
+    )
     resp.headers["Content-Length"] = str(package.size)
     resp.headers["X-Package-SHA256"] = package.sha256
     resp.headers["Cache-Control"] = "no-store"

@@ -7,12 +7,12 @@ import time
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import ValidationError
 
-from storage.contract.heartbeat import Heartbeat
-from storage.contract.request_signing import HEADER_CENTER_TIME
 from center_platform.operations.heartbeats import record_heartbeat
 from center_platform.web import services
 from center_platform.web.branch_auth import require_branch
 from storage.config_file import describe_validation_error
+from storage.contract.heartbeat import Heartbeat
+from storage.contract.request_signing import HEADER_CENTER_TIME
 from storage.database import utcnow
 
 bp = Blueprint("heartbeat_api", __name__, url_prefix="/api/branch/v1")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from center_platform.operations.upload_status import branch_upload_statuses, status_json
 from center_platform.web import services
 from center_platform.web.user_auth import COMPLIANCE, SYSTEM_ADMIN, require_role
-from center_platform.operations.upload_status import branch_upload_statuses, status_json
 from storage.database import utcnow
 
 bp = Blueprint("operations_api", __name__, url_prefix="/api/operations")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template
 
+from center_platform.operations.upload_status import branch_upload_statuses
 from center_platform.web import services
 from center_platform.web.operations_api import OPERATIONS_ROLES
 from center_platform.web.user_auth import csrf_token, require_role
-from center_platform.operations.upload_status import branch_upload_statuses
 from storage.database import utcnow
 
 bp = Blueprint("operations_ui", __name__)

@@ -9,12 +9,12 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
 from sqlalchemy import select
 
+from center_platform.archive.search import MIN_CONTAINS, STATES, RecordingRow, SearchFilters, SearchPage, search
 from center_platform.audit import trail as audit
 from center_platform.db.models import Recording
 from center_platform.web import services
 from center_platform.web.user_auth import BRANCH_ADMIN, COMPLIANCE, CurrentUser, require_role
 from storage.contract.masking import mask_card_number, mask_id_number
-from center_platform.archive.search import MIN_CONTAINS, STATES, RecordingRow, SearchFilters, SearchPage, search
 from storage.manifest import is_clip_id
 from storage.object_store import StorageError
 
@@ -22,8 +22,15 @@ bp = Blueprint("recordings_api", __name__, url_prefix="/api/recordings")
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _FILTER_KEYS = (
-    "business_serial", "customer_name", "id_number", "card_number", "product", "product_type",
-    "branch_code", "staff_code", "state",
+    "business_serial",
+    "customer_name",
+    "id_number",
+    "card_number",
+    "product",
+    "product_type",
+    "branch_code",
+    "staff_code",
+    "state",
 )
 
 
@@ -68,8 +75,10 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
         raise BadQuery(f"name_match must be prefix or contains, not {name_match!r}")
     if name_match == "contains" and values["customer_name"] and len(values["customer_name"]) < MIN_CONTAINS:
         # One character occurs in a few percent of all names: a sample of customers, not a search.
-        raise BadQuery(f"customer_name: a contains search needs at least {MIN_CONTAINS} characters "
-                       "(a single character works with starts with)")
+        raise BadQuery(
+            f"customer_name: a contains search needs at least {MIN_CONTAINS} characters "
+            "(a single character works with starts with)"
+        )
     if values["state"] and values["state"] not in STATES:
         raise BadQuery(f"state must be one of {', '.join(STATES)}, not {values['state']!r}")
     started_from, started_to = _time_arg("from"), _time_arg("to")
@@ -86,8 +95,11 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
 
 def audit_filters(f: SearchFilters) -> dict[str, str]:
     """What was searched for, for the audit line; an ID or card number searched for is masked there too."""
-    out = {k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in asdict(f).items()
-           if v is not None and k not in ("name_match", "restrict_branch_id")}
+    out = {
+        k: (v.isoformat() if isinstance(v, datetime) else str(v))
+        for k, v in asdict(f).items()
+        if v is not None and k not in ("name_match", "restrict_branch_id")
+    }
     if f.customer_name:
         out["name_match"] = f.name_match
     if f.id_number:
@@ -101,8 +113,13 @@ def run_search(user: CurrentUser, f: SearchFilters, offset: int, limit: int) -> 
     """One audited search: who looked, for what, and how many rows they were shown."""
     with services().sessions() as db:
         page = search(db, f, offset, limit, unmasked=user.role == COMPLIANCE)
-        audit.append(db, user.username, "search", "recordings",
-                     {"filters": audit_filters(f), "offset": offset, "shown": len(page.rows)})
+        audit.append(
+            db,
+            user.username,
+            "search",
+            "recordings",
+            {"filters": audit_filters(f), "offset": offset, "shown": len(page.rows)},
+        )
         db.commit()
     return page
 
@@ -124,8 +141,13 @@ def search_recordings():  # type: ignore[no-untyped-def]
     offset = _int_arg("offset", 0, 0, 10_000_000)
     limit = _int_arg("limit", 50, 1, 200)
     page = run_search(user, f, offset, limit)
-    return jsonify(total=page.total, total_is_lower_bound=page.total_is_lower_bound, offset=page.offset, limit=page.limit,
-                   rows=[row_json(r) for r in page.rows])
+    return jsonify(
+        total=page.total,
+        total_is_lower_bound=page.total_is_lower_bound,
+        offset=page.offset,
+        limit=page.limit,
+        rows=[row_json(r) for r in page.rows],
+    )
 
 
 def recording_for(user: CurrentUser, clip_id: str) -> Recording:

@@ -20,11 +20,11 @@ from center_platform.retention.disputes import (
     record_redemption,
     retention_history,
 )
+from center_platform.retention.events import has_open_dispute
 from center_platform.retention.expiry import DueClip, ExpiryReport, delete_clips
+from center_platform.retention.rules import RetentionError
 from center_platform.web import services
 from center_platform.web.user_auth import COMPLIANCE, SYSTEM_ADMIN, require_role
-from center_platform.retention.rules import RetentionError
-from center_platform.retention.events import has_open_dispute
 from storage.object_store import StorageError
 
 bp = Blueprint("retention_api", __name__, url_prefix="/api/recordings")
@@ -136,8 +136,11 @@ def retention(clip_id: str):  # type: ignore[no-untyped-def]
     svc = services()
     with svc.sessions() as db:
         rec = _recording(db, clip_id)
-        body = {**_state(rec), "disputes": [asdict(d) for d in disputes_of(db, rec)],
-                "history": [asdict(h) for h in retention_history(db, rec)]}
+        body = {
+            **_state(rec),
+            "disputes": [asdict(d) for d in disputes_of(db, rec)],
+            "history": [asdict(h) for h in retention_history(db, rec)],
+        }
         audit.append(db, g.user.username, "retention.viewed", clip_id, {})
         db.commit()
         return jsonify(body)
@@ -160,13 +163,30 @@ def delete_recording(clip_id: str):  # type: ignore[no-untyped-def]
             local = rec.retain_until.astimezone(svc.display_tz)
             refusal = f"recording {clip_id} is retained until {local:%Y-%m-%d %H:%M %Z} ({rec.retention_reason})"
         if refusal:
-            audit.append(db, actor, "retention.delete_refused", clip_id, {"reason": refusal, "retain_until": rec.retain_until.isoformat()})
+            audit.append(
+                db,
+                actor,
+                "retention.delete_refused",
+                clip_id,
+                {"reason": refusal, "retain_until": rec.retain_until.isoformat()},
+            )
             db.commit()
             return jsonify(error=refusal, retain_until=rec.retain_until.isoformat()), 409
-        clip = DueClip(rec.id, rec.clip_id, rec.sha256, rec.size, rec.retain_until, rec.retention_rule, rec.retention_reason,
-                       rec.object_key, rec.version_id)
+        clip = DueClip(
+            rec.id,
+            rec.clip_id,
+            rec.sha256,
+            rec.size,
+            rec.retain_until,
+            rec.retention_rule,
+            rec.retention_reason,
+            rec.object_key,
+            rec.version_id,
+        )
         report = ExpiryReport(dry_run=False)
         delete_clips(db, svc.store, [clip], actor, report)
         if report.refused:
-            return jsonify(error=f"the archive store refused to delete {clip_id}: {'; '.join(report.refused[0].problems)}"), 409
+            return jsonify(
+                error=f"the archive store refused to delete {clip_id}: {'; '.join(report.refused[0].problems)}"
+            ), 409
         return jsonify(clip_id=clip_id, state="deleted")

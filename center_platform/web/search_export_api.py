@@ -6,12 +6,12 @@ from datetime import datetime
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
 
+from center_platform.archive.search import SearchFilters, all_matches, count_matches
+from center_platform.archive.search_export import EXPORT_MAX, csv_chunks, xlsx_bytes
 from center_platform.audit import trail as audit
 from center_platform.web import services
 from center_platform.web.recordings_api import BadQuery, audit_filters, filters_from_request
 from center_platform.web.user_auth import BRANCH_ADMIN, COMPLIANCE, CurrentUser, require_role
-from center_platform.archive.search import SearchFilters, all_matches, count_matches
-from center_platform.archive.search_export import EXPORT_MAX, csv_chunks, xlsx_bytes
 
 bp = Blueprint("search_export_api", __name__, url_prefix="/api/recordings")
 
@@ -26,7 +26,9 @@ def _checked(user: CurrentUser, fmt: str) -> tuple[SearchFilters, int]:
     with services().sessions() as db:
         n = count_matches(db, f, EXPORT_MAX + 1)
         if n > EXPORT_MAX:
-            raise BadQuery(f"the search matches more than {EXPORT_MAX} recordings; narrow it (time range, branch, product) to export")
+            raise BadQuery(
+                f"the search matches more than {EXPORT_MAX} recordings; narrow it (time range, branch, product) to export"
+            )
         audit.append(db, user.username, "search.exported", f"list.{fmt}", {"rows": n, "filters": audit_filters(f)})
         db.commit()
     return f, n
@@ -60,7 +62,9 @@ def export_xlsx():  # type: ignore[no-untyped-def]
     user: CurrentUser = g.user
     f, _ = _checked(user, "xlsx")
     with services().sessions() as db:
-        data = xlsx_bytes(all_matches(db, f, unmasked=user.role == COMPLIANCE), services().display_tz, "录像 Recordings")
+        data = xlsx_bytes(
+            all_matches(db, f, unmasked=user.role == COMPLIANCE), services().display_tz, "录像 Recordings"
+        )
     resp = Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     resp.headers["Content-Disposition"] = f'attachment; filename="{_filename("xlsx")}"'
     resp.headers["Cache-Control"] = "no-store"

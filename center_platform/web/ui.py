@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from center_platform.archive.search import STATES
 from center_platform.db.models import ProductType
 from center_platform.retention.disputes import disputes_of
+from center_platform.web import services
 from center_platform.web.recordings_api import BadQuery, filters_from_request, recording_for, run_search
 from center_platform.web.user_auth import (
     BRANCH_ADMIN,
@@ -19,8 +21,6 @@ from center_platform.web.user_auth import (
     require_role,
     start_session,
 )
-from center_platform.web import services
-from center_platform.archive.search import STATES
 
 bp = Blueprint("ui", __name__)
 
@@ -81,8 +81,16 @@ def recordings():  # type: ignore[no-untyped-def]
         types = db.execute(select(ProductType.code, ProductType.name).order_by(ProductType.code)).all()
     query = {k: v for k, v in request.args.items() if k != "offset" and v.strip()}
     return render_template(
-        "recordings.html", page=page, error=error, args=request.args, query=query, product_types=types, states=STATES,
-        tz=services().display_tz, user=g.user, csrf=csrf_token(),
+        "recordings.html",
+        page=page,
+        error=error,
+        args=request.args,
+        query=query,
+        product_types=types,
+        states=STATES,
+        tz=services().display_tz,
+        user=g.user,
+        csrf=csrf_token(),
     ), (400 if error else 200)
 
 
@@ -95,5 +103,14 @@ def player(clip_id: str):  # type: ignore[no-untyped-def]
     if officer:  # retention and disputes are the compliance officer's to see and change
         with services().sessions() as db:
             disputes = disputes_of(db, rec)
-    return render_template("player.html", clip_id=clip_id, rec=rec, user=g.user, csrf=csrf_token(), tz=services().display_tz,
-                           can_export=officer, can_manage_retention=officer, disputes=disputes)
+    return render_template(
+        "player.html",
+        clip_id=clip_id,
+        rec=rec,
+        user=g.user,
+        csrf=csrf_token(),
+        tz=services().display_tz,
+        can_export=officer,
+        can_manage_retention=officer,
+        disputes=disputes,
+    )

@@ -5,17 +5,18 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from flask import Blueprint, abort, g, jsonify, request, session
 from sqlalchemy import select
 
 from center_platform.audit import trail as audit
-from storage.contract.passwords import check_password
 from center_platform.db.models import User
 from center_platform.web import services
+from storage.contract.passwords import check_password
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -43,7 +44,7 @@ class LoginFailed(Exception):
 def authenticate(username: str, password: str) -> CurrentUser:
     svc = services()
     sec = svc.config.security
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with svc.sessions() as db:
         user = db.execute(select(User).where(User.username == username)).scalar_one_or_none()
         if user is None or not user.active:
@@ -93,7 +94,12 @@ def current_user() -> CurrentUser | None:
     # branch by the system admin loses the old rights at once, not when the session times out.
     with services().sessions() as db:
         row = db.get(User, int(session["uid"]))
-        if row is None or not row.active or row.role != session.get("role") or row.branch_id != session.get("branch_id"):
+        if (
+            row is None
+            or not row.active
+            or row.role != session.get("role")
+            or row.branch_id != session.get("branch_id")
+        ):
             session.clear()
             return None
     session["seen"] = time.time()

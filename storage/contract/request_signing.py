@@ -36,9 +36,9 @@ class SignedHeaders:
 
 
 def string_to_sign(method: str, path_with_query: str, timestamp: int, nonce: str, body: bytes) -> bytes:
-    return "\n".join(
-        [method.upper(), path_with_query, str(timestamp), nonce, hashlib.sha256(body).hexdigest()]
-    ).encode("utf-8")
+    return "\n".join([method.upper(), path_with_query, str(timestamp), nonce, hashlib.sha256(body).hexdigest()]).encode(
+        "utf-8"
+    )
 
 
 def compute_signature(secret: str, method: str, path_with_query: str, timestamp: int, nonce: str, body: bytes) -> str:

@@ -15,7 +15,5 @@ def cjk_font() -> Path:
     """A font with Chinese glyphs; DR_TEST_CJK_FONT overrides the Debian default."""
     path = Path(os.environ.get("DR_TEST_CJK_FONT", _DEFAULT_FONT))
     if not path.is_file():
-        pytest.fail(
-            f"CJK font {path} not found; install fonts-wqy-microhei or set DR_TEST_CJK_FONT"
-        )
+        pytest.fail(f"CJK font {path} not found; install fonts-wqy-microhei or set DR_TEST_CJK_FONT")
     return path

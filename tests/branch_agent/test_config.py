@@ -26,13 +26,23 @@ def test_example_and_compose_configs_load() -> None:
     ("change", "message"),
     [
         (('window_start = "19:00"', 'window_start = "7pm"'), "invalid value for 'upload.window_start'"),
-        (('kind = "tone"', 'kind = "bluetooth"'), "'bluetooth' found using 'kind' does not match any of the expected tags: 'tone', 'alsa', 'camera'"),
-        ((ENV, 'environment = { kind = "rtsp", url = "rtsp://admin:secret@10.0.0.9/live" }'),
-         "the URL carries a password; put it in the variable named by password_env"),
-        ((ENV, 'environment = { kind = "onvif", host = "10.0.0.9", stream = "big" }'), "invalid value for 'counters.0.environment.onvif.stream'"),
+        (
+            ('kind = "tone"', 'kind = "bluetooth"'),
+            "'bluetooth' found using 'kind' does not match any of the expected tags: 'tone', 'alsa', 'camera'",
+        ),
+        (
+            (ENV, 'environment = { kind = "rtsp", url = "rtsp://admin:secret@10.0.0.9/live" }'),
+            "the URL carries a password; put it in the variable named by password_env",
+        ),
+        (
+            (ENV, 'environment = { kind = "onvif", host = "10.0.0.9", stream = "big" }'),
+            "invalid value for 'counters.0.environment.onvif.stream'",
+        ),
         ((ENV, 'environment = { kind = "file", path = "no-such-clip.mp4" }'), "no such file"),
-        (('microphone = { kind = "tone", frequency_hz = 1000 }', 'microphone = { kind = "camera" }'),
-         "microphone kind 'camera' takes the sound of the environment camera, but a synthetic camera has no sound"),
+        (
+            ('microphone = { kind = "tone", frequency_hz = 1000 }', 'microphone = { kind = "camera" }'),
+            "microphone kind 'camera' takes the sound of the environment camera, but a synthetic camera has no sound",
+        ),
         (('kind = "synthetic", width = 720', 'kind = "v4l2", width = 720'), "unknown key 'counters.0.desk.v4l2.label'"),
         (("[recorder]", "[recorder]\nbitrate = 4000"), "unknown key 'recorder.bitrate'"),
         (('code = "B001"', 'code = "B 001"'), "invalid value for 'branch.code'"),
@@ -57,7 +67,9 @@ def test_camera_password_comes_from_the_environment_only(tmp_path: Path, monkeyp
     path.write_text(text.replace(ENV, camera), encoding="utf-8")
     cfg = load_branch_config(path)
     monkeypatch.delenv("C01_ENV_PASSWORD", raising=False)
-    with pytest.raises(ConfigError, match="set C01_ENV_PASSWORD: the password of the environment camera of counter C01"):
+    with pytest.raises(
+        ConfigError, match="set C01_ENV_PASSWORD: the password of the environment camera of counter C01"
+    ):
         build_sources(cfg, cfg.counters[0])
     monkeypatch.setenv("C01_ENV_PASSWORD", "s3cret/+")
     sources = build_sources(cfg, cfg.counters[0])

@@ -20,6 +20,8 @@ def test_scheduler_runs_sync_heartbeat_and_daily_purge(tmp_path: Path, monkeypat
         assert jobs["sync"].trigger.interval.total_seconds() == agent.config.center.sync_interval_minutes * 60
         assert jobs["heartbeat"].trigger.interval.total_seconds() == agent.config.center.heartbeat_interval_s == 60
         purge = {f.name: str(f) for f in jobs["spool_purge"].trigger.fields}
-        assert (purge["hour"], purge["minute"]) == ("3", "30") and str(jobs["spool_purge"].trigger.timezone) == "Asia/Shanghai"
+        assert (purge["hour"], purge["minute"]) == ("3", "30") and str(
+            jobs["spool_purge"].trigger.timezone
+        ) == "Asia/Shanghai"
     finally:
         agent.svc.close()

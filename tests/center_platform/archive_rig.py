@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.app import create_app
 from center_platform.config import CenterConfig
+from center_platform.db.models import Branch, Counter, Product, ProductType, User
 from storage.contract.passwords import hash_password
 from storage.contract.request_signing import sign_request
-from center_platform.db.models import Branch, Counter, Product, ProductType, User
 from storage.manifest import ClipManifest
 from storage.object_store import ObjectStore
 from storage.signing import SigningKey
@@ -50,34 +50,73 @@ USERS = {
 }
 
 
-def signed_branch_request(client: FlaskClient, method: str, path: str, body: object | None = None, ts: int | None = None,
-                          secret: str = BRANCH_SECRET, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def signed_branch_request(
+    client: FlaskClient,
+    method: str,
+    path: str,
+    body: object | None = None,
+    ts: int | None = None,
+    secret: str = BRANCH_SECRET,
+    headers: dict[str, str] | None = None,
+):  # type: ignore[no-untyped-def]
     """(response, headers sent) for an HMAC-signed branch request."""
     data = b"" if body is None else json.dumps(body).encode()
-    h = headers or sign_request(BRANCH_CODE, secret, method, path, data, ts if ts is not None else int(time.time())).as_dict()
+    h = (
+        headers
+        or sign_request(BRANCH_CODE, secret, method, path, data, ts if ts is not None else int(time.time())).as_dict()
+    )
     return client.open(path, method=method, data=data, headers=h, content_type="application/json"), h
 
 
-def clip_manifest(key: SigningKey, media: bytes, *, started_at: datetime | None = None, product_code: str = FIXED_PRODUCT,
-                  customer_name: str = "李四", id_type: str = "passport", id_number: str = "E12345678",
-                  card_number: str = "6222021234567890128", business_serial: str | None = None, staff_code: str = "1000001",
-                  prev_manifest_sha256: str | None = None) -> ClipManifest:
-    start = started_at or datetime.now(timezone.utc) - timedelta(minutes=5)
-    return ClipManifest.model_validate({
-        "clip_id": secrets.token_hex(16), "state": "completed", "branch_code": BRANCH_CODE, "counter_code": "C01",
-        "staff_code": staff_code, "business_serial": business_serial or "SN-" + secrets.token_hex(4),
-        "customer": {"name": customer_name, "id_type": id_type, "id_number": id_number, "card_number": card_number},
-        "product": {"code": product_code, "name": product_code, "type_code": "X"},
-        "started_at": start, "ended_at": start + timedelta(seconds=3), "duration_ms": 3000,
-        "prev_manifest_sha256": prev_manifest_sha256,
-        "media": {"file_name": "c.mp4", "size": len(media), "sha256": hashlib.sha256(media).hexdigest(), "video_codec": "h264",
-                  "width": 1920, "height": 1080, "fps": 25, "audio_codec": "aac", "sample_rate": 48000},
-    }).signed(key)
+def clip_manifest(
+    key: SigningKey,
+    media: bytes,
+    *,
+    started_at: datetime | None = None,
+    product_code: str = FIXED_PRODUCT,
+    customer_name: str = "李四",
+    id_type: str = "passport",
+    id_number: str = "E12345678",
+    card_number: str = "6222021234567890128",
+    business_serial: str | None = None,
+    staff_code: str = "1000001",
+    prev_manifest_sha256: str | None = None,
+) -> ClipManifest:
+    start = started_at or datetime.now(UTC) - timedelta(minutes=5)
+    return ClipManifest.model_validate(
+        {
+            "clip_id": secrets.token_hex(16),
+            "state": "completed",
+            "branch_code": BRANCH_CODE,
+            "counter_code": "C01",
+            "staff_code": staff_code,
+            "business_serial": business_serial or "SN-" + secrets.token_hex(4),
+            "customer": {"name": customer_name, "id_type": id_type, "id_number": id_number, "card_number": card_number},
+            "product": {"code": product_code, "name": product_code, "type_code": "X"},
+            "started_at": start,
+            "ended_at": start + timedelta(seconds=3),
+            "duration_ms": 3000,
+            "prev_manifest_sha256": prev_manifest_sha256,
+            "media": {
+                "file_name": "c.mp4",
+                "size": len(media),
+                "sha256": hashlib.sha256(media).hexdigest(),
+                "video_codec": "h264",
+                "width": 1920,
+                "height": 1080,
+                "fps": 25,
+                "audio_codec": "aac",
+                "sample_rate": 48000,
+            },
+        }
+    ).signed(key)
 
 
 def upload_clip(client: FlaskClient, manifest: ClipManifest, media: bytes) -> dict[str, object]:
     """The branch's whole upload protocol; returns the complete call's status and body."""
-    r, _ = signed_branch_request(client, "POST", "/api/branch/v1/uploads", {"manifest": json.loads(manifest.canonical_bytes())})
+    r, _ = signed_branch_request(
+        client, "POST", "/api/branch/v1/uploads", {"manifest": json.loads(manifest.canonical_bytes())}
+    )
     assert r.status_code == 200, r.get_json()
     plan = r.get_json()
     if plan["state"] == "uploading":
@@ -85,11 +124,18 @@ def upload_clip(client: FlaskClient, manifest: ClipManifest, media: bytes) -> di
         for n in range(1, plan["part_count"] + 1):
             body = media[(n - 1) * plan["part_size"] : n * plan["part_size"]]
             parts.append({"part_number": n, "sha256_b64": base64.b64encode(hashlib.sha256(body).digest()).decode()})
-        r, _ = signed_branch_request(client, "POST", f"/api/branch/v1/uploads/{manifest.clip_id}/parts", {"parts": parts})
+        r, _ = signed_branch_request(
+            client, "POST", f"/api/branch/v1/uploads/{manifest.clip_id}/parts", {"parts": parts}
+        )
         assert r.status_code == 200, r.get_json()
         for p in r.get_json()["parts"]:
             n = p["part_number"]
-            resp = requests.put(p["url"], data=media[(n - 1) * plan["part_size"] : n * plan["part_size"]], headers=p["headers"], timeout=30)
+            resp = requests.put(
+                p["url"],
+                data=media[(n - 1) * plan["part_size"] : n * plan["part_size"]],
+                headers=p["headers"],
+                timeout=30,
+            )
             assert resp.status_code == 200, resp.text
     r, _ = signed_branch_request(client, "POST", f"/api/branch/v1/uploads/{manifest.clip_id}/complete")
     return {"status": r.status_code, **r.get_json()}
@@ -132,8 +178,13 @@ def seed_archive(app: Flask, key: SigningKey) -> None:
     with app.extensions["center"].sessions() as db:
         branches = {}
         for code, name in ((BRANCH_CODE, "测试支行"), (OTHER_BRANCH_CODE, "另一支行")):
-            branch = Branch(code=code, name=name, timezone="Asia/Shanghai", api_secret=BRANCH_SECRET if code == BRANCH_CODE else secrets.token_hex(16),
-                            signing_public_key=key.public_key_b64 if code == BRANCH_CODE else SigningKey.generate().public_key_b64)
+            branch = Branch(
+                code=code,
+                name=name,
+                timezone="Asia/Shanghai",
+                api_secret=BRANCH_SECRET if code == BRANCH_CODE else secrets.token_hex(16),
+                signing_public_key=key.public_key_b64 if code == BRANCH_CODE else SigningKey.generate().public_key_b64,
+            )
             db.add(branch)
             db.flush()
             db.add(Counter(branch_id=branch.id, code="C01", name="理财室1号柜台"))
@@ -145,15 +196,26 @@ def seed_archive(app: Flask, key: SigningKey) -> None:
         db.add(Product(code=FIXED_PRODUCT, name="稳盈九十天", product_type_id=fixed.id, term_days=90, risk_level="R2"))
         db.add(Product(code=OPEN_PRODUCT, name="天天开放", product_type_id=open_ended.id, risk_level="R3"))
         for username, (role, branch_code) in USERS.items():
-            db.add(User(username=username, display_name=username, role=role, password_hash=hash_password(USER_PASSWORD),
-                        branch_id=branches[branch_code].id if branch_code else None))
+            db.add(
+                User(
+                    username=username,
+                    display_name=username,
+                    role=role,
+                    password_hash=hash_password(USER_PASSWORD),
+                    branch_id=branches[branch_code].id if branch_code else None,
+                )
+            )
         db.commit()
 
 
 @pytest.fixture()
-def archive_rig(db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArchiveRig]:
+def archive_rig(
+    db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ArchiveRig]:
     monkeypatch.setenv("CENTER_DATABASE_URL", db_url)
-    config = CenterConfig.model_validate({"server": {"data_dir": str(tmp_path / "center")}, "storage": {"part_size_mb": 5}})
+    config = CenterConfig.model_validate(
+        {"server": {"data_dir": str(tmp_path / "center")}, "storage": {"part_size_mb": 5}}
+    )
     app = create_app(config, store)
     key = SigningKey.generate()
     seed_archive(app, key)

@@ -40,7 +40,12 @@ def test_bad_key_is_named_in_one_line(tmp_path: Path, text: str, message: str) -
 def test_cli_exits_with_the_one_line(tmp_path: Path) -> None:
     path = tmp_path / "center.toml"
     path.write_text("[database]\nurl = 'x'\npassword = 'y'\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "center_platform", "--config", str(path), "db", "upgrade"],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "center_platform", "--config", str(path), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {path}: unknown key 'database.password'"

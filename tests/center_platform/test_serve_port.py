@@ -16,7 +16,9 @@ def test_a_taken_port_stops_serve_with_the_port_named(tmp_path: Path, capsys: py
         taken.listen(1)
         port = taken.getsockname()[1]
         config = tmp_path / "center.toml"
-        config.write_text(f'[server]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{tmp_path / "center"}"\n', encoding="utf-8")
+        config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{tmp_path / "center"}"\n', encoding="utf-8"
+        )
         assert main(["--config", str(config), "serve"]) == 2
     err = capsys.readouterr().err
     assert f"server.port {port} on 127.0.0.1 is not available" in err

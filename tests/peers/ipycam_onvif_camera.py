@@ -24,9 +24,8 @@ import socketserver
 import sys
 import threading
 
-import numpy as np
-
 import ipycam.camera
+import numpy as np
 from ipycam import CameraConfig, IPCamera, WSDiscoveryServer
 from ipycam.rtsp import NativeRTSPServer
 
@@ -68,8 +67,12 @@ def main() -> int:
     parser.add_argument("--onvif-port", type=int, required=True)
     parser.add_argument("--discovery-port", type=int, required=True)
     parser.add_argument("--rtsp-port", type=int, required=True)
-    parser.add_argument("--idle-port", type=int, required=True,
-                        help="a closed port: ipycam looks for go2rtc there, and must not find it")
+    parser.add_argument(
+        "--idle-port",
+        type=int,
+        required=True,
+        help="a closed port: ipycam looks for go2rtc there, and must not find it",
+    )
     parser.add_argument("--user", default="")
     parser.add_argument("--password", default="")
     parser.add_argument("--name", default="BranchTestCamera")

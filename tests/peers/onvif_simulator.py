@@ -62,25 +62,59 @@ def _wait_ready(process: subprocess.Popen[str], log_path: Path) -> None:
 
 @contextmanager
 def running_ipycam(
-    workdir: Path, *, username: str = "admin", password: str = "s3cret:p@ss/word", clock_shift: str | None = None,
-    width: int = 1920, height: int = 1080, sub_width: int = 640, sub_height: int = 360,
+    workdir: Path,
+    *,
+    username: str = "admin",
+    password: str = "s3cret:p@ss/word",
+    clock_shift: str | None = None,
+    width: int = 1920,
+    height: int = 1080,
+    sub_width: int = 640,
+    sub_height: int = 360,
 ) -> Iterator[SimulatedCamera]:
     camera = SimulatedCamera(
-        host="127.0.0.1", onvif_port=free_port(), discovery_port=free_port(socket.SOCK_DGRAM), rtsp_port=free_port(),
-        username=username, password=password, width=width, height=height, sub_width=sub_width, sub_height=sub_height,
+        host="127.0.0.1",
+        onvif_port=free_port(),
+        discovery_port=free_port(socket.SOCK_DGRAM),
+        rtsp_port=free_port(),
+        username=username,
+        password=password,
+        width=width,
+        height=height,
+        sub_width=sub_width,
+        sub_height=sub_height,
     )
     command = [
-        sys.executable, str(LAUNCHER),
-        "--onvif-port", str(camera.onvif_port), "--discovery-port", str(camera.discovery_port),
-        "--rtsp-port", str(camera.rtsp_port), "--idle-port", str(free_port()),
-        "--user", username, "--password", password,
-        "--width", str(width), "--height", str(height), "--sub-width", str(sub_width), "--sub-height", str(sub_height),
+        sys.executable,
+        str(LAUNCHER),
+        "--onvif-port",
+        str(camera.onvif_port),
+        "--discovery-port",
+        str(camera.discovery_port),
+        "--rtsp-port",
+        str(camera.rtsp_port),
+        "--idle-port",
+        str(free_port()),
+        "--user",
+        username,
+        "--password",
+        password,
+        "--width",
+        str(width),
+        "--height",
+        str(height),
+        "--sub-width",
+        str(sub_width),
+        "--sub-height",
+        str(sub_height),
     ]
     env = dict(os.environ)
     if clock_shift is not None:
         faketime = shutil.which("faketime")
         if faketime is None:
-            pytest.skip("the camera clock test needs faketime (Debian package 'faketime'; scripts/sysdeps.sh installs it)")
+            pytest.skip(
+                "the camera clock test needs faketime (Debian package 'faketime'; scripts/sysdeps.sh installs it)"
+            )
         # The monotonic clock is shifted too (by a constant, harmless): with DONT_FAKE_MONOTONIC set,
         # libfaketime 0.9.10 makes Python's time.sleep fail with EINVAL.
         command = [faketime, "-f", clock_shift, *command]
@@ -88,8 +122,9 @@ def running_ipycam(
     with open(log_path, "w") as log:
         # A session of its own: faketime runs the camera as its child, and the camera runs ffmpeg
         # encoders; stopping the group reaches all of them, not only the process Popen started.
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
+        )
     try:
         _wait_ready(process, log_path)
         yield camera

@@ -47,8 +47,12 @@ class RawCamera:
             await loop.sock_connect(self.sock, self.server)
             await asyncio.sleep(0.05)  # let the server see the connection before we are "registered"
         self.platform.devices.register(
-            self.device_id, self.transport, ("127.0.0.1", self.port),
-            f"sip:{self.device_id}@127.0.0.1:{self.port}", 3600, self.platform._clock(),
+            self.device_id,
+            self.transport,
+            ("127.0.0.1", self.port),
+            f"sip:{self.device_id}@127.0.0.1:{self.port}",
+            3600,
+            self.platform._clock(),
         )
 
     def close(self) -> None:
@@ -90,13 +94,20 @@ class RawCamera:
         """True if nothing arrives for ``seconds``."""
         try:
             await self.recv(seconds)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return True
         return False
 
-    async def answer(self, request: SipRequest, status: int, reason: str, body: bytes = b"",
-                     content_type: str | None = None, to_tag: str = "camtag",
-                     contact: bool = False) -> SipResponse:
+    async def answer(
+        self,
+        request: SipRequest,
+        status: int,
+        reason: str,
+        body: bytes = b"",
+        content_type: str | None = None,
+        to_tag: str = "camtag",
+        contact: bool = False,
+    ) -> SipResponse:
         response = make_response(request, status, reason, to_tag=to_tag if status > 100 else None)
         if contact:
             response.set("Contact", f"<sip:{self.device_id}@127.0.0.1:{self.port}>")
@@ -106,8 +117,14 @@ class RawCamera:
         await self.send(response.serialize())
         return response
 
-    def request(self, method: str, body: bytes = b"", content_type: str | None = None,
-                call_id: str | None = None, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    def request(
+        self,
+        method: str,
+        body: bytes = b"",
+        content_type: str | None = None,
+        call_id: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> bytes:
         self._cseq += 1
         transport = self.transport.value
         lines = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -29,8 +30,10 @@ def unavailable_reason() -> str | None:
     except subprocess.TimeoutExpired:
         return "the GStreamer check did not answer within 30 s"
     if out.returncode != 0:
-        return ("GStreamer's RTSP server is not installed (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "
-                f"gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly): {out.stderr.strip().splitlines()[-1:]}")
+        return (
+            "GStreamer's RTSP server is not installed (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "
+            f"gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly): {out.stderr.strip().splitlines()[-1:]}"
+        )
     if out.stdout.strip():
         return f"GStreamer elements missing: {out.stdout.strip()} (gstreamer1.0-plugins-good, -ugly)"
     return None
@@ -64,8 +67,15 @@ class RtspPeer:
             cmd = [faketime, "-f", self.faketime, *cmd]
         # Only the wall clock is shifted: GLib's timers run on the monotonic clock and must stay real.
         env = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout_s
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -87,10 +97,8 @@ class RtspPeer:
         if proc is None:
             return
         # The whole group: under faketime the server is a child of the faketime process.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=10)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:

@@ -39,12 +39,19 @@ class SippResult:
         return self.returncode == 0
 
     def explain(self) -> str:
-        return f"sipp exit {self.returncode}\n--- output ---\n{self.output[-3000:]}\n--- errors ---\n{self.errors[-3000:]}"
+        return (
+            f"sipp exit {self.returncode}\n--- output ---\n{self.output[-3000:]}\n--- errors ---\n{self.errors[-3000:]}"
+        )
 
 
 async def run_sipp(
-    scenario: str, camera: SippCamera, port: int, workdir: Path, timeout_s: float = 30.0,
-    ooc: str | None = None, keys: dict[str, str] | None = None,
+    scenario: str,
+    camera: SippCamera,
+    port: int,
+    workdir: Path,
+    timeout_s: float = 30.0,
+    ooc: str | None = None,
+    keys: dict[str, str] | None = None,
 ) -> SippResult:
     return await (await start_sipp(scenario, camera, port, workdir, timeout_s, ooc, keys)).finish()
 
@@ -52,8 +59,9 @@ async def run_sipp(
 class SippProcess:
     """A running SIPp; ``finish`` waits for it (bounded by its own -timeout) and reads its logs."""
 
-    def __init__(self, process: asyncio.subprocess.Process, error_file: Path, log_file: Path,
-                 message_file: Path) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, error_file: Path, log_file: Path, message_file: Path
+    ) -> None:
         self.process = process
         self._error_file = error_file
         self._log_file = log_file
@@ -77,8 +85,13 @@ class SippProcess:
 
 
 async def start_sipp(
-    scenario: str, camera: SippCamera, port: int, workdir: Path, timeout_s: float = 30.0,
-    ooc: str | None = None, keys: dict[str, str] | None = None,
+    scenario: str,
+    camera: SippCamera,
+    port: int,
+    workdir: Path,
+    timeout_s: float = 30.0,
+    ooc: str | None = None,
+    keys: dict[str, str] | None = None,
 ) -> SippProcess:
     """Start SIPp as the camera. ``ooc`` is the out-of-call scenario that answers requests the
     platform originates (SIPp maps messages to calls by Call-ID, and the platform picks its own)."""
@@ -88,25 +101,42 @@ async def start_sipp(
     log_file = workdir / f"{scenario}-{camera.transport}-actions.log"
     message_file = workdir / f"{scenario}-{camera.transport}-messages.log"
     args = [
-        SIPP, f"127.0.0.1:{port}",
-        "-sf", str(SCENARIOS / f"{scenario}.xml"),
-        "-t", {"udp": "u1", "tcp": "t1"}[camera.transport],
-        "-i", "127.0.0.1",
-        "-s", camera.server_id,
-        "-key", "domain", camera.domain,
-        "-key", "device", camera.device_id,
-        "-au", camera.device_id,
-        "-ap", camera.password,
-        "-m", "1",
+        SIPP,
+        f"127.0.0.1:{port}",
+        "-sf",
+        str(SCENARIOS / f"{scenario}.xml"),
+        "-t",
+        {"udp": "u1", "tcp": "t1"}[camera.transport],
+        "-i",
+        "127.0.0.1",
+        "-s",
+        camera.server_id,
+        "-key",
+        "domain",
+        camera.domain,
+        "-key",
+        "device",
+        camera.device_id,
+        "-au",
+        camera.device_id,
+        "-ap",
+        camera.password,
+        "-m",
+        "1",
         "-nostdin",
         # SIPp's own deadline, so a platform that never answers fails the test instead of hanging it.
-        "-timeout", f"{int(timeout_s)}s", "-timeout_error",
-        "-trace_err", "-error_file", str(error_file),
-        "-trace_logs", "-log_file", str(log_file),
+        "-timeout",
+        f"{int(timeout_s)}s",
+        "-timeout_error",
+        "-trace_err",
+        "-error_file",
+        str(error_file),
+        "-trace_logs",
+        "-log_file",
+        str(log_file),
     ]
     if ooc is not None:
-        args += ["-oocsf", str(SCENARIOS / f"{ooc}.xml"),
-                 "-trace_msg", "-message_file", str(message_file)]
+        args += ["-oocsf", str(SCENARIOS / f"{ooc}.xml"), "-trace_msg", "-message_file", str(message_file)]
     for name, value in (keys or {}).items():
         args += ["-key", name, value]
     process = await asyncio.create_subprocess_exec(

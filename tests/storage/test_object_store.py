@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -59,7 +59,7 @@ def test_part_whose_bytes_differ_from_its_checksum_is_refused(store: ObjectStore
 def test_compliance_retention_blocks_deletion_and_only_extends(store: ObjectStore) -> None:
     key = f"t/{secrets.token_hex(4)}.bin"
     version = store.put_small(key, b"evidence", "application/octet-stream").version_id
-    until = datetime.now(timezone.utc) + timedelta(days=3)
+    until = datetime.now(UTC) + timedelta(days=3)
     store.set_retention(key, version, until)
     info = store.head(key, version)
     assert info.lock_mode == "COMPLIANCE"

@@ -21,8 +21,12 @@ def test_anonymous_and_wrong_key_requests_are_refused(seaweed: SeaweedServer) ->
     anonymous = requests.get(f"{ep.url}/{ep.bucket}/", timeout=5)
     assert anonymous.status_code == 403
     wrong = boto3.client(
-        "s3", endpoint_url=ep.url, aws_access_key_id=ep.access_key, aws_secret_access_key="not-the-secret",
-        region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        "s3",
+        endpoint_url=ep.url,
+        aws_access_key_id=ep.access_key,
+        aws_secret_access_key="not-the-secret",
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
     with pytest.raises(ClientError) as err:
         wrong.list_objects_v2(Bucket=ep.bucket)

@@ -146,7 +146,7 @@ def check_sums(folder, report):
     if not report.check(os.path.isfile(path), "SHA256SUMS present"):
         return set()
     listed = set()
-    with open(path, "r", encoding="utf-8") as fh:
+    with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             line = line.rstrip("\n")
             if not line:
@@ -179,7 +179,9 @@ def load_manifest(folder, report):
     if not isinstance(manifest, dict) or not isinstance(manifest.get("media"), dict):
         report.check(False, "manifest.json readable", "not a clip manifest")
         return None
-    report.check(canonical_json(manifest) == raw, "manifest.json is in canonical form", "bytes were reformatted or changed")
+    report.check(
+        canonical_json(manifest) == raw, "manifest.json is in canonical form", "bytes were reformatted or changed"
+    )
     return manifest
 
 
@@ -190,13 +192,21 @@ def check_clip(folder, manifest, report):
         return
     digest, size = sha256_file(path)
     media = manifest["media"]
-    report.check(size == media.get("size"), "clip size matches the manifest", "file has %d bytes, manifest says %s" % (size, media.get("size")))
-    report.check(digest == media.get("sha256"), "clip SHA-256 matches the manifest", "file has %s, manifest says %s" % (digest, media.get("sha256")))
+    report.check(
+        size == media.get("size"),
+        "clip size matches the manifest",
+        "file has %d bytes, manifest says %s" % (size, media.get("size")),
+    )
+    report.check(
+        digest == media.get("sha256"),
+        "clip SHA-256 matches the manifest",
+        "file has %s, manifest says %s" % (digest, media.get("sha256")),
+    )
 
 
 def _branch_key(folder):
     try:
-        with open(os.path.join(folder, "branch_public_key.txt"), "r", encoding="ascii") as fh:
+        with open(os.path.join(folder, "branch_public_key.txt"), encoding="ascii") as fh:
             return base64.b64decode(fh.read().strip(), validate=True)
     except (OSError, ValueError):
         return None
@@ -216,18 +226,26 @@ def _signed_by(manifest, public_key) -> bool:
 
 def check_signature(folder, manifest, report):
     public_key = _branch_key(folder)
-    if not report.check(public_key is not None and len(public_key) == 32, "branch public key readable",
-                        "branch_public_key.txt is missing or not a base64 Ed25519 key"):
+    if not report.check(
+        public_key is not None and len(public_key) == 32,
+        "branch public key readable",
+        "branch_public_key.txt is missing or not a base64 Ed25519 key",
+    ):
         return
     sig = manifest.get("signature")
     if not isinstance(sig, dict) or sig.get("algorithm") != "ed25519":
         report.check(False, "manifest signature", "the manifest carries no Ed25519 signature")
         return
     key_id = hashlib.sha256(public_key).hexdigest()[:16]
-    report.check(sig.get("key_id") == key_id, "manifest names the included branch key",
-                 "signed by key %s, the package holds key %s" % (sig.get("key_id"), key_id))
+    report.check(
+        sig.get("key_id") == key_id,
+        "manifest names the included branch key",
+        "signed by key %s, the package holds key %s" % (sig.get("key_id"), key_id),
+    )
     # The branch signs the canonical manifest without its `signature` member.
-    report.check(_signed_by(manifest, public_key), "manifest Ed25519 signature by the branch key", "signature does not verify")
+    report.check(
+        _signed_by(manifest, public_key), "manifest Ed25519 signature by the branch key", "signature does not verify"
+    )
 
 
 def check_chain(folder, manifest, report):
@@ -249,29 +267,46 @@ def check_chain(folder, manifest, report):
             continue
         if relation == "previous":
             actual = hashlib.sha256(raw).hexdigest()
-            report.check(actual == prev_hash, "chain: previous manifest is the one this manifest names",
-                         "it hashes to %s, this manifest names %s" % (actual, prev_hash))
+            report.check(
+                actual == prev_hash,
+                "chain: previous manifest is the one this manifest names",
+                "it hashes to %s, this manifest names %s" % (actual, prev_hash),
+            )
         else:
             named = neighbour.get("prev_manifest_sha256") if isinstance(neighbour, dict) else None
-            report.check(named == own_hash, "chain: next manifest names this manifest",
-                         "it names %s, this manifest hashes to %s" % (named, own_hash))
-        report.check(isinstance(neighbour, dict) and public_key is not None and _signed_by(neighbour, public_key),
-                     "chain: %s manifest signed by the branch key" % relation, "signature does not verify")
+            report.check(
+                named == own_hash,
+                "chain: next manifest names this manifest",
+                "it names %s, this manifest hashes to %s" % (named, own_hash),
+            )
+        report.check(
+            isinstance(neighbour, dict) and public_key is not None and _signed_by(neighbour, public_key),
+            "chain: %s manifest signed by the branch key" % relation,
+            "signature does not verify",
+        )
     if not shown:
         note = "first of the branch's chain" if prev_hash is None else "neighbours not in the package"
         print("NOTE  chain: %s" % note)
 
 
 def event_hash(row) -> str:
-    payload = canonical_json({"prev": row["prev_hash"], "at": row["at"], "actor": row["actor"], "action": row["action"],
-                              "target": row["target"], "detail": row["detail"]})
+    payload = canonical_json(
+        {
+            "prev": row["prev_hash"],
+            "at": row["at"],
+            "actor": row["actor"],
+            "action": row["action"],
+            "target": row["target"],
+            "detail": row["detail"],
+        }
+    )
     return hashlib.sha256(payload).hexdigest()
 
 
 def check_audit(folder, manifest, report):
     rows, head = [], None
     try:
-        with open(os.path.join(folder, "audit.jsonl"), "r", encoding="utf-8") as fh:
+        with open(os.path.join(folder, "audit.jsonl"), encoding="utf-8") as fh:
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -294,8 +329,11 @@ def check_audit(folder, manifest, report):
             continue
         report.check(event_hash(row) == row["hash"], what + " content matches its hash", "the row was edited")
         if previous is not None and row["id"] == previous["id"] + 1:
-            report.check(row["prev_hash"] == previous["hash"], what + " links to row %d" % previous["id"],
-                         "a consecutive row was altered or replaced")
+            report.check(
+                row["prev_hash"] == previous["hash"],
+                what + " links to row %d" % previous["id"],
+                "a consecutive row was altered or replaced",
+            )
         if previous is not None and row["id"] <= previous["id"]:
             report.check(False, what, "rows are out of order")
         previous = row

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from branch_agent.spool.clip_manifest import audit_local
-from branch_agent.db.models import COMPLETED, PENDING, QUARANTINED, Clip, LocalAudit
 from branch_agent.center_link.heartbeat import send_heartbeat
+from branch_agent.db.models import COMPLETED, PENDING, QUARANTINED, Clip, LocalAudit
 from branch_agent.sources import SourceHealth
+from branch_agent.spool.clip_manifest import audit_local
 from center_platform.audit import trail as audit
 from center_platform.db.models import AuditEvent, BranchHeartbeat
 from storage.database import utcnow
@@ -20,16 +20,29 @@ from tests.live_center import BRANCH_CODE, LiveCenter, branch_agent_for, live_ce
 
 
 def _clip(clip_id: str, state: str, size: int, age: timedelta, error: str = "") -> Clip:
-    return Clip(clip_id=clip_id, counter_code="C01", staff_code="1000001", business_serial=f"SN-{clip_id[:6]}", sale_json="{}",
-                state=COMPLETED, media_path=f"/nonexistent/{clip_id}.mp4", started_at=utcnow() - age, size=size,
-                upload_state=state, upload_error=error)
+    return Clip(
+        clip_id=clip_id,
+        counter_code="C01",
+        staff_code="1000001",
+        business_serial=f"SN-{clip_id[:6]}",
+        sale_json="{}",
+        state=COMPLETED,
+        media_path=f"/nonexistent/{clip_id}.mp4",
+        started_at=utcnow() - age,
+        size=size,
+        upload_state=state,
+        upload_error=error,
+    )
 
 
 def _center_branch_audit(center: LiveCenter) -> list[dict[str, object]]:
     with center.sessions() as db:
         rows = db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
-        return [{"actor": r.actor, "action": r.action, "target": r.target, **json.loads(r.detail)} for r in rows
-                if json.loads(r.detail).get("origin") == "branch"]
+        return [
+            {"actor": r.actor, "action": r.action, "target": r.target, **json.loads(r.detail)}
+            for r in rows
+            if json.loads(r.detail).get("origin") == "branch"
+        ]
 
 
 def test_heartbeat_reports_the_branch_and_files_its_audit_lines_once(live_center: LiveCenter, branch_agent_for) -> None:  # type: ignore[no-untyped-def]
@@ -57,12 +70,18 @@ def test_heartbeat_reports_the_branch_and_files_its_audit_lines_once(live_center
     assert row.clock_offset_s == beat["clock_offset_s"] and abs(row.clock_offset_s) < 5
     assert beat["disk"]["total_bytes"] > beat["disk"]["free_bytes"] > 0
     [counter] = beat["counters"]
-    assert counter["code"] == "C01" and [s["name"] for s in counter["sources"]] == ["C01-environment", "C01-desk", "C01-microphone"]
+    assert counter["code"] == "C01" and [s["name"] for s in counter["sources"]] == [
+        "C01-environment",
+        "C01-desk",
+        "C01-microphone",
+    ]
     assert all(set(s) == {f.name for f in dataclasses.fields(SourceHealth)} for s in counter["sources"])
 
     filed = _center_branch_audit(live_center)
     assert [(a["actor"], a["action"], a["target"], a["branch"]) for a in filed] == [
-        ("1000001", "login", "counter", BRANCH_CODE), ("1000001", "recording.started", "a" * 32, BRANCH_CODE)]
+        ("1000001", "login", "counter", BRANCH_CODE),
+        ("1000001", "recording.started", "a" * 32, BRANCH_CODE),
+    ]
     assert filed[0]["detail"] == {"ip": "10.0.0.5"}
     with svc.sessions() as db:
         assert db.execute(select(func.count()).where(LocalAudit.sent_at.is_(None))).scalar_one() == 0

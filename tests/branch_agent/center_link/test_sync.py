@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from branch_agent.db.models import SyncedProduct, SyncedStaff, SyncState
 from branch_agent.center_link.heartbeat import build_heartbeat
 from branch_agent.center_link.sync import RESOURCE_PATHS
-from storage.contract.branch_sync import payload_etag
+from branch_agent.db.models import SyncedProduct, SyncedStaff, SyncState
 from center_platform.db.models import Branch, Counter, Product
+from storage.contract.branch_sync import payload_etag
 from storage.database import utcnow
-from tests.branch_agent.web.harness import sign_in, Staff
+from tests.branch_agent.web.harness import Staff, sign_in
 from tests.live_center import ADMIN_CODE, ADMIN_PASSWORD, BRANCH_CODE, LiveCenter, branch_agent_for, live_center  # noqa: F401
 
 ADMIN = Staff(ADMIN_CODE, ADMIN_PASSWORD, "王主管", "branch_admin")
@@ -29,7 +29,11 @@ def _etags(agent) -> dict[str, str | None]:  # type: ignore[no-untyped-def]
 def test_sync_pulls_everything_once_then_only_what_changed(live_center: LiveCenter, branch_agent_for) -> None:  # type: ignore[no-untyped-def]
     agent = branch_agent_for()
     first = agent.svc.sync_from_center()
-    assert [(o.resource, o.changed, o.error) for o in first] == [("products", True, ""), ("staff", True, ""), ("branch", True, "")]
+    assert [(o.resource, o.changed, o.error) for o in first] == [
+        ("products", True, ""),
+        ("staff", True, ""),
+        ("branch", True, ""),
+    ]
     assert _products(agent) == {"FX180": "稳盈180天"}
     with agent.svc.sessions() as db:
         assert {s.code for s in db.execute(select(SyncedStaff)).scalars()} == {"1000001", "1000002"}
@@ -72,7 +76,9 @@ def test_failed_sync_keeps_the_local_copy_and_says_so(live_center: LiveCenter, b
     assert {a.code for a in alerts} == {"sync_failed"} and len(alerts) == 3
 
 
-def test_center_branch_settings_are_shown_and_a_mismatch_reported_not_applied(live_center: LiveCenter, branch_agent_for) -> None:  # type: ignore[no-untyped-def]
+def test_center_branch_settings_are_shown_and_a_mismatch_reported_not_applied(
+    live_center: LiveCenter, branch_agent_for
+) -> None:  # type: ignore[no-untyped-def]
     with live_center.sessions() as db:
         branch = db.execute(select(Branch).where(Branch.code == BRANCH_CODE)).scalar_one()
         branch.name = "中心登记名称"
@@ -83,8 +89,12 @@ def test_center_branch_settings_are_shown_and_a_mismatch_reported_not_applied(li
     client = agent.client()
     sign_in(client, ADMIN)
     overview = client.get("/api/admin/overview").get_json()
-    assert overview["center_branch"] == {"code": BRANCH_CODE, "name": "中心登记名称", "timezone": "Asia/Shanghai",
-                                         "counters": [{"code": "C01", "name": "C01"}, {"code": "C02", "name": "C02"}]}
+    assert overview["center_branch"] == {
+        "code": BRANCH_CODE,
+        "name": "中心登记名称",
+        "timezone": "Asia/Shanghai",
+        "counters": [{"code": "C01", "name": "C01"}, {"code": "C02", "name": "C02"}],
+    }
     mismatches = overview["config_mismatches"]
     assert len(mismatches) == 2
     assert "演示支行" in mismatches[0] and "中心登记名称" in mismatches[0]

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from branch_agent.config import BranchConfig, load_branch_config
-from branch_agent.spool.clip_manifest import SaleInfo
 from branch_agent.counter.session import CounterSession, SessionError
 from branch_agent.counter.sources import build_sources
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import CANCELLED, COMPLETED, INTERRUPTED, PENDING, Clip, LocalAudit
+from branch_agent.spool.clip_manifest import SaleInfo
 from branch_agent.spool.recovery import recover_interrupted
 from storage.manifest import ClipManifest, verify_media
 from storage.signing import SigningKey
@@ -75,7 +75,9 @@ def test_cancel_keeps_no_media_but_an_audit_line(counter) -> None:  # type: igno
     session.cancel("1000001", "客户放弃办理")
     with sessions() as db:
         clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
-        audit = db.execute(select(LocalAudit).where(LocalAudit.target == clip_id, LocalAudit.action == "recording.cancelled")).scalar_one()
+        audit = db.execute(
+            select(LocalAudit).where(LocalAudit.target == clip_id, LocalAudit.action == "recording.cancelled")
+        ).scalar_one()
     assert clip.state == CANCELLED and not Path(clip.media_path).exists()
     assert json.loads(audit.detail)["reason"] == "客户放弃办理"
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from branch_agent.counter.sale_validation import luhn_ok, resident_id_ok, validate_sale
 
 GOOD = {
-    "business_serial": "SN-1", "customer_name": "张三", "id_type": "resident_id", "id_number": "11010519491231002X",
-    "card_number": "6222021234567890128", "product_code": "P1", "consent": "1",
+    "business_serial": "SN-1",
+    "customer_name": "张三",
+    "id_type": "resident_id",
+    "id_number": "11010519491231002X",
+    "card_number": "6222021234567890128",
+    "product_code": "P1",
+    "consent": "1",
 }
 
 

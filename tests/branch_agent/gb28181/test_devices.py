@@ -25,8 +25,9 @@ def test_config_rejects_bad_identities_with_the_key_named() -> None:
 
 
 def test_passwords_never_appear_in_repr() -> None:
-    cfg = GbPlatformConfig(server_id=SERVER_ID, domain="3402000000", passwords={CAMERA: "s3cret"},
-                           default_password="shared")
+    cfg = GbPlatformConfig(
+        server_id=SERVER_ID, domain="3402000000", passwords={CAMERA: "s3cret"}, default_password="shared"
+    )
     assert "s3cret" not in repr(cfg) and "shared" not in repr(cfg)
     assert cfg.password_for(CAMERA) == "s3cret"
     assert cfg.password_for("34020000001320000001") == "shared"
@@ -72,7 +73,10 @@ def test_channels_survive_reregistration_until_the_next_catalog() -> None:
     table = DeviceTable()
     assert table.set_channels(CAMERA, (Channel("34020000001320000001"),)) is None  # unknown device
     table.register(CAMERA, Transport.UDP, ("10.0.0.5", 5060), "", 3600, now=0.0)
-    channels = (Channel("34020000001320000001", name="大厅", status="ON"), Channel("34020000001320000002", status="OFF"))
+    channels = (
+        Channel("34020000001320000001", name="大厅", status="ON"),
+        Channel("34020000001320000002", status="OFF"),
+    )
     table.set_channels(CAMERA, channels, (("12", "bad"),), complete=False)
     table.register(CAMERA, Transport.TCP, ("10.0.0.5", 40000), "", 3600, now=10.0)
     record = table.get(CAMERA)

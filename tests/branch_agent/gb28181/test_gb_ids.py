@@ -10,7 +10,12 @@ from branch_agent.gb28181.gb_ids import InvalidGbId, is_gb_id, parse_domain, par
 def test_camera_id_is_split_into_its_parts() -> None:
     gid = parse_gb_id("34020000001320000264")
     assert (gid.centre_code, gid.industry, gid.type_code, gid.network, gid.serial) == (
-        "34020000", "00", 132, 0, "000264")
+        "34020000",
+        "00",
+        132,
+        0,
+        "000264",
+    )
     assert (gid.province, gid.city, gid.district) == ("34", "02", "00")
     assert gid.is_camera and not gid.is_platform
     assert gid.type_name == "IP camera"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 
 import av
@@ -20,12 +19,26 @@ import pytest
 
 from branch_agent.config import BranchConfig, load_branch_config
 from branch_agent.counter.sources import CounterSources, build_sources, gb_platform_runner
-from tests.peers.gb_device.device_simulator import DeviceSimulator, EncodedFrame, Faults, encode_test_audio, encode_test_video, interleave
 from branch_agent.gb28181.platform import SessionSummary
 from branch_agent.gb28181.service import GbPlatformRunner, platform_report
-from branch_agent.recorder import EncoderSettings, OverlayRenderer, OverlayText, PipCompositor, PipLayout, RecordingEngine
+from branch_agent.recorder import (
+    EncoderSettings,
+    OverlayRenderer,
+    OverlayText,
+    PipCompositor,
+    PipLayout,
+    RecordingEngine,
+)
 from branch_agent.recorder.engine import EngineResult
 from branch_agent.sources.gb_camera import GbCamera
+from tests.peers.gb_device.device_simulator import (
+    DeviceSimulator,
+    EncodedFrame,
+    Faults,
+    encode_test_audio,
+    encode_test_video,
+    interleave,
+)
 from tests.peers.sipp_peer import MISSING_REASON, SIPP, SippCamera, SippProcess, start_sipp
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason=MISSING_REASON)
@@ -55,19 +68,26 @@ def media() -> list[EncodedFrame]:
 
 def _config(tmp_path: Path, media_transport: str, microphone: str = "tone") -> BranchConfig:
     text = (REPO / "configs" / "branch.example.toml").read_text(encoding="utf-8")
-    section = (f'[gb28181]\nserver_id = "{SERVER_ID}"\ndomain = "{DOMAIN}"\nhost = "127.0.0.1"\nport = 0\n'
-               # SIPp's out-of-call scenario answers the INVITE only, not a Catalog query.
-               'password_env = "GB_TEST_PASSWORD"\nquery_catalog = false\n\n')
+    section = (
+        f'[gb28181]\nserver_id = "{SERVER_ID}"\ndomain = "{DOMAIN}"\nhost = "127.0.0.1"\nport = 0\n'
+        # SIPp's out-of-call scenario answers the INVITE only, not a Catalog query.
+        'password_env = "GB_TEST_PASSWORD"\nquery_catalog = false\n\n'
+    )
     lines = []
     for line in text.replace("[[counters]]", section + "[[counters]]", 1).splitlines():
         if line.startswith("environment = "):
-            line = (f'environment = {{ kind = "gb28181", device_id = "{CAMERA}", channel_id = "{CHANNEL}", '
-                    f'media_transport = "{media_transport}" }}')
+            line = (
+                f'environment = {{ kind = "gb28181", device_id = "{CAMERA}", channel_id = "{CHANNEL}", '
+                f'media_transport = "{media_transport}" }}'
+            )
         elif line.startswith("desk = "):
             line = 'desk = { kind = "synthetic", width = 320, height = 240, fps = 25, label = "DESK" }'
         elif line.startswith("microphone = "):
-            line = ('microphone = { kind = "camera", camera = "environment" }' if microphone == "camera"
-                    else 'microphone = { kind = "tone" }')
+            line = (
+                'microphone = { kind = "camera", camera = "environment" }'
+                if microphone == "camera"
+                else 'microphone = { kind = "tone" }'
+            )
         elif line.startswith("data_dir = "):
             line = f'data_dir = "{tmp_path / "branch"}"'
         lines.append(line)
@@ -90,8 +110,12 @@ def _session(runner: GbPlatformRunner) -> SessionSummary | None:
 
 
 async def _with_gb_counter(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media_transport: str, ooc: str,
-    body: Callable[[CounterSources, GbCamera, GbPlatformRunner], Awaitable[None]], microphone: str = "tone",
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    media_transport: str,
+    ooc: str,
+    body: Callable[[CounterSources, GbCamera, GbPlatformRunner], Awaitable[None]],
+    microphone: str = "tone",
 ) -> None:
     """The counter's sources from configuration, SIPp registered as the camera; ``body`` runs
     once the sources are open. Afterwards the sources close (BYE) and SIPp must have passed."""
@@ -107,8 +131,13 @@ async def _with_gb_counter(
         await _until(lambda: runner.platform is not None, what="the SIP server")
         assert runner.platform is not None
         sipp = await start_sipp(
-            "register_and_serve", SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD, "udp"), runner.platform.port,
-            tmp_path, timeout_s=40, ooc=ooc, keys={"cam_media_port": str(CAM_MEDIA_PORT), **SIPP_KEYS[media_transport]},
+            "register_and_serve",
+            SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD, "udp"),
+            runner.platform.port,
+            tmp_path,
+            timeout_s=40,
+            ooc=ooc,
+            keys={"cam_media_port": str(CAM_MEDIA_PORT), **SIPP_KEYS[media_transport]},
         )
         await body(sources, camera, runner)
     finally:
@@ -123,25 +152,42 @@ async def _with_gb_counter(
 
 
 def _engine(sources: CounterSources, path: Path, font: Path) -> RecordingEngine:
-    layout = PipLayout(output_width=OUT_W, output_height=OUT_H, inset_width=INSET_W, inset_height=INSET_H, margin=MARGIN)
+    layout = PipLayout(
+        output_width=OUT_W, output_height=OUT_H, inset_width=INSET_W, inset_height=INSET_H, margin=MARGIN
+    )
     return RecordingEngine(
-        sources.environment, sources.desk, sources.microphone, PipCompositor(layout), OverlayRenderer(font, 16),
-        lambda now: OverlayText([now.strftime("%H:%M:%S"), "GB28181"]), path, EncoderSettings(preset="ultrafast"),
+        sources.environment,
+        sources.desk,
+        sources.microphone,
+        PipCompositor(layout),
+        OverlayRenderer(font, 16),
+        lambda now: OverlayText([now.strftime("%H:%M:%S"), "GB28181"]),
+        path,
+        EncoderSettings(preset="ultrafast"),
     )
 
 
-def _start_simulator(session: SessionSummary, frames: list[EncodedFrame], faults: Faults | None = None) -> DeviceSimulator:
+def _start_simulator(
+    session: SessionSummary, frames: list[EncodedFrame], faults: Faults | None = None
+) -> DeviceSimulator:
     transport = "udp" if session.transport.value == "udp" else "tcp-connect"
-    sim = DeviceSimulator(frames, int(session.ssrc) & 0xFFFFFFFF, ("127.0.0.1", session.local_port), transport,  # type: ignore[arg-type]
-                          faults or Faults(), speed=1.0, loop=True)
+    sim = DeviceSimulator(
+        frames,
+        int(session.ssrc) & 0xFFFFFFFF,
+        ("127.0.0.1", session.local_port),
+        transport,  # type: ignore[arg-type]
+        faults or Faults(),
+        speed=1.0,
+        loop=True,
+    )
     sim.start()
     return sim
 
 
 def _red_pixels(rgb: np.ndarray) -> int:
     """Pixels of the test pattern's red bar in the background, away from the inset and the text."""
-    background = rgb[40:OUT_H - INSET_H - 2 * MARGIN, :]
-    r, g, b = (background[..., i].astype(int) for i in range(3))
+    background = rgb[40 : OUT_H - INSET_H - 2 * MARGIN, :]
+    r, g, _b = (background[..., i].astype(int) for i in range(3))
     return int(np.count_nonzero((r > 170) & (g < 100)))
 
 
@@ -149,7 +195,7 @@ def _dominant_hz(result: EngineResult) -> float:
     with av.open(str(result.path)) as container:
         samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
     rate = result.sample_rate
-    middle = samples[rate // 2: -rate // 4] if len(samples) > rate else samples
+    middle = samples[rate // 2 : -rate // 4] if len(samples) > rate else samples
     spectrum = np.abs(np.fft.rfft(middle))
     return float(np.argmax(spectrum[1:]) + 1) * rate / len(middle)
 
@@ -164,10 +210,19 @@ def _decode(result: EngineResult) -> tuple[int, list[int]]:
     return frames, red
 
 
-@pytest.mark.parametrize(("media_transport", "microphone"), [("udp", "tone"), ("tcp_passive", "camera")],
-                         ids=["udp-tone-microphone", "tcp-passive-camera-sound"])
-def test_pip_clip_with_a_gb_camera_as_background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cjk_font: Path,
-                                                 media: list[EncodedFrame], media_transport: str, microphone: str) -> None:
+@pytest.mark.parametrize(
+    ("media_transport", "microphone"),
+    [("udp", "tone"), ("tcp_passive", "camera")],
+    ids=["udp-tone-microphone", "tcp-passive-camera-sound"],
+)
+def test_pip_clip_with_a_gb_camera_as_background(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cjk_font: Path,
+    media: list[EncodedFrame],
+    media_transport: str,
+    microphone: str,
+) -> None:
     results: dict[str, object] = {}
 
     async def body(sources: CounterSources, camera: GbCamera, runner: GbPlatformRunner) -> None:
@@ -216,8 +271,9 @@ def test_pip_clip_with_a_gb_camera_as_background(tmp_path: Path, monkeypatch: py
     assert sum(1 for n in red if n > 300) >= 0.9 * frames, red
 
 
-def test_silent_device_leaves_a_gap_and_the_picture_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          cjk_font: Path, media: list[EncodedFrame]) -> None:
+def test_silent_device_leaves_a_gap_and_the_picture_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cjk_font: Path, media: list[EncodedFrame]
+) -> None:
     results: dict[str, object] = {}
 
     async def body(sources: CounterSources, camera: GbCamera, runner: GbPlatformRunner) -> None:
@@ -234,10 +290,15 @@ def test_silent_device_leaves_a_gap_and_the_picture_returns(tmp_path: Path, monk
             await _until(lambda: not sources.environment.health().connected, timeout_s=5, what="the silence")
             silent = sources.environment.health()
             results["silent_detail"] = silent.detail
-            await _until(lambda: ENV in engine.status().stalled_sources, timeout_s=3, what="the recorder to see a stall")
+            await _until(
+                lambda: ENV in engine.status().stalled_sources, timeout_s=3, what="the recorder to see a stall"
+            )
             stalled_pts = sources.environment.latest_frame().pts_ns  # type: ignore[union-attr]
-            await _until(lambda: sources.environment.latest_frame().pts_ns != stalled_pts,  # type: ignore[union-attr]
-                         timeout_s=6, what="pictures to return")
+            await _until(
+                lambda: sources.environment.latest_frame().pts_ns != stalled_pts,  # type: ignore[union-attr]
+                timeout_s=6,
+                what="pictures to return",
+            )
             results["back_at"] = time.monotonic() - origin
             await asyncio.sleep(1.0)
             results["result"] = await asyncio.to_thread(engine.stop)
@@ -259,12 +320,13 @@ def test_silent_device_leaves_a_gap_and_the_picture_returns(tmp_path: Path, monk
     # A 3 s pause is shorter than media_timeout_s: the same session carried on, no re-INVITE.
     assert results["sessions"] == 1
     assert results["health"].connected  # type: ignore[attr-defined]
-    frames, red = _decode(result)
+    frames, _red = _decode(result)
     assert frames == result.video_frames
 
 
-def test_camera_that_hangs_up_is_invited_again_mid_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             cjk_font: Path, media: list[EncodedFrame]) -> None:
+def test_camera_that_hangs_up_is_invited_again_mid_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cjk_font: Path, media: list[EncodedFrame]
+) -> None:
     results: dict[str, object] = {}
 
     async def body(sources: CounterSources, camera: GbCamera, runner: GbPlatformRunner) -> None:

@@ -19,7 +19,9 @@ CAMERA = "34020000001320000264"
 
 
 def _config(port: int = 0, transports: tuple[str, ...] = ("udp", "tcp")) -> GbPlatformConfig:
-    return GbPlatformConfig(SERVER_ID, DOMAIN, host="127.0.0.1", port=port, transports=transports, default_password="pw")
+    return GbPlatformConfig(
+        SERVER_ID, DOMAIN, host="127.0.0.1", port=port, transports=transports, default_password="pw"
+    )
 
 
 def _until(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -74,7 +76,9 @@ def test_sip_port_in_use_is_reported_and_retried() -> None:
         runner = GbPlatformRunner(_config(port=port, transports=("udp",)))
         with pytest.raises(GbPlatformUnavailable, match=f"SIP server on 127.0.0.1:{port} did not start"):
             runner.ensure_started()
-        camera = GbCamera("C01-environment", runner, GbCameraSettings(CAMERA, CAMERA, retry_initial_s=0.1, retry_max_s=0.2))
+        camera = GbCamera(
+            "C01-environment", runner, GbCameraSettings(CAMERA, CAMERA, retry_initial_s=0.1, retry_max_s=0.2)
+        )
         camera.acquire()
         try:
             _until(lambda: "did not start" in camera.health("env", audio=False).detail)

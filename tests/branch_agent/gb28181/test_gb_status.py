@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from branch_agent.center_link.heartbeat import build_heartbeat, send_heartbeat
 from branch_agent.gb28181.devices import Channel, GbPlatformConfig, Transport
 from branch_agent.gb28181.service import GbPlatformRunner, platform_report
-from branch_agent.center_link.heartbeat import build_heartbeat, send_heartbeat
-from storage.contract.heartbeat import Heartbeat
 from center_platform.db.models import BranchHeartbeat
+from storage.contract.heartbeat import Heartbeat
 from storage.database import utcnow
 from tests.branch_agent.web.harness import COUNTER, RM_A, seed, sign_in, start_agent, write_config
 from tests.live_center import LiveCenter, branch_agent_for, live_center  # noqa: F401
@@ -41,11 +41,14 @@ def test_counter_status_and_heartbeat_list_the_gb_device(tmp_path: Path, monkeyp
     monkeypatch.setenv("GB_TEST_PASSWORD", PASSWORD)
     path = write_config(tmp_path)
     text = path.read_text(encoding="utf-8")
-    section = (f'[gb28181]\nserver_id = "{SERVER_ID}"\ndomain = "{DOMAIN}"\nhost = "127.0.0.1"\nport = 0\n'
-               # SIPp's out-of-call scenario answers the INVITE only, not a Catalog query.
-               'password_env = "GB_TEST_PASSWORD"\nquery_catalog = false\n\n')
+    section = (
+        f'[gb28181]\nserver_id = "{SERVER_ID}"\ndomain = "{DOMAIN}"\nhost = "127.0.0.1"\nport = 0\n'
+        # SIPp's out-of-call scenario answers the INVITE only, not a Catalog query.
+        'password_env = "GB_TEST_PASSWORD"\nquery_catalog = false\n\n'
+    )
     text = text.replace("[[counters]]", section + "[[counters]]", 1).replace(
-        ENV, f'environment = {{ kind = "gb28181", device_id = "{CAMERA}", channel_id = "{CHANNEL}" }}')
+        ENV, f'environment = {{ kind = "gb28181", device_id = "{CAMERA}", channel_id = "{CHANNEL}" }}'
+    )
     path.write_text(text, encoding="utf-8")
     agent = start_agent(path, open_sources=True)
     seed(agent.svc)
@@ -54,9 +57,15 @@ def test_counter_status_and_heartbeat_list_the_gb_device(tmp_path: Path, monkeyp
 
     async def register_and_check() -> None:
         assert runner.platform is not None
-        sipp = await start_sipp("register_and_serve", SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD), runner.platform.port,
-                                tmp_path, timeout_s=30, ooc="answer_invite",
-                                keys={"cam_media_port": "15060", "media_proto": "RTP/AVP", "setup_line": "a=framerate:25"})
+        sipp = await start_sipp(
+            "register_and_serve",
+            SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD),
+            runner.platform.port,
+            tmp_path,
+            timeout_s=30,
+            ooc="answer_invite",
+            keys={"cam_media_port": "15060", "media_proto": "RTP/AVP", "setup_line": "a=framerate:25"},
+        )
         try:
             # Registered, and the counter's camera INVITEd its channel (no media: SIPp sends none).
             while not (runner.snapshot() and runner.snapshot().sessions):  # type: ignore[union-attr]
@@ -95,7 +104,7 @@ def test_counter_status_and_heartbeat_list_the_gb_device(tmp_path: Path, monkeyp
     assert runner.platform is None
 
 
-def test_center_stores_the_gb_block_of_the_heartbeat(live_center: LiveCenter, branch_agent_for) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_center_stores_the_gb_block_of_the_heartbeat(live_center: LiveCenter, branch_agent_for) -> None:  # type: ignore[no-untyped-def]
     agent = branch_agent_for()
     runner = GbPlatformRunner(GbPlatformConfig(SERVER_ID, DOMAIN, host="127.0.0.1", port=0, default_password="x"))
     agent.svc.gb28181 = runner
@@ -104,7 +113,9 @@ def test_center_stores_the_gb_block_of_the_heartbeat(live_center: LiveCenter, br
     async def enrol() -> None:
         # As the registrar records a device that registered and answered a Catalog query.
         now = time.monotonic()
-        platform.devices.register(CAMERA, Transport.TCP, ("10.1.2.31", 5060), f"sip:{CAMERA}@10.1.2.31:5060", 3600, now, "IPC-X")
+        platform.devices.register(
+            CAMERA, Transport.TCP, ("10.1.2.31", 5060), f"sip:{CAMERA}@10.1.2.31:5060", 3600, now, "IPC-X"
+        )
         platform.devices.set_channels(CAMERA, (Channel(CHANNEL, name="理财室1号 环境", status="ON"),))
 
     runner.call(enrol(), 2)
@@ -114,7 +125,12 @@ def test_center_stores_the_gb_block_of_the_heartbeat(live_center: LiveCenter, br
     gb = json.loads(row.payload_json)["gb28181"]
     assert gb["server_id"] == SERVER_ID and gb["running"] and gb["sessions"] == []
     [device] = gb["devices"]
-    assert (device["device_id"], device["online"], device["transport"], device["address"]) == (CAMERA, True, "TCP", "10.1.2.31:5060")
+    assert (device["device_id"], device["online"], device["transport"], device["address"]) == (
+        CAMERA,
+        True,
+        "TCP",
+        "10.1.2.31:5060",
+    )
     assert device["channels"] == [{"channel_id": CHANNEL, "name": "理财室1号 环境", "status": "ON"}]
     runner.stop()
     report = platform_report(runner)
@@ -123,13 +139,21 @@ def test_center_stores_the_gb_block_of_the_heartbeat(live_center: LiveCenter, br
 
 @pytest.mark.skipif(SIPP is None, reason=MISSING_REASON)
 def test_a_device_is_asked_for_its_catalog_when_it_registers(tmp_path: Path) -> None:
-    runner = GbPlatformRunner(GbPlatformConfig(SERVER_ID, DOMAIN, host="127.0.0.1", port=0, passwords={CAMERA: PASSWORD}))
+    runner = GbPlatformRunner(
+        GbPlatformConfig(SERVER_ID, DOMAIN, host="127.0.0.1", port=0, passwords={CAMERA: PASSWORD})
+    )
     platform = runner.ensure_started()
 
     async def register() -> None:
         # answer_catalog.xml: SIPp answers the Catalog query with four items in two MESSAGEs.
-        sipp = await start_sipp("register_and_serve", SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD), platform.port,
-                                tmp_path, timeout_s=20, ooc="answer_catalog")
+        sipp = await start_sipp(
+            "register_and_serve",
+            SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD),
+            platform.port,
+            tmp_path,
+            timeout_s=20,
+            ooc="answer_catalog",
+        )
         try:
             result = await asyncio.wait_for(sipp.finish(), 25)
             assert result.ok, result.explain()
@@ -138,7 +162,9 @@ def test_a_device_is_asked_for_its_catalog_when_it_registers(tmp_path: Path) -> 
 
     try:
         asyncio.run(register())
-        _until(lambda: bool((r := platform_report(runner)) and r.devices and r.devices[0].channels), what="the catalogue")
+        _until(
+            lambda: bool((r := platform_report(runner)) and r.devices and r.devices[0].channels), what="the catalogue"
+        )
         report = platform_report(runner)
         assert report is not None
         [device] = report.devices

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from branch_agent.gb28181.devices import DeviceTable, GbPlatformConfig
-from branch_agent.gb28181.play import PlayError, PlaySession
 from branch_agent.gb28181.platform import GbPlatform
+from branch_agent.gb28181.play import PlayError, PlaySession
 from branch_agent.gb28181.sdp import MediaTransport
 from tests.peers.sipp_peer import MISSING_REASON, SIPP, SippCamera, SippResult, start_sipp
 
@@ -40,15 +40,26 @@ def registered(table: DeviceTable) -> bool:
 
 
 async def with_camera(
-    tmp_path: Path, sip_transport: str, ooc: str, keys: dict[str, str],
+    tmp_path: Path,
+    sip_transport: str,
+    ooc: str,
+    keys: dict[str, str],
     body: Callable[[GbPlatform], Awaitable[None]],
 ) -> SippResult:
-    platform = GbPlatform(GbPlatformConfig(
-        server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0, passwords={CAMERA: PASSWORD}))
+    platform = GbPlatform(
+        GbPlatformConfig(server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0, passwords={CAMERA: PASSWORD})
+    )
     await platform.start()
     camera = SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD, sip_transport)
-    sipp = await start_sipp("register_and_serve", camera, platform.port, tmp_path, timeout_s=DEADLINE_S,
-                            ooc=ooc, keys={"cam_media_port": str(CAM_MEDIA_PORT), **keys})
+    sipp = await start_sipp(
+        "register_and_serve",
+        camera,
+        platform.port,
+        tmp_path,
+        timeout_s=DEADLINE_S,
+        ooc=ooc,
+        keys={"cam_media_port": str(CAM_MEDIA_PORT), **keys},
+    )
     try:
         await platform.wait_for(registered, DEADLINE_S)
         await body(platform)
@@ -71,14 +82,23 @@ async def with_camera(
     ids=["udp-sip-udp-media", "udp-sip-tcp-passive", "tcp-sip-tcp-active", "tcp-sip-udp-media"],
 )
 def test_invite_ack_then_platform_bye(
-    tmp_path: Path, sip_transport: str, media: MediaTransport, setup_line: str, expected_setup: str | None,
+    tmp_path: Path,
+    sip_transport: str,
+    media: MediaTransport,
+    setup_line: str,
+    expected_setup: str | None,
 ) -> None:
     ended: list[str] = []
 
     async def body(platform: GbPlatform) -> None:
         session = await platform.invite(
-            CAMERA, CHANNEL, transport=media, media_host="127.0.0.1", media_port=OUR_MEDIA_PORT,
-            timeout_s=DEADLINE_S, on_end=lambda s, reason: ended.append(reason),
+            CAMERA,
+            CHANNEL,
+            transport=media,
+            media_host="127.0.0.1",
+            media_port=OUR_MEDIA_PORT,
+            timeout_s=DEADLINE_S,
+            on_end=lambda s, reason: ended.append(reason),
         )
         plan = session.media
         assert LIVE_SSRC.match(plan.offered_ssrc), plan
@@ -112,8 +132,13 @@ def test_camera_bye_ends_the_session_and_notifies(tmp_path: Path) -> None:
 
     async def body(platform: GbPlatform) -> None:
         session = await platform.invite(
-            CAMERA, CHANNEL, transport="udp", media_host="127.0.0.1", media_port=OUR_MEDIA_PORT,
-            timeout_s=DEADLINE_S, on_end=lambda s, reason: ended.append((s, reason)),
+            CAMERA,
+            CHANNEL,
+            transport="udp",
+            media_host="127.0.0.1",
+            media_port=OUR_MEDIA_PORT,
+            timeout_s=DEADLINE_S,
+            on_end=lambda s, reason: ended.append((s, reason)),
         )
         assert session.active
         assert await session.wait_ended(DEADLINE_S) == "ended by device (BYE)"
@@ -128,8 +153,14 @@ def test_camera_bye_ends_the_session_and_notifies(tmp_path: Path) -> None:
 def test_refused_invite_is_acked_and_reported(tmp_path: Path, sip_transport: str) -> None:
     async def body(platform: GbPlatform) -> None:
         with pytest.raises(PlayError, match="486 Busy Here") as caught:
-            await platform.invite(CAMERA, CHANNEL, transport="udp", media_host="127.0.0.1",
-                                  media_port=OUR_MEDIA_PORT, timeout_s=DEADLINE_S)
+            await platform.invite(
+                CAMERA,
+                CHANNEL,
+                transport="udp",
+                media_host="127.0.0.1",
+                media_port=OUR_MEDIA_PORT,
+                timeout_s=DEADLINE_S,
+            )
         assert caught.value.status == 486
         assert platform.snapshot().sessions == ()
 

@@ -21,7 +21,11 @@ def test_chinese_names_survive_declared_and_actual_charsets(decl: str, codec: st
     body = CATALOG_ITEM.format(decl=decl).encode(codec)
     message = parse_manscdp(body)
     assert (message.root, message.cmd_type, message.sn, message.device_id) == (
-        "Response", "Catalog", 17, "34020000001320000264")
+        "Response",
+        "Catalog",
+        17,
+        "34020000001320000264",
+    )
     assert message.fields["Name"] == "营业厅环境摄像机"
     assert message.fields["SumNum"] == "1"
 

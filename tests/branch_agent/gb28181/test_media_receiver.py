@@ -15,6 +15,9 @@ from contextlib import contextmanager
 
 import pytest
 
+from branch_agent.gb28181.media_receiver import GbMediaReceiver, ReceiverSettings
+from branch_agent.sources.base import AudioSource, VideoSource
+from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
 from tests.peers.gb_device.device_simulator import (
     DeviceSimulator,
     EncodedFrame,
@@ -23,9 +26,6 @@ from tests.peers.gb_device.device_simulator import (
     encode_test_video,
     interleave,
 )
-from branch_agent.gb28181.media_receiver import GbMediaReceiver, ReceiverSettings
-from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
-from branch_agent.sources.base import AudioSource, VideoSource
 
 SSRC = 110000001  # "0110000001": a live stream's y= value
 
@@ -58,8 +58,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 @contextmanager
 def session(
-    transport: str, frames: list[EncodedFrame], faults: Faults | None = None, speed: float = 2.0,
-    loop: bool = False, stale_after_s: float = 2.0, receiver_ssrc: int = SSRC,
+    transport: str,
+    frames: list[EncodedFrame],
+    faults: Faults | None = None,
+    speed: float = 2.0,
+    loop: bool = False,
+    stale_after_s: float = 2.0,
+    receiver_ssrc: int = SSRC,
 ) -> Iterator[tuple[GbMediaReceiver, DeviceSimulator]]:
     """A receiver and a simulator wired for ``transport``, both stopped afterwards."""
     faults = faults or Faults()
@@ -69,13 +74,23 @@ def session(
         if transport == "tcp-active":
             sim = DeviceSimulator(frames, SSRC, ("127.0.0.1", 0), "tcp-listen", faults, speed, loop)
             sim.start()
-            settings = ReceiverSettings("tcp-active", remote=("127.0.0.1", sim.listen_port), ssrc=receiver_ssrc,
-                                        want_audio=True, stale_after_s=stale_after_s)
+            settings = ReceiverSettings(
+                "tcp-active",
+                remote=("127.0.0.1", sim.listen_port),
+                ssrc=receiver_ssrc,
+                want_audio=True,
+                stale_after_s=stale_after_s,
+            )
             rx = GbMediaReceiver("cam", settings)
             rx.acquire()
         else:
-            settings = ReceiverSettings(transport, bind_host="127.0.0.1", ssrc=receiver_ssrc,  # type: ignore[arg-type]
-                                        want_audio=True, stale_after_s=stale_after_s)
+            settings = ReceiverSettings(
+                transport,
+                bind_host="127.0.0.1",
+                ssrc=receiver_ssrc,  # type: ignore[arg-type]
+                want_audio=True,
+                stale_after_s=stale_after_s,
+            )
             rx = GbMediaReceiver("cam", settings)
             rx.acquire()
             sim_transport = "udp" if transport == "udp" else "tcp-connect"
@@ -131,7 +146,7 @@ def test_loss_and_reordering_are_survived(media: list[EncodedFrame], transport: 
 @pytest.mark.parametrize("transport", ["udp", "tcp-passive"])
 def test_silent_device_goes_stale_and_recovers(short_gop: list[EncodedFrame], transport: str) -> None:
     faults = Faults(silence_at_s=1.0, silence_s=1.5)
-    with session(transport, short_gop, faults, speed=1.0, loop=True, stale_after_s=0.5) as (rx, sim):
+    with session(transport, short_gop, faults, speed=1.0, loop=True, stale_after_s=0.5) as (rx, _sim):
         assert wait_until(lambda: rx.health("cam", audio=False).connected, timeout=2)
         assert wait_until(lambda: not rx.health("cam", audio=False).connected, timeout=3)
         stale = rx.health("cam", audio=False)
@@ -202,8 +217,9 @@ def test_h265_with_aac_sound() -> None:
     rx = GbMediaReceiver("cam", ReceiverSettings("tcp-passive", bind_host="127.0.0.1", ssrc=SSRC, want_audio=True))
     rx.acquire()
     try:
-        sim = DeviceSimulator(frames, SSRC, ("127.0.0.1", rx.port), "tcp-connect", speed=2.0,
-                              video_codec="hevc", audio_codec="aac")
+        sim = DeviceSimulator(
+            frames, SSRC, ("127.0.0.1", rx.port), "tcp-connect", speed=2.0, video_codec="hevc", audio_codec="aac"
+        )
         with sim:
             assert wait_until(lambda: rx.stats().video_frames == 25)
             assert sim.done.wait(5)

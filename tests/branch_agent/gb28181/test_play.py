@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from branch_agent.gb28181.devices import GbPlatformConfig
-from branch_agent.gb28181.play import PlayError, PlaySession
 from branch_agent.gb28181.platform import GbPlatform
+from branch_agent.gb28181.play import PlayError, PlaySession
 from branch_agent.gb28181.sdp import parse_sdp
 from branch_agent.gb28181.sip_message import SipRequest, SipResponse, parse_name_addr, parse_via
 from tests.peers.raw_gb_camera import RawCamera
@@ -29,8 +29,9 @@ ANSWER = (
 
 
 async def run(body: Callable[[GbPlatform, RawCamera], Awaitable[None]]) -> None:
-    platform = GbPlatform(GbPlatformConfig(server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0,
-                                           default_password="x"), t1_s=T1_S)
+    platform = GbPlatform(
+        GbPlatformConfig(server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0, default_password="x"), t1_s=T1_S
+    )
     await platform.start()
     camera = RawCamera(platform, CAMERA)
     try:
@@ -55,9 +56,17 @@ def test_invite_retransmits_until_trying_then_acks_and_camera_bye_ends_it() -> N
     ended: list[tuple[PlaySession, str]] = []
 
     async def body(platform: GbPlatform, camera: RawCamera) -> None:
-        task = asyncio.create_task(platform.invite(
-            CAMERA, CHANNEL, transport="udp", media_host="127.0.0.1", media_port=30000, timeout_s=5,
-            on_end=lambda s, r: ended.append((s, r))))
+        task = asyncio.create_task(
+            platform.invite(
+                CAMERA,
+                CHANNEL,
+                transport="udp",
+                media_host="127.0.0.1",
+                media_port=30000,
+                timeout_s=5,
+                on_end=lambda s, r: ended.append((s, r)),
+            )
+        )
         invite = await camera.recv_request("INVITE")
         assert invite.uri == f"sip:{CHANNEL}@127.0.0.1:{camera.port}"
         assert parse_name_addr(invite.require("To")).user == CHANNEL
@@ -72,8 +81,9 @@ def test_invite_retransmits_until_trying_then_acks_and_camera_bye_ends_it() -> N
         quiet = [await camera.silent_for(6 * T1_S) for _ in range(2)]
         assert quiet[-1], quiet
         assert not task.done()
-        ok = await camera.answer(invite, 200, "OK", ANSWER.format(ssrc=offer.ssrc).encode(),
-                                 "APPLICATION/SDP", contact=True)
+        ok = await camera.answer(
+            invite, 200, "OK", ANSWER.format(ssrc=offer.ssrc).encode(), "APPLICATION/SDP", contact=True
+        )
         ack = await camera.recv_request("ACK")
         # The ACK to a 2xx is its own transaction: new branch, sent to the Contact (13.2.2.4).
         assert parse_via(ack.get_all("Via")[0]).branch != parse_via(invite.get_all("Via")[0]).branch
@@ -102,11 +112,11 @@ def test_invite_retransmits_until_trying_then_acks_and_camera_bye_ends_it() -> N
 
 def test_answer_without_connection_line_is_acked_then_byed() -> None:
     async def body(platform: GbPlatform, camera: RawCamera) -> None:
-        task = asyncio.create_task(platform.invite(
-            CAMERA, CHANNEL, media_host="127.0.0.1", media_port=30000, timeout_s=5))
+        task = asyncio.create_task(
+            platform.invite(CAMERA, CHANNEL, media_host="127.0.0.1", media_port=30000, timeout_s=5)
+        )
         invite = await camera.recv_request("INVITE")
-        await camera.answer(invite, 200, "OK", b"v=0\r\nm=video 15060 RTP/AVP 96\r\n", "application/sdp",
-                            contact=True)
+        await camera.answer(invite, 200, "OK", b"v=0\r\nm=video 15060 RTP/AVP 96\r\n", "application/sdp", contact=True)
         await camera.recv_request("ACK")
         bye = await camera.recv_request("BYE")
         assert bye.cseq == (2, "BYE")
@@ -120,8 +130,11 @@ def test_answer_without_connection_line_is_acked_then_byed() -> None:
 
 def test_tcp_offer_answered_with_udp_is_refused() -> None:
     async def body(platform: GbPlatform, camera: RawCamera) -> None:
-        task = asyncio.create_task(platform.invite(
-            CAMERA, CHANNEL, transport="tcp_active", media_host="127.0.0.1", media_port=30000, timeout_s=5))
+        task = asyncio.create_task(
+            platform.invite(
+                CAMERA, CHANNEL, transport="tcp_active", media_host="127.0.0.1", media_port=30000, timeout_s=5
+            )
+        )
         invite = await camera.recv_request("INVITE")
         ssrc = parse_sdp(invite.body).ssrc
         await camera.answer(invite, 200, "OK", ANSWER.format(ssrc=ssrc).encode(), "application/sdp")
@@ -147,8 +160,9 @@ def test_unanswered_invite_times_out_and_bad_targets_are_refused() -> None:
 
 def test_camera_ssrc_overrides_ours_when_it_answers_another() -> None:
     async def body(platform: GbPlatform, camera: RawCamera) -> None:
-        task = asyncio.create_task(platform.invite(
-            CAMERA, CHANNEL, media_host="127.0.0.1", media_port=30000, timeout_s=5))
+        task = asyncio.create_task(
+            platform.invite(CAMERA, CHANNEL, media_host="127.0.0.1", media_port=30000, timeout_s=5)
+        )
         invite = await camera.recv_request("INVITE")
         await camera.answer(invite, 200, "OK", ANSWER.format(ssrc="0200009999").encode(), "application/sdp")
         await camera.recv_request("ACK")

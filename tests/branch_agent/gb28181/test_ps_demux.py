@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.peers.gb_device.device_simulator import EncodedFrame, encode_test_audio, encode_test_video, interleave
 from branch_agent.gb28181.ps_demux import AccessUnit, PsDemuxer, guess_video_codec, is_key_frame
+from tests.peers.gb_device.device_simulator import EncodedFrame, encode_test_audio, encode_test_video, interleave
 from tests.peers.gb_device.ps_mux import PsMuxer, pack_header, pes_packets, program_stream_map
 
 SPS = b"\x00\x00\x00\x01\x67\x42\xc0\x0d\xda"
@@ -35,7 +35,7 @@ def demux_in_pieces(data: bytes, sizes: list[int], demuxer: PsDemuxer | None = N
     pos, i = 0, 0
     while pos < len(data):
         n = sizes[i % len(sizes)]
-        out += d.feed(data[pos:pos + n])
+        out += d.feed(data[pos : pos + n])
         pos, i = pos + n, i + 1
     return out + d.flush()
 
@@ -148,7 +148,7 @@ def test_unbounded_video_pes_ends_at_the_next_start_code() -> None:
 
 def test_loss_drops_the_damaged_unit_and_video_until_the_next_key_frame(media: list[EncodedFrame]) -> None:
     data = mux(media)
-    chunks = [data[i:i + 1400] for i in range(0, len(data), 1400)]
+    chunks = [data[i : i + 1400] for i in range(0, len(data), 1400)]
     d = PsDemuxer()
     units: list[AccessUnit] = []
     for i, chunk in enumerate(chunks):
@@ -185,10 +185,35 @@ def test_reads_program_streams_made_by_ffmpeg(tmp_path: Path, container: str) ->
     # the units are then PES-aligned, not frame-aligned, and a parser recovers the frames.
     out = tmp_path / f"out.{container}"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
-         "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-         "-profile:v", "baseline", "-g", "25", "-f", container, str(out)],
-        check=True, timeout=60,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-t",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-profile:v",
+            "baseline",
+            "-g",
+            "25",
+            "-f",
+            container,
+            str(out),
+        ],
+        check=True,
+        timeout=60,
     )
     units = demux_in_pieces(out.read_bytes(), [1400])
     assert units and all(u.kind == "video" and u.codec == "h264" for u in units)
@@ -223,7 +248,7 @@ def test_corrupted_streams_never_raise(media: list[EncodedFrame]) -> None:
         pos = 0
         while pos < len(damaged):
             n = rng.randrange(1, 3000)
-            d.feed(bytes(damaged[pos:pos + n]))
+            d.feed(bytes(damaged[pos : pos + n]))
             pos += n
             if rng.random() < 0.05:
                 d.lost()

@@ -28,9 +28,23 @@ def program_stream() -> bytes:
 
 def ffprobe(path: Path) -> list[dict[str, object]]:
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-f", "mpeg", "-count_frames", "-show_entries",
-         "stream=codec_name,width,height,sample_rate,channels,nb_read_frames", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True, timeout=60,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-f",
+            "mpeg",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,height,sample_rate,channels,nb_read_frames",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     return sorted(json.loads(result.stdout)["streams"], key=lambda s: str(s["codec_name"]))
 
@@ -39,7 +53,9 @@ def ffmpeg_decode(path: Path, *maps: str) -> subprocess.CompletedProcess[str]:
     args = [a for m in maps for a in ("-map", m)]
     return subprocess.run(
         ["ffmpeg", "-v", "error", "-xerror", "-f", "mpeg", "-i", str(path), *args, "-f", "null", "-"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -81,9 +97,16 @@ def test_ffmpeg_reads_h265_and_aac_from_the_psm(tmp_path: Path) -> None:
     frames = interleave(encode_test_video(25, codec="hevc"), encode_test_audio(1.0, codec="aac"))
     m = PsMuxer("hevc", "aac")
     path = tmp_path / "camera.ps"
-    path.write_bytes(b"".join(m.video(f.data, f.pts, f.key) if f.kind == "video" else m.audio(f.data, f.pts) for f in frames))
+    path.write_bytes(
+        b"".join(m.video(f.data, f.pts, f.key) if f.kind == "video" else m.audio(f.data, f.pts) for f in frames)
+    )
     aac, hevc = ffprobe(path)
-    assert (hevc["codec_name"], hevc["width"], hevc["height"], int(str(hevc["nb_read_frames"]))) == ("hevc", 320, 240, 25)
+    assert (hevc["codec_name"], hevc["width"], hevc["height"], int(str(hevc["nb_read_frames"]))) == (
+        "hevc",
+        320,
+        240,
+        25,
+    )
     assert (aac["codec_name"], aac["sample_rate"], aac["channels"]) == ("aac", "8000", 1)
     result = ffmpeg_decode(path)
     assert result.returncode == 0 and result.stderr == ""

@@ -22,8 +22,14 @@ CAMERA = "34020000001110000001"  # an NVR (type 111) with several cameras
 T1_S = 0.05  # a short Timer A so retransmission shows within the test; the rule is the same
 
 
-def catalog_body(sn: int, sum_num: int, items: list[tuple[str, str]], encoding: str = "GB2312",
-                 codec: str = "gb2312", device_id: str = CAMERA) -> bytes:
+def catalog_body(
+    sn: int,
+    sum_num: int,
+    items: list[tuple[str, str]],
+    encoding: str = "GB2312",
+    codec: str = "gb2312",
+    device_id: str = CAMERA,
+) -> bytes:
     xml_items = "".join(
         f"<Item>\r\n<DeviceID>{cid}</DeviceID>\r\n<Name>{name}</Name>\r\n<Manufacturer>海康威视</Manufacturer>\r\n"
         f"<Status>ON</Status>\r\n<ParentID>{CAMERA}</ParentID>\r\n<Longitude>117.2</Longitude>\r\n"
@@ -38,10 +44,10 @@ def catalog_body(sn: int, sum_num: int, items: list[tuple[str, str]], encoding: 
     return text.encode(codec)
 
 
-async def run(body: Callable[[GbPlatform, RawCamera], Awaitable[None]],
-              transport: Transport = Transport.UDP) -> None:
-    platform = GbPlatform(GbPlatformConfig(server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0,
-                                           default_password="x"), t1_s=T1_S)
+async def run(body: Callable[[GbPlatform, RawCamera], Awaitable[None]], transport: Transport = Transport.UDP) -> None:
+    platform = GbPlatform(
+        GbPlatformConfig(server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0, default_password="x"), t1_s=T1_S
+    )
     await platform.start()
     camera = RawCamera(platform, CAMERA, transport)
     try:
@@ -75,8 +81,13 @@ def test_catalog_over_three_messages_out_of_order_with_noise(transport: Transpor
         other = catalog_body(sn, 1, [("34020000001320000008", "别的")], device_id="34020000001320000777")
         assert (await camera.send_manscdp(other)).status == 200
         # GB18030-only characters (䶮) in a body that declares GB18030; one item repeated.
-        part2 = catalog_body(sn, 4, [("34020000001320000001", "营业厅环境摄像机"),
-                                     ("34020000001320000002", "柜台䶮号")], "GB18030", "gb18030")
+        part2 = catalog_body(
+            sn,
+            4,
+            [("34020000001320000001", "营业厅环境摄像机"), ("34020000001320000002", "柜台䶮号")],
+            "GB18030",
+            "gb18030",
+        )
         assert (await camera.send_manscdp(part2)).status == 200
         assert not task.done()
         # A camera that declares GB2312 but sends UTF-8, and an ID that is not 20 digits.
@@ -143,22 +154,34 @@ def test_device_info_and_status_asked_together_match_by_cmdtype_and_sn() -> None
         status_sn = queries["DeviceStatus"][0]
         info_sn = queries["DeviceInfo"][0]
         # Answered in the opposite order to the asking.
-        await camera.send_manscdp((
-            '<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>DeviceStatus</CmdType>\r\n'
-            f"<SN>{status_sn}</SN>\r\n<DeviceID>{CAMERA}</DeviceID>\r\n<Result>OK</Result>\r\n"
-            "<Online>ONLINE</Online>\r\n<Status>OK</Status>\r\n<Encode>ON</Encode>\r\n<Record>OFF</Record>\r\n"
-            "<DeviceTime>2026-12-01T10:00:00</DeviceTime>\r\n<Alarmstatus Num=\"1\">\r\n<Item>\r\n"
-            "<DeviceID>34020000001340000001</DeviceID>\r\n<DutyStatus>OFFDUTY</DutyStatus>\r\n</Item>\r\n"
-            "</Alarmstatus>\r\n</Response>\r\n").encode("gb2312"))
-        await camera.send_manscdp((
-            '<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>DeviceInfo</CmdType>\r\n'
-            f"<SN>{info_sn}</SN>\r\n<DeviceID>{CAMERA}</DeviceID>\r\n<DeviceName>柜台录像机</DeviceName>\r\n"
-            "<Result>OK</Result>\r\n<Manufacturer>Hikvision</Manufacturer>\r\n<Model>DS-7808N</Model>\r\n"
-            "<Firmware>V4.30</Firmware>\r\n<Channel>8</Channel>\r\n</Response>\r\n").encode("gb2312"))
+        await camera.send_manscdp(
+            (
+                '<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>DeviceStatus</CmdType>\r\n'
+                f"<SN>{status_sn}</SN>\r\n<DeviceID>{CAMERA}</DeviceID>\r\n<Result>OK</Result>\r\n"
+                "<Online>ONLINE</Online>\r\n<Status>OK</Status>\r\n<Encode>ON</Encode>\r\n<Record>OFF</Record>\r\n"
+                '<DeviceTime>2026-12-01T10:00:00</DeviceTime>\r\n<Alarmstatus Num="1">\r\n<Item>\r\n'
+                "<DeviceID>34020000001340000001</DeviceID>\r\n<DutyStatus>OFFDUTY</DutyStatus>\r\n</Item>\r\n"
+                "</Alarmstatus>\r\n</Response>\r\n"
+            ).encode("gb2312")
+        )
+        await camera.send_manscdp(
+            (
+                '<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>DeviceInfo</CmdType>\r\n'
+                f"<SN>{info_sn}</SN>\r\n<DeviceID>{CAMERA}</DeviceID>\r\n<DeviceName>柜台录像机</DeviceName>\r\n"
+                "<Result>OK</Result>\r\n<Manufacturer>Hikvision</Manufacturer>\r\n<Model>DS-7808N</Model>\r\n"
+                "<Firmware>V4.30</Firmware>\r\n<Channel>8</Channel>\r\n</Response>\r\n"
+            ).encode("gb2312")
+        )
         info = await asyncio.wait_for(info_task, 5)
         status = await asyncio.wait_for(status_task, 5)
         assert (info.name, info.manufacturer, info.model, info.firmware, info.channel_count, info.result) == (
-            "柜台录像机", "Hikvision", "DS-7808N", "V4.30", 8, "OK")
+            "柜台录像机",
+            "Hikvision",
+            "DS-7808N",
+            "V4.30",
+            8,
+            "OK",
+        )
         assert status.working and status.encode == "ON" and status.record == "OFF"
         assert status.device_time == "2026-12-01T10:00:00"
         assert status.alarms == (("34020000001340000001", "OFFDUTY"),)
@@ -177,9 +200,12 @@ def test_query_is_retransmitted_over_udp_until_answered() -> None:
         quiet = [await camera.silent_for(6 * T1_S) for _ in range(2)]
         assert quiet[-1], quiet
         sn = parse_manscdp(first.body).sn
-        await camera.send_manscdp((
-            f"<Response><CmdType>DeviceInfo</CmdType><SN>{sn}</SN><DeviceID>{CAMERA}</DeviceID>"
-            "<Result>OK</Result></Response>").encode())
+        await camera.send_manscdp(
+            (
+                f"<Response><CmdType>DeviceInfo</CmdType><SN>{sn}</SN><DeviceID>{CAMERA}</DeviceID>"
+                "<Result>OK</Result></Response>"
+            ).encode()
+        )
         assert (await asyncio.wait_for(task, 5)).result == "OK"
 
     asyncio.run(run(body))
@@ -190,7 +216,7 @@ def test_query_over_tcp_is_not_retransmitted() -> None:
         task = asyncio.create_task(platform.query_device_status(CAMERA, timeout_s=0.6))
         await camera.recv_request("MESSAGE")
         assert await camera.silent_for(0.4)
-        with pytest.raises(QueryTimeout, match="no answer to the query MESSAGE within 0.6 s"):
+        with pytest.raises(QueryTimeout, match=r"no answer to the query MESSAGE within 0\.6 s"):
             await task
 
     asyncio.run(run(body, Transport.TCP))
@@ -220,9 +246,12 @@ def test_response_without_200_to_the_query_still_answers_it_at_once() -> None:
         task = asyncio.create_task(platform.query_device_info(CAMERA, timeout_s=5))
         sn, _ = await receive_query(camera, "DeviceInfo")
         # The camera's 200 to our MESSAGE is lost; its Response MESSAGE arrives anyway.
-        await camera.send_manscdp((
-            f"<Response><CmdType>DeviceInfo</CmdType><SN>{sn}</SN><DeviceID>{CAMERA}</DeviceID>"
-            "<Result>OK</Result><DeviceName>NVR</DeviceName></Response>").encode())
+        await camera.send_manscdp(
+            (
+                f"<Response><CmdType>DeviceInfo</CmdType><SN>{sn}</SN><DeviceID>{CAMERA}</DeviceID>"
+                "<Result>OK</Result><DeviceName>NVR</DeviceName></Response>"
+            ).encode()
+        )
         assert (await asyncio.wait_for(task, 5)).name == "NVR"
         assert loop.time() - started < 2
         # The query is settled, so its retransmissions stop (one may already be in flight).

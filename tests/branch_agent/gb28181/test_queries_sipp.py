@@ -26,9 +26,7 @@ DEADLINE_S = 20.0
 
 
 def config() -> GbPlatformConfig:
-    return GbPlatformConfig(
-        server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0, passwords={CAMERA: PASSWORD}
-    )
+    return GbPlatformConfig(server_id=SERVER_ID, domain=DOMAIN, host="127.0.0.1", port=0, passwords={CAMERA: PASSWORD})
 
 
 def registered(table: DeviceTable) -> bool:
@@ -37,13 +35,21 @@ def registered(table: DeviceTable) -> bool:
 
 
 async def with_camera(
-    tmp_path: Path, transport: str, ooc: str,
+    tmp_path: Path,
+    transport: str,
+    ooc: str,
     body: Callable[[GbPlatform, SippProcess], Awaitable[None]],
 ) -> None:
     platform = GbPlatform(config())
     await platform.start()
-    sipp = await start_sipp("register_and_serve", SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD, transport),
-                            platform.port, tmp_path, timeout_s=DEADLINE_S, ooc=ooc)
+    sipp = await start_sipp(
+        "register_and_serve",
+        SippCamera(CAMERA, SERVER_ID, DOMAIN, PASSWORD, transport),
+        platform.port,
+        tmp_path,
+        timeout_s=DEADLINE_S,
+        ooc=ooc,
+    )
     try:
         await platform.wait_for(registered, DEADLINE_S)
         await body(platform, sipp)
@@ -59,8 +65,9 @@ def test_catalog_in_two_gb2312_messages_is_aggregated(tmp_path: Path, transport:
     async def body(platform: GbPlatform, sipp: SippProcess) -> None:
         channels = await platform.query_catalog(CAMERA, timeout_s=DEADLINE_S)
         by_id = {c.channel_id: c for c in channels}
-        assert sorted(by_id) == [
-            "34020000001320000001", "34020000001320000002", "34020000001320000003"], sipp.messages[-4000:]
+        assert sorted(by_id) == ["34020000001320000001", "34020000001320000002", "34020000001320000003"], sipp.messages[
+            -4000:
+        ]
         # GB2312 bytes from SIPp decoded to the right characters.
         assert by_id["34020000001320000001"].name == "营业厅环境摄像机"
         assert by_id["34020000001320000001"].address == "一楼大厅"

@@ -28,8 +28,9 @@ def config(**overrides: object) -> GbPlatformConfig:
     return GbPlatformConfig(**values)  # type: ignore[arg-type]
 
 
-def register(cseq: int, branch: str, port: int, expires: int = 3600, auth: str | None = None,
-             transport: str = "UDP") -> bytes:
+def register(
+    cseq: int, branch: str, port: int, expires: int = 3600, auth: str | None = None, transport: str = "UDP"
+) -> bytes:
     lines = [
         f"REGISTER {URI} SIP/2.0",
         f"Via: SIP/2.0/{transport} 127.0.0.1:{port};rport;branch={branch}",
@@ -240,8 +241,10 @@ def test_tcp_messages_split_and_joined_across_writes() -> None:
             challenge = challenge_of(resp.serialize())
             auth = authorization_header(challenge, username=CAMERA, password=PASSWORD, method="REGISTER", uri=URI)
             # Registration and a keepalive in one write.
-            writer.write(register(2, "z9hG4bKt2", port, auth=auth, transport="TCP")
-                         + keepalive(3, port, keepalive_body(), transport="TCP"))
+            writer.write(
+                register(2, "z9hG4bKt2", port, auth=auth, transport="TCP")
+                + keepalive(3, port, keepalive_body(), transport="TCP")
+            )
             got = await answers(2)
             assert sorted(r.cseq for r in got) == [(2, "REGISTER"), (3, "MESSAGE")]
             assert all(r.status == 200 for r in got)

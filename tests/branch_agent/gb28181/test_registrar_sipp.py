@@ -64,7 +64,9 @@ def test_camera_registers_with_digest(tmp_path: Path, transport: str, qop: bool)
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_wrong_password_is_refused_with_403(tmp_path: Path, transport: str) -> None:
     async def body(registrar: Registrar) -> None:
-        result = await run_sipp("register_wrong_password", camera(transport, "not-the-password"), registrar.port, tmp_path)
+        result = await run_sipp(
+            "register_wrong_password", camera(transport, "not-the-password"), registrar.port, tmp_path
+        )
         assert result.ok, result.explain()
         assert registrar.devices.get(CAMERA) is None
 

@@ -47,7 +47,7 @@ def test_random_splits_including_inside_the_length_prefix() -> None:
     pos = 0
     while pos < len(stream):
         n = rng.choice([1, 2, 3, 700, 1401, 9000])
-        out += d.feed(stream[pos:pos + n])
+        out += d.feed(stream[pos : pos + n])
         pos += n
     assert out == packets
 

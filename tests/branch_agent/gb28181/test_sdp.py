@@ -27,8 +27,7 @@ SLOPPY_ANSWER = (
 
 
 def test_offer_for_udp_is_what_gb28181_asks() -> None:
-    offer = build_play_offer(platform_id="34020000002000000001", host="10.1.2.3", port=30000,
-                             ssrc="0200000001")
+    offer = build_play_offer(platform_id="34020000002000000001", host="10.1.2.3", port=30000, ssrc="0200000001")
     assert offer.decode().split("\r\n") == [
         "v=0",
         "o=34020000002000000001 0 0 IN IP4 10.1.2.3",
@@ -50,8 +49,14 @@ def test_offer_for_udp_is_what_gb28181_asks() -> None:
     [(MediaTransport.TCP_PASSIVE, "passive"), (MediaTransport.TCP_ACTIVE, "active")],
 )
 def test_offer_for_tcp_names_our_role(transport: MediaTransport, setup: str) -> None:
-    offer = build_play_offer(platform_id="34020000002000000001", host="10.1.2.3", port=30000,
-                             ssrc="0200000001", transport=transport, format_params="v/2/5/25/1/4096a///")
+    offer = build_play_offer(
+        platform_id="34020000002000000001",
+        host="10.1.2.3",
+        port=30000,
+        ssrc="0200000001",
+        transport=transport,
+        format_params="v/2/5/25/1/4096a///",
+    )
     parsed = parse_sdp(offer)
     video = parsed.video
     assert video.protocol == "TCP/RTP/AVP" and video.is_tcp

@@ -30,11 +30,20 @@ class SteppedClock:
 
 def test_rfc2617_worked_example() -> None:
     # RFC 2617 section 3.5 (with the method and URI of its example).
-    assert compute_response(
-        username="Mufasa", password="Circle Of Life", realm="testrealm@host.com",
-        method="GET", uri="/dir/index.html", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
-        qop="auth", nc="00000001", cnonce="0a4f113b",
-    ) == "6629fae49393a05397450978507c4ef1"
+    assert (
+        compute_response(
+            username="Mufasa",
+            password="Circle Of Life",
+            realm="testrealm@host.com",
+            method="GET",
+            uri="/dir/index.html",
+            nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            qop="auth",
+            nc="00000001",
+            cnonce="0a4f113b",
+        )
+        == "6629fae49393a05397450978507c4ef1"
+    )
 
 
 def test_without_qop_uses_rfc2069_form() -> None:
@@ -52,11 +61,15 @@ def test_issued_challenge_accepts_right_password_and_refuses_wrong(qop: str | No
     issuer = NonceIssuer("3402000000", qop=qop)
     challenge = issuer.challenge()
     assert ('qop="auth"' in challenge.header_value()) == (qop is not None)
-    good = parse_authorization(authorization_header(
-        challenge, username="34020000001320000264", password="12345678", method="REGISTER", uri=URI))
+    good = parse_authorization(
+        authorization_header(
+            challenge, username="34020000001320000264", password="12345678", method="REGISTER", uri=URI
+        )
+    )
     assert issuer.verify(good, "12345678", "REGISTER") is Verdict.OK
-    bad = parse_authorization(authorization_header(
-        challenge, username="34020000001320000264", password="wrong", method="REGISTER", uri=URI))
+    bad = parse_authorization(
+        authorization_header(challenge, username="34020000001320000264", password="wrong", method="REGISTER", uri=URI)
+    )
     assert issuer.verify(bad, "12345678", "REGISTER") is Verdict.WRONG_PASSWORD
 
 
@@ -64,8 +77,7 @@ def test_nonce_expires_and_is_reported_stale() -> None:
     clock = SteppedClock()
     issuer = NonceIssuer("3402000000", lifetime_s=60, clock=clock)
     challenge = issuer.challenge()
-    creds = parse_authorization(authorization_header(
-        challenge, username="u", password="p", method="REGISTER", uri=URI))
+    creds = parse_authorization(authorization_header(challenge, username="u", password="p", method="REGISTER", uri=URI))
     clock.now += 59
     assert issuer.verify(creds, "p", "REGISTER") is Verdict.OK
     clock.now += 2
@@ -87,7 +99,9 @@ def test_answer_without_qop_when_qop_was_asked_is_not_accepted() -> None:
     issuer = NonceIssuer("3402000000", qop="auth")
     challenge = issuer.challenge()
     downgraded = DigestChallenge(realm=challenge.realm, nonce=challenge.nonce, qop=None)
-    creds = parse_authorization(authorization_header(downgraded, username="u", password="p", method="REGISTER", uri=URI))
+    creds = parse_authorization(
+        authorization_header(downgraded, username="u", password="p", method="REGISTER", uri=URI)
+    )
     assert issuer.verify(creds, "p", "REGISTER") is not Verdict.OK
 
 
@@ -98,7 +112,12 @@ def test_parses_camera_authorization_header() -> None:
         'response="4c97657aa0412c25d4b862219b635c17", algorithm=MD5, cnonce="0a4f113b", qop=auth, nc=00000001'
     )
     creds = parse_authorization(header)
-    assert (creds.username, creds.qop, creds.nc, creds.cnonce) == ("34020000001320000264", "auth", "00000001", "0a4f113b")
+    assert (creds.username, creds.qop, creds.nc, creds.cnonce) == (
+        "34020000001320000264",
+        "auth",
+        "00000001",
+        "0a4f113b",
+    )
     _, params = parse_auth_params('Digest realm="a\\"b", nonce=x')
     assert params == {"realm": 'a"b', "nonce": "x"}
 
@@ -106,7 +125,7 @@ def test_parses_camera_authorization_header() -> None:
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ('Basic dXNlcjpwYXNz', "only Digest"),
+        ("Basic dXNlcjpwYXNz", "only Digest"),
         ('Digest username="u", realm="r", nonce="n", uri="x"', "lacks response"),
         ('Digest username="u", realm="r", nonce="n", uri="x", response="y", qop=auth', "nc and cnonce"),
         ('Digest username="u", realm="r", nonce="n", uri="x", response="y", algorithm=SHA-256', "only MD5"),

@@ -17,23 +17,23 @@ from branch_agent.gb28181.sip_message import (
 )
 
 REGISTER = (
-    "REGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\n"
-    "Via: SIP/2.0/UDP 192.168.2.64:5060;rport;branch=z9hG4bK1235305492\r\n"
-    "From: <sip:34020000001320000264@3402000000>;tag=180588994\r\n"
-    "To: <sip:34020000001320000264@3402000000>\r\n"
-    "Call-ID: 575393982\r\n"
-    "CSeq: 1 REGISTER\r\n"
-    "Contact: <sip:34020000001320000264@192.168.2.64:5060>\r\n"
-    "Max-Forwards: 70\r\n"
-    "User-Agent: IP Camera\r\n"
-    "Expires: 3600\r\n"
-    "Content-Length: 0\r\n\r\n"
-).encode()
+    b"REGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 192.168.2.64:5060;rport;branch=z9hG4bK1235305492\r\n"
+    b"From: <sip:34020000001320000264@3402000000>;tag=180588994\r\n"
+    b"To: <sip:34020000001320000264@3402000000>\r\n"
+    b"Call-ID: 575393982\r\n"
+    b"CSeq: 1 REGISTER\r\n"
+    b"Contact: <sip:34020000001320000264@192.168.2.64:5060>\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"User-Agent: IP Camera\r\n"
+    b"Expires: 3600\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
 
 KEEPALIVE_BODY = (
-    '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
-    "<SN>1563</SN>\r\n<DeviceID>34020000001320000264</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
-).encode()
+    b'<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
+    b"<SN>1563</SN>\r\n<DeviceID>34020000001320000264</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
+)
 
 
 def keepalive(cseq: int) -> bytes:
@@ -157,7 +157,7 @@ def test_framer_handles_partial_and_concatenated_messages() -> None:
     got: list[str] = []
     # One byte at a time: the worst a TCP stack can do to us.
     for i in range(len(stream)):
-        got += [m.call_id for m in framer.feed(stream[i:i + 1])]
+        got += [m.call_id for m in framer.feed(stream[i : i + 1])]
     assert got == ["ka-1", "ka-2", "ka-3"]
     assert framer.pending == 0
 

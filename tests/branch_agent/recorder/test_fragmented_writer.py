@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-
 import av
 import numpy as np
 import pytest
 
-from branch_agent.recorder import EncoderSettings, FragmentedMp4Writer, ThreadedMp4Writer
-from branch_agent.recorder import mp4_writer
+from branch_agent.recorder import EncoderSettings, FragmentedMp4Writer, ThreadedMp4Writer, mp4_writer
 from tests.branch_agent.recorder.mp4_boxes import top_level_boxes
 
 

@@ -60,5 +60,5 @@ def test_text_goes_to_the_configured_corner(cjk_font, position):
 
 def test_missing_font_is_a_clear_error(tmp_path):
     missing = tmp_path / "no-such-font.ttc"
-    with pytest.raises(FileNotFoundError, match="no-such-font.ttc"):
+    with pytest.raises(FileNotFoundError, match=r"no-such-font\.ttc"):
         OverlayRenderer(missing, 36)

@@ -7,11 +7,12 @@ silence, and lets the tests check that picture and sound stay on the recording's
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -73,9 +74,7 @@ def _sleep_until(origin_ns: int, seconds: float) -> int:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, cjk_font) -> Clip:
     env = SyntheticVideoSource("env-cam", 1920, 1080, 25, "ENV", luma=ENV_LUMA, chroma=(ENV_U, 110))
-    desk = SyntheticVideoSource(
-        "desk-cam", 720, 576, 25, "DESK", luma=DESK_LUMA, chroma=(DESK_U, 150)
-    )
+    desk = SyntheticVideoSource("desk-cam", 720, 576, 25, "DESK", luma=DESK_LUMA, chroma=(DESK_U, 150))
     mic = ToneAudioSource("counter-mic", frequency_hz=1000)
     layout = PipLayout()
     path = tmp_path_factory.mktemp("clip") / "sale.mp4"
@@ -83,8 +82,14 @@ def clip(tmp_path_factory, cjk_font) -> Clip:
         source.open()
     try:
         engine = RecordingEngine(
-            env, desk, mic, PipCompositor(layout), OverlayRenderer(cjk_font, 36),
-            overlay_lines, path, EncoderSettings(),
+            env,
+            desk,
+            mic,
+            PipCompositor(layout),
+            OverlayRenderer(cjk_font, 36),
+            overlay_lines,
+            path,
+            EncoderSettings(),
         )
         engine.start()
         origin = time.monotonic_ns()  # within a few ms of the engine's own origin
@@ -115,12 +120,18 @@ def clip(tmp_path_factory, cjk_font) -> Clip:
     audio = np.concatenate([f.to_ndarray()[0] for f in chunks])
     origin_ns = result.started_monotonic_ns
     return Clip(
-        path=path, result=result, layout=layout,
+        path=path,
+        result=result,
+        layout=layout,
         stall_s=(stall_ns - origin_ns) / 1e9,
         mute_s=(mute_ns - origin_ns) / 1e9,
         unmute_s=(unmute_ns - origin_ns) / 1e9,
-        frame_times=times, lumas=lumas, chroma_u=chroma_u,
-        audio=audio, audio_start_s=float(chunks[0].time), text_frame=text_frame,
+        frame_times=times,
+        lumas=lumas,
+        chroma_u=chroma_u,
+        audio=audio,
+        audio_start_s=float(chunks[0].time),
+        text_frame=text_frame,
     )
 
 
@@ -157,11 +168,10 @@ def test_result_describes_the_clip(clip):
     assert r.audio_samples == r.duration_ms * 48
     assert r.started_at_utc.tzinfo is not None and r.ended_at_utc.tzinfo is not None
     assert r.ended_at_utc - r.started_at_utc == (
-        datetime.fromtimestamp(r.duration_ms / 1000, timezone.utc)
-        - datetime.fromtimestamp(0, timezone.utc)
+        datetime.fromtimestamp(r.duration_ms / 1000, UTC) - datetime.fromtimestamp(0, UTC)
     )
     assert abs((r.ended_monotonic_ns - r.started_monotonic_ns) / 1e6 - r.duration_ms) <= 1
-    assert abs((datetime.now(timezone.utc) - r.ended_at_utc).total_seconds()) < 60
+    assert abs((datetime.now(UTC) - r.ended_at_utc).total_seconds()) < 60
 
 
 def test_inset_shows_the_desk_camera_and_background_the_environment(clip):
@@ -227,9 +237,7 @@ def _worst_mismatch(band: np.ndarray, lines: tuple[str, ...], font_path: Path) -
     wrong = (glyphs & (area < 170)) | (~ink & (area > 200))
     window = 24
     sums = np.pad(wrong.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    counts = (
-        sums[window:, window:] - sums[:-window, window:] - sums[window:, :-window] + sums[:-window, :-window]
-    )
+    counts = sums[window:, window:] - sums[:-window, window:] - sums[window:, :-window] + sums[:-window, :-window]
     return float(counts.max()) / window**2
 
 
@@ -249,7 +257,7 @@ def test_burned_in_text_matches_a_reference_rendering_of_the_expected_text(clip,
 def _motion(clip: Clip) -> np.ndarray:
     """Mean luma change per frame in a stretch of environment picture away from text and inset."""
     region = [lum[140:260, :300].astype(np.int16) for lum in clip.lumas]
-    return np.array([0.0] + [float(np.abs(b - a).mean()) for a, b in zip(region, region[1:])])
+    return np.array([0.0] + [float(np.abs(b - a).mean()) for a, b in itertools.pairwise(region)])
 
 
 def _longest_run(flags: np.ndarray) -> tuple[int, int]:
@@ -304,8 +312,15 @@ def test_start_refuses_a_camera_that_never_delivers_a_picture(tmp_path, cjk_font
         source.open()
     try:
         engine = RecordingEngine(
-            env, desk, mic, PipCompositor(), OverlayRenderer(cjk_font, 36), overlay_lines,
-            path, EncoderSettings(), EngineTiming(first_frame_timeout_s=0.5),
+            env,
+            desk,
+            mic,
+            PipCompositor(),
+            OverlayRenderer(cjk_font, 36),
+            overlay_lines,
+            path,
+            EncoderSettings(),
+            EngineTiming(first_frame_timeout_s=0.5),
         )
         with pytest.raises(SourceUnavailable, match="desk-cam") as refused:
             engine.start()
@@ -320,12 +335,16 @@ def _small_engine(tmp_path, cjk_font, overlay_text=overlay_lines, name="small.mp
     env = SyntheticVideoSource("env-cam", 640, 360, 25, "ENV", luma=ENV_LUMA)
     desk = SyntheticVideoSource("desk-cam", 320, 256, 25, "DESK", luma=DESK_LUMA)
     mic = ToneAudioSource("counter-mic")
-    layout = PipLayout(
-        output_width=640, output_height=360, inset_width=160, inset_height=128, margin=8
-    )
+    layout = PipLayout(output_width=640, output_height=360, inset_width=160, inset_height=128, margin=8)
     engine = RecordingEngine(
-        env, desk, mic, PipCompositor(layout), OverlayRenderer(cjk_font, 16), overlay_text,
-        tmp_path / name, EncoderSettings(),
+        env,
+        desk,
+        mic,
+        PipCompositor(layout),
+        OverlayRenderer(cjk_font, 16),
+        overlay_text,
+        tmp_path / name,
+        EncoderSettings(),
     )
     return engine, (env, desk, mic)
 

@@ -22,8 +22,22 @@ def desk_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two seconds of a 640x480 test picture at 25 fps, as a desk camera recorded to a file."""
     path = tmp_path_factory.mktemp("desk") / "desk.mp4"
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=25:duration=2",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x480:rate=25:duration=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
         check=True,
     )
     return path
@@ -57,8 +71,12 @@ def _until(predicate, timeout_s: float = 20.0):
 
 
 def test_rtsp_environment_with_its_sound_and_a_looping_file_desk(rtsp_camera, desk_clip, tmp_path):
-    path = _config(tmp_path, f'{{ kind = "rtsp", url = "{rtsp_camera.url}", transport = "udp" }}',
-                   f'{{ kind = "file", path = "{desk_clip}" }}', '{ kind = "camera", camera = "environment" }')
+    path = _config(
+        tmp_path,
+        f'{{ kind = "rtsp", url = "{rtsp_camera.url}", transport = "udp" }}',
+        f'{{ kind = "file", path = "{desk_clip}" }}',
+        '{ kind = "camera", camera = "environment" }',
+    )
     cfg = load_branch_config(path)
     sources = build_sources(cfg, cfg.counters[0])
     # The camera's picture and sound share one RTSP session.
@@ -84,8 +102,12 @@ def test_a_camera_whose_clock_is_hours_off_is_still_stamped_right(gstreamer_rtsp
     peer = RtspPeer(faketime="+5h")
     peer.start()
     try:
-        path = _config(tmp_path, f'{{ kind = "rtsp", url = "{peer.url}" }}', '{ kind = "synthetic", width = 320, height = 240 }',
-                       '{ kind = "camera" }')
+        path = _config(
+            tmp_path,
+            f'{{ kind = "rtsp", url = "{peer.url}" }}',
+            '{ kind = "synthetic", width = 320, height = 240 }',
+            '{ kind = "camera" }',
+        )
         cfg = load_branch_config(path)
         sources = build_sources(cfg, cfg.counters[0])
         sources.open()
@@ -105,7 +127,10 @@ def test_a_camera_whose_clock_is_hours_off_is_still_stamped_right(gstreamer_rtsp
 def test_probe_command_prints_codec_resolution_fps_and_audio(rtsp_camera):
     out = subprocess.run(
         [sys.executable, "-m", "branch_agent", "cameras", "probe", rtsp_camera.url, "--seconds", "1"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
     assert out.returncode == 0, out.stderr
     assert "video: h264 1280x720 25 fps" in out.stdout
@@ -115,8 +140,20 @@ def test_probe_command_prints_codec_resolution_fps_and_audio(rtsp_camera):
 def test_probe_command_says_why_a_stream_cannot_be_opened(gstreamer_rtsp):
     port = RtspPeer().port  # a free port nobody listens on
     out = subprocess.run(
-        [sys.executable, "-m", "branch_agent", "cameras", "probe", f"rtsp://viewer:pw123@127.0.0.1:{port}/cam", "--timeout", "3"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "branch_agent",
+            "cameras",
+            "probe",
+            f"rtsp://viewer:pw123@127.0.0.1:{port}/cam",
+            "--timeout",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
     assert out.returncode == 1
     assert "cannot open rtsp://viewer:***@127.0.0.1" in out.stderr and "Connection refused" in out.stderr
@@ -127,16 +164,39 @@ def test_probe_command_takes_the_password_from_the_environment(gstreamer_rtsp):
     peer = RtspPeer("--user", "viewer", "--password", "s3cret pw")
     peer.start()
     try:
-        command = [sys.executable, "-m", "branch_agent", "cameras", "probe", peer.url, "--seconds", "1", "--user", "viewer"]
+        command = [
+            sys.executable,
+            "-m",
+            "branch_agent",
+            "cameras",
+            "probe",
+            peer.url,
+            "--seconds",
+            "1",
+            "--user",
+            "viewer",
+        ]
         refused = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
         assert refused.returncode == 1 and "401 Unauthorized" in refused.stderr, refused.stderr
 
-        unset = subprocess.run(command + ["--password-env", "PROBE_TEST_PW"], capture_output=True, text=True, timeout=60,
-                               cwd=REPO, env={k: v for k, v in os.environ.items() if k != "PROBE_TEST_PW"})
+        unset = subprocess.run(
+            command + ["--password-env", "PROBE_TEST_PW"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            env={k: v for k, v in os.environ.items() if k != "PROBE_TEST_PW"},
+        )
         assert unset.returncode == 2 and "PROBE_TEST_PW is not set" in unset.stderr
 
-        ok = subprocess.run(command + ["--password-env", "PROBE_TEST_PW"], capture_output=True, text=True, timeout=60,
-                            cwd=REPO, env={**os.environ, "PROBE_TEST_PW": "s3cret pw"})
+        ok = subprocess.run(
+            command + ["--password-env", "PROBE_TEST_PW"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            env={**os.environ, "PROBE_TEST_PW": "s3cret pw"},
+        )
         assert ok.returncode == 0, ok.stderr
         assert "video: h264 1280x720" in ok.stdout
         assert "s3cret" not in ok.stdout + ok.stderr

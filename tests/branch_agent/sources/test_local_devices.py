@@ -16,7 +16,9 @@ ALSA_CARDS = Path("/proc/asound/cards")
 
 
 def _has_alsa_capture() -> bool:
-    return ALSA_CARDS.exists() and "no soundcards" not in ALSA_CARDS.read_text() and any(Path("/dev/snd").glob("pcmC*c"))
+    return (
+        ALSA_CARDS.exists() and "no soundcards" not in ALSA_CARDS.read_text() and any(Path("/dev/snd").glob("pcmC*c"))
+    )
 
 
 @pytest.mark.skipif(not V4L2_DEVICE.exists(), reason=f"no V4L2 camera here ({V4L2_DEVICE} does not exist)")
@@ -37,7 +39,9 @@ def test_v4l2_camera_delivers_pictures():
 
 @pytest.mark.skipif(not _has_alsa_capture(), reason="no ALSA capture device here (/dev/snd has no pcmC*c)")
 def test_alsa_microphone_delivers_48k_mono():
-    target = StreamTarget(url="default", display="alsa:default", format="alsa", options={"sample_rate": "48000", "channels": "1"})
+    target = StreamTarget(
+        url="default", display="alsa:default", format="alsa", options={"sample_rate": "48000", "channels": "1"}
+    )
     settings = StreamSettings(want_video=False, want_audio=True)
     source = FeedAudioSource("mic", AvStreamReader("mic", FixedTarget("alsa", target), settings))
     source.open()

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -47,8 +47,9 @@ def device(camera: SimulatedCamera) -> OnvifDevice:
 
 
 def endpoint_of(camera: SimulatedCamera, password: str | None = None, **changes: object) -> OnvifEndpoint:
-    endpoint = OnvifEndpoint(camera.host, camera.onvif_port, camera.username,
-                             camera.password if password is None else password)
+    endpoint = OnvifEndpoint(
+        camera.host, camera.onvif_port, camera.username, camera.password if password is None else password
+    )
     return dataclasses.replace(endpoint, **changes)  # type: ignore[arg-type]
 
 
@@ -57,7 +58,7 @@ def test_device_identity_clock_and_profiles_are_read(camera: SimulatedCamera, de
     assert device.firmware_version and device.hardware_id
     # Same clock on both sides: only the camera's whole-second resolution separates them.
     assert abs(device.clock_offset_s) < 2
-    assert abs(device.camera_utc - datetime.now(timezone.utc)) < timedelta(seconds=30)
+    assert abs(device.camera_utc - datetime.now(UTC)) < timedelta(seconds=30)
     sizes = {(p.width, p.height) for p in device.profiles}
     assert sizes == {(camera.width, camera.height), (camera.sub_width, camera.sub_height)}
     for profile in device.profiles:
@@ -79,11 +80,13 @@ def test_no_matching_profile_names_the_device_and_lists_what_it_has(device: Onvi
         pick_profile(device.profiles, (3840, 2160), device="127.0.0.1:8080")
     message = str(too_big.value)
     assert "ONVIF device 127.0.0.1:8080 has no H.264/H.265 profile of at least 3840x2160" in message
-    assert "MainStream (Profile_Main) H264 1920x1080@5" in message and "SubStream (Profile_Sub) H264 640x360@5" in message
+    assert (
+        "MainStream (Profile_Main) H264 1920x1080@5" in message and "SubStream (Profile_Sub) H264 640x360@5" in message
+    )
 
     # A camera that only offers MJPEG cannot be recorded: neither main nor sub qualifies.
     mjpeg_only = [dataclasses.replace(p, encoding="JPEG") for p in device.profiles]
-    with pytest.raises(OnvifNoProfile, match="no H.264/H.265 main stream; it has: .*JPEG 1920x1080"):
+    with pytest.raises(OnvifNoProfile, match=r"no H\.264/H\.265 main stream; it has: .*JPEG 1920x1080"):
         pick_profile(mjpeg_only, "main")
     with pytest.raises(ValueError):
         pick_profile(device.profiles, (0, 1080))
@@ -168,7 +171,9 @@ def test_web_server_that_is_not_onvif_is_reported_as_such() -> None:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
         try:
-            with pytest.raises(OnvifUnreachable, match=f"answered GetSystemDateAndTime .*: is 127.0.0.1:{port} an ONVIF device"):
+            with pytest.raises(
+                OnvifUnreachable, match=f"answered GetSystemDateAndTime .*: is 127.0.0.1:{port} an ONVIF device"
+            ):
                 query_device(OnvifEndpoint("127.0.0.1", port, "admin", "x"))
         finally:
             server.shutdown()
@@ -181,7 +186,7 @@ def test_camera_clock_hours_off_is_measured_and_authentication_still_works(
     with running_ipycam(tmp_path_factory.mktemp("ipycam-clock"), clock_shift="+5h") as camera:
         device = query_device(endpoint_of(camera))
     assert device.clock_offset_s == pytest.approx(5 * 3600, abs=2)
-    assert abs(device.camera_utc - (datetime.now(timezone.utc) + timedelta(hours=5))) < timedelta(seconds=30)
+    assert abs(device.camera_utc - (datetime.now(UTC) + timedelta(hours=5))) < timedelta(seconds=30)
     assert {(p.width, p.height) for p in device.profiles} == {(1920, 1080), (640, 360)}
     messages = [r.getMessage() for r in caplog.records if r.name == MODULE_LOGGER]
     # ipycam refuses digests more than 5 min from its clock: one stamped with host time is refused
@@ -214,7 +219,8 @@ def test_stream_url_carries_percent_encoded_credentials() -> None:
 def test_redacted_url_hides_every_password() -> None:
     assert redact_url("rtsp://admin:p%40ss@10.1.2.3:554/live") == "rtsp://admin:***@10.1.2.3:554/live"
     assert redact_url("rtsp://10.1.2.3/live?user=admin&password=abc&ch=1") == (
-        "rtsp://10.1.2.3/live?user=admin&password=***&ch=1")
+        "rtsp://10.1.2.3/live?user=admin&password=***&ch=1"
+    )
     assert redact_url("rtsp://admin@10.1.2.3/live") == "rtsp://admin@10.1.2.3/live"
     assert redact_url("rtsp://10.1.2.3/live") == "rtsp://10.1.2.3/live"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ NOON = CameraDateTime(2024, 7, 1, 12, 0, 0)
 
 
 def utc(hour: int, day: int = 1) -> datetime:
-    return datetime(2024, 7, day, hour, 0, 0, tzinfo=timezone.utc)
+    return datetime(2024, 7, day, hour, 0, 0, tzinfo=UTC)
 
 
 def test_utc_date_time_is_taken_as_it_is_even_when_local_time_is_also_given() -> None:
@@ -26,7 +26,7 @@ def test_utc_date_time_is_taken_as_it_is_even_when_local_time_is_also_given() ->
         ("GMT+00:00", False, utc(12)),
         ("EST5EDT,M3.2.0,M11.1.0", True, utc(16)),  # New York in summer: UTC-4
         ("EST5EDT,M3.2.0,M11.1.0", False, utc(17)),
-        ("<+0530>-5:30", False, datetime(2024, 7, 1, 6, 30, tzinfo=timezone.utc)),
+        ("<+0530>-5:30", False, datetime(2024, 7, 1, 6, 30, tzinfo=UTC)),
         ("CET-1CEST-2,M3.5.0,M10.5.0/3", True, utc(10)),
         ("Asia/Shanghai", False, utc(4)),  # an IANA name, which some firmwares send instead
     ],

@@ -14,13 +14,19 @@ from tests.peers.onvif_simulator import running_ipycam
 
 
 @pytest.mark.parametrize("clock_shift", [None, "+5h"])
-def test_onvif_camera_streams_and_reports_its_clock_offset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock_shift):
+def test_onvif_camera_streams_and_reports_its_clock_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock_shift
+):
     (tmp_path / "cam").mkdir()
     with running_ipycam(tmp_path / "cam", clock_shift=clock_shift) as camera:
         monkeypatch.setenv("C01_ENV_PASSWORD", camera.password)
-        env = (f'{{ kind = "onvif", host = "127.0.0.1", port = {camera.onvif_port}, username = "{camera.username}", '
-               f'password_env = "C01_ENV_PASSWORD", stream = "sub" }}')
-        cfg = load_branch_config(_config(tmp_path, env, '{ kind = "synthetic", width = 320, height = 240 }', '{ kind = "tone" }'))
+        env = (
+            f'{{ kind = "onvif", host = "127.0.0.1", port = {camera.onvif_port}, username = "{camera.username}", '
+            f'password_env = "C01_ENV_PASSWORD", stream = "sub" }}'
+        )
+        cfg = load_branch_config(
+            _config(tmp_path, env, '{ kind = "synthetic", width = 320, height = 240 }', '{ kind = "tone" }')
+        )
         sources = build_sources(cfg, cfg.counters[0])
         sources.open()
         try:
@@ -43,9 +49,13 @@ def test_wrong_onvif_password_is_a_clear_error_in_the_camera_status(tmp_path: Pa
     (tmp_path / "cam").mkdir()
     with running_ipycam(tmp_path / "cam") as camera:
         monkeypatch.setenv("C01_ENV_PASSWORD", "not-the-password")
-        env = (f'{{ kind = "onvif", host = "127.0.0.1", port = {camera.onvif_port}, username = "{camera.username}", '
-               f'password_env = "C01_ENV_PASSWORD" }}')
-        cfg = load_branch_config(_config(tmp_path, env, '{ kind = "synthetic", width = 320, height = 240 }', '{ kind = "tone" }'))
+        env = (
+            f'{{ kind = "onvif", host = "127.0.0.1", port = {camera.onvif_port}, username = "{camera.username}", '
+            f'password_env = "C01_ENV_PASSWORD" }}'
+        )
+        cfg = load_branch_config(
+            _config(tmp_path, env, '{ kind = "synthetic", width = 320, height = 240 }', '{ kind = "tone" }')
+        )
         sources = build_sources(cfg, cfg.counters[0])
         sources.open()
         try:

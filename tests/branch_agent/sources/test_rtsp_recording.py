@@ -7,7 +7,14 @@ from datetime import datetime
 
 import av
 
-from branch_agent.recorder import EncoderSettings, OverlayRenderer, OverlayText, PipCompositor, PipLayout, RecordingEngine
+from branch_agent.recorder import (
+    EncoderSettings,
+    OverlayRenderer,
+    OverlayText,
+    PipCompositor,
+    PipLayout,
+    RecordingEngine,
+)
 from branch_agent.sources import SyntheticVideoSource
 from branch_agent.sources.av_stream import AvStreamReader, StreamSettings
 from branch_agent.sources.shared_feed import FeedAudioSource, FeedVideoSource
@@ -21,7 +28,9 @@ def _overlay(now: datetime) -> OverlayText:
 def test_killing_the_camera_mid_recording_leaves_a_gap_and_the_recording_goes_on(rtsp_camera, tmp_path, cjk_font):
     target = StreamTarget(url=rtsp_camera.url, display=rtsp_camera.url, options=rtsp_options("tcp", 5))
     reader = AvStreamReader(
-        "env", FixedTarget("rtsp", target), StreamSettings(want_audio=True, open_timeout_s=5, read_timeout_s=3),
+        "env",
+        FixedTarget("rtsp", target),
+        StreamSettings(want_audio=True, open_timeout_s=5, read_timeout_s=3),
         ReconnectPolicy(initial_s=0.25, max_s=1.0),
     )
     env, mic = FeedVideoSource("env-cam", reader), FeedAudioSource("env-mic", reader)
@@ -30,8 +39,16 @@ def test_killing_the_camera_mid_recording_leaves_a_gap_and_the_recording_goes_on
     for s in (env, mic, desk):
         s.open()
     try:
-        engine = RecordingEngine(env, desk, mic, PipCompositor(layout), OverlayRenderer(cjk_font, 16), _overlay,
-                                 tmp_path / "clip.mp4", EncoderSettings())
+        engine = RecordingEngine(
+            env,
+            desk,
+            mic,
+            PipCompositor(layout),
+            OverlayRenderer(cjk_font, 16),
+            _overlay,
+            tmp_path / "clip.mp4",
+            EncoderSettings(),
+        )
         engine.start()
         origin = time.monotonic()
         time.sleep(2.0)

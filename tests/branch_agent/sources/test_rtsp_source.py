@@ -17,7 +17,9 @@ from tests.peers.rtsp_peer import RtspPeer
 FAST_RETRY = ReconnectPolicy(initial_s=0.25, max_s=1.0)
 
 
-def _reader(url: str, transport: str = "tcp", audio: bool = True, policy: ReconnectPolicy = FAST_RETRY) -> AvStreamReader:
+def _reader(
+    url: str, transport: str = "tcp", audio: bool = True, policy: ReconnectPolicy = FAST_RETRY
+) -> AvStreamReader:
     target = StreamTarget(url=url, display=redact_url(url), options=rtsp_options(transport, 5))
     settings = StreamSettings(want_audio=audio, open_timeout_s=5, read_timeout_s=3)
     return AvStreamReader("cam", FixedTarget("rtsp", target), settings, policy)

@@ -13,8 +13,17 @@ FRAME = NS // 25
 HOUR = 3600 * NS
 
 
-def _feed(clock: StreamClock, frames: int, *, pts0: int, host0: int, ppm: float = 0.0, jitter_ms: float = 0.0,
-          base_delay_ms: float = 30.0, seed: int = 1) -> list[tuple[int, int]]:
+def _feed(
+    clock: StreamClock,
+    frames: int,
+    *,
+    pts0: int,
+    host0: int,
+    ppm: float = 0.0,
+    jitter_ms: float = 0.0,
+    base_delay_ms: float = 30.0,
+    seed: int = 1,
+) -> list[tuple[int, int]]:
     """Frames captured every 40 ms of camera time; returns (mapped, true capture + base delay)."""
     rng = random.Random(seed)
     out = []

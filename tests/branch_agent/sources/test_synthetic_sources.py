@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -96,7 +97,7 @@ def test_tone_arrives_in_contiguous_real_time_chunks_at_the_requested_pitch():
     finally:
         mic.close()
     assert 20 <= len(chunks) <= 70  # ~0.6 s of 10 ms chunks, never a burst of backlog
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         # Stamps follow the sample count: each chunk starts where the previous one ended.
         assert abs(current.pts_ns - (previous.pts_ns + previous.duration_ns)) <= 1
     assert opened <= chunks[0].pts_ns

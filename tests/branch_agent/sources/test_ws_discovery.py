@@ -55,8 +55,11 @@ def test_probe_nobody_answers_returns_nothing_after_the_timeout() -> None:
 
 def test_probe_is_a_ws_discovery_probe_for_network_video_transmitters() -> None:
     root = ET.fromstring(probe_message("urn:uuid:1"))
-    ns = {"s": "http://www.w3.org/2003/05/soap-envelope", "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
-          "d": "http://schemas.xmlsoap.org/ws/2005/04/discovery"}
+    ns = {
+        "s": "http://www.w3.org/2003/05/soap-envelope",
+        "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+        "d": "http://schemas.xmlsoap.org/ws/2005/04/discovery",
+    }
     assert root.findtext("s:Header/a:Action", namespaces=ns) == "http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe"
     assert root.findtext("s:Header/a:MessageID", namespaces=ns) == "urn:uuid:1"
     assert root.findtext("s:Header/a:To", namespaces=ns) == "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
@@ -107,12 +110,20 @@ def test_probe_matches_are_read_whatever_the_prefixes() -> None:
     assert first == DiscoveredDevice(
         endpoint_reference="urn:uuid:98190dc2-0890-4ef8-ac9a-5940995e6119",
         xaddrs=["http://192.0.2.10/onvif/device_service", "http://[2001:db8::10]/onvif/device_service"],
-        scopes=["onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/name/Lobby%20Camera",
-                "onvif://www.onvif.org/hardware/DS-2CD2143G2-I", "onvif://www.onvif.org/location/city/Shanghai"],
+        scopes=[
+            "onvif://www.onvif.org/type/video_encoder",
+            "onvif://www.onvif.org/name/Lobby%20Camera",
+            "onvif://www.onvif.org/hardware/DS-2CD2143G2-I",
+            "onvif://www.onvif.org/location/city/Shanghai",
+        ],
         types=["tdn:NetworkVideoTransmitter", "tds:Device"],
     )
     assert (first.name, first.hardware) == ("Lobby Camera", "DS-2CD2143G2-I")
-    assert (second.name, second.hardware, second.xaddrs) == (None, None, ["http://192.0.2.11:8080/onvif/device_service"])
+    assert (second.name, second.hardware, second.xaddrs) == (
+        None,
+        None,
+        ["http://192.0.2.11:8080/onvif/device_service"],
+    )
 
 
 def test_replies_to_another_probe_and_non_xml_are_told_apart() -> None:
@@ -129,17 +140,47 @@ def test_discover_rejects_nonsense_arguments() -> None:
 
 
 def test_discover_command_lists_the_camera_with_its_profiles(camera: SimulatedCamera) -> None:
-    command = [sys.executable, "-m", "branch_agent", "cameras", "discover", "--address", "127.0.0.1",
-               "--port", str(camera.discovery_port), "--timeout", "1.5", "--user", camera.username, "--password-env", "ONVIF_TEST_PW"]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO,
-                         env={**os.environ, "ONVIF_TEST_PW": camera.password})
+    command = [
+        sys.executable,
+        "-m",
+        "branch_agent",
+        "cameras",
+        "discover",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(camera.discovery_port),
+        "--timeout",
+        "1.5",
+        "--user",
+        camera.username,
+        "--password-env",
+        "ONVIF_TEST_PW",
+    ]
+    out = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "ONVIF_TEST_PW": camera.password},
+    )
     assert out.returncode == 0, out.stderr
     assert f"service: http://127.0.0.1:{camera.onvif_port}/onvif/device_service" in out.stdout
     assert "device: IPyCam" in out.stdout
     assert " profile " in out.stdout and "rtsp://" in out.stdout
     assert camera.password not in out.stdout
 
-    wrong = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO,
-                           env={**os.environ, "ONVIF_TEST_PW": camera.password + "-wrong"})
+    wrong = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "ONVIF_TEST_PW": camera.password + "-wrong"},
+    )
     assert wrong.returncode == 1
-    assert f"error: ONVIF device 127.0.0.1:{camera.onvif_port} refused the credentials for user '{camera.username}'" in wrong.stdout
+    assert (
+        f"error: ONVIF device 127.0.0.1:{camera.onvif_port} refused the credentials for user '{camera.username}'"
+        in wrong.stdout
+    )

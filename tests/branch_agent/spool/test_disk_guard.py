@@ -10,18 +10,20 @@ import shutil
 
 from sqlalchemy import func, select
 
+from branch_agent.center_link.heartbeat import send_heartbeat
 from branch_agent.config import SpoolSection
 from branch_agent.db.models import Clip, LocalAudit
-from branch_agent.spool.disk_guard import find_shortage
-from branch_agent.center_link.heartbeat import send_heartbeat
 from branch_agent.spool.disk_forecast import DiskForecast
+from branch_agent.spool.disk_guard import find_shortage
 from tests.branch_agent.web.harness import COUNTER, GOOD_SALE, Staff, sign_in
 from tests.live_center import RM_CODE, RM_PASSWORD, LiveCenter, branch_agent_for, live_center  # noqa: F401
 
 RM = Staff(RM_CODE, RM_PASSWORD, "李经理", "relationship_manager")
 
 
-def test_low_disk_refuses_recording_and_alerts_the_center(live_center: LiveCenter, branch_agent_for, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_low_disk_refuses_recording_and_alerts_the_center(
+    live_center: LiveCenter, branch_agent_for, tmp_path, caplog
+) -> None:  # type: ignore[no-untyped-def]
     free_gb = shutil.disk_usage(tmp_path).free / 1e9
     agent = branch_agent_for(min_free_gb=round(free_gb + 1000))
     agent.svc.sync_from_center()
@@ -37,8 +39,10 @@ def test_low_disk_refuses_recording_and_alerts_the_center(live_center: LiveCente
 
     caplog.set_level(logging.WARNING, logger="center_platform.operations.heartbeats")
     assert send_heartbeat(agent.svc).ok
-    assert any(rec.levelno == logging.WARNING and "disk_low" in rec.getMessage() and "B001" in rec.getMessage()
-               for rec in caplog.records)
+    assert any(
+        rec.levelno == logging.WARNING and "disk_low" in rec.getMessage() and "B001" in rec.getMessage()
+        for rec in caplog.records
+    )
 
     ops = live_center.login("sysadmin")
     [branch] = ops.get(live_center.url + "/api/operations/uploads", timeout=10).json()["branches"]

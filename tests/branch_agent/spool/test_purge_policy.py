@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -24,15 +24,27 @@ from branch_agent.db.models import (
 )
 from branch_agent.spool.purge_policy import purge_verified_clips
 
-NOW = datetime(2027, 3, 1, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
 
 
-def _clip(spool: Path, name: str, upload_state: str, age_days: float, verified: bool = False, state: str = COMPLETED) -> Clip:
+def _clip(
+    spool: Path, name: str, upload_state: str, age_days: float, verified: bool = False, state: str = COMPLETED
+) -> Clip:
     media = spool / f"{name}.mp4"
     media.write_bytes(b"\0" * 1000)
-    return Clip(clip_id=name.ljust(32, "0"), counter_code="C01", staff_code="1000001", business_serial=name, sale_json="{}",
-                state=state, media_path=str(media), started_at=NOW - timedelta(days=age_days), size=1000,
-                upload_state=upload_state, verified_at=NOW - timedelta(days=age_days - 1) if verified else None)
+    return Clip(
+        clip_id=name.ljust(32, "0"),
+        counter_code="C01",
+        staff_code="1000001",
+        business_serial=name,
+        sale_json="{}",
+        state=state,
+        media_path=str(media),
+        started_at=NOW - timedelta(days=age_days),
+        size=1000,
+        upload_state=upload_state,
+        verified_at=NOW - timedelta(days=age_days - 1) if verified else None,
+    )
 
 
 def test_only_verified_clips_past_the_keep_period_are_purged_and_audited(tmp_path: Path) -> None:
@@ -43,7 +55,12 @@ def test_only_verified_clips_past_the_keep_period_are_purged_and_audited(tmp_pat
         db.add(_clip(spool, "old_verified", VERIFIED, 31, verified=True))
         db.add(_clip(spool, "young_verified", VERIFIED, 29, verified=True))
         # Never verified, however old: each is the only copy of its evidence.
-        for name, state in (("pending", PENDING), ("uploading", UPLOADING), ("uploaded", UPLOADED), ("quarantined", QUARANTINED)):
+        for name, state in (
+            ("pending", PENDING),
+            ("uploading", UPLOADING),
+            ("uploaded", UPLOADED),
+            ("quarantined", QUARANTINED),
+        ):
             db.add(_clip(spool, f"ancient_{name}", state, 3650))
         db.add(_clip(spool, "ancient_interrupted", PENDING, 3650, state=INTERRUPTED))
         db.commit()
@@ -53,7 +70,15 @@ def test_only_verified_clips_past_the_keep_period_are_purged_and_audited(tmp_pat
     old = "old_verified".ljust(32, "0")
     assert [(p.clip_id, p.bytes_freed, p.file_was_missing) for p in purged] == [(old, 1000, False)]
     assert sorted(p.stem for p in spool.glob("*.mp4")) == sorted(
-        ["young_verified", "ancient_pending", "ancient_uploading", "ancient_uploaded", "ancient_quarantined", "ancient_interrupted"])
+        [
+            "young_verified",
+            "ancient_pending",
+            "ancient_uploading",
+            "ancient_uploaded",
+            "ancient_quarantined",
+            "ancient_interrupted",
+        ]
+    )
     with sessions() as db:
         states = {c.business_serial: c.upload_state for c in db.execute(select(Clip)).scalars()}
         assert states["old_verified"] == PURGED and states["young_verified"] == VERIFIED

@@ -25,7 +25,9 @@ PART = PART_SIZE_MB * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def enrolled(s3_endpoint: S3Endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CenterProcess, BranchRig]]:
+def enrolled(
+    s3_endpoint: S3Endpoint, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[CenterProcess, BranchRig]]:
     workdir = tmp_path_factory.mktemp("upload-faults")
     center = CenterProcess(workdir / "center", s3_endpoint)
     branch = BranchRig(workdir / "branch", center.url)
@@ -118,8 +120,12 @@ def test_capped_upload_takes_the_time_the_cap_allows(rig: tuple[CenterProcess, B
     center, branch = rig
     clip, media = branch.add_clip(2 * PART + 12345)
     clock = FakeClock()
-    uploader = Uploader(branch.sessions, branch.client(), bandwidth_mbit=20.0,
-                        pace=lambda mbit: RateLimiter(mbit, clock=clock, sleep=clock.sleep))
+    uploader = Uploader(
+        branch.sessions,
+        branch.client(),
+        bandwidth_mbit=20.0,
+        pace=lambda mbit: RateLimiter(mbit, clock=clock, sleep=clock.sleep),
+    )
     [result] = uploader.run_once()
     assert result.state == "verified" and result.bytes_sent == len(media)
     # Every byte went through the cap: the paced time is exactly size / rate.
@@ -173,9 +179,11 @@ class FlakyDisk:
         return bytes(damaged)
 
 
-def test_part_corrupted_on_the_way_is_refused_and_sent_again(rig: tuple[CenterProcess, BranchRig], store: ObjectStore) -> None:
+def test_part_corrupted_on_the_way_is_refused_and_sent_again(
+    rig: tuple[CenterProcess, BranchRig], store: ObjectStore
+) -> None:
     center, branch = rig
-    clip, media = branch.add_clip(3 * PART + 999)
+    clip, _media = branch.add_clip(3 * PART + 999)
     disk = FlakyDisk(part_number=2, bad_reads={1})
     [result] = Uploader(branch.sessions, branch.client(), read=disk).run_once()
     assert result.state == "verified", result
@@ -187,7 +195,9 @@ def test_part_corrupted_on_the_way_is_refused_and_sent_again(rig: tuple[CenterPr
     _assert_archived_once(center, store, after)
 
 
-def test_part_refused_every_time_stays_queued_with_the_error(rig: tuple[CenterProcess, BranchRig], store: ObjectStore) -> None:
+def test_part_refused_every_time_stays_queued_with_the_error(
+    rig: tuple[CenterProcess, BranchRig], store: ObjectStore
+) -> None:
     center, branch = rig
     clip, _ = branch.add_clip(2 * PART + 10)
     disk = FlakyDisk(part_number=1, bad_reads={1, 2, 3, 4})
@@ -203,8 +213,9 @@ def test_part_refused_every_time_stays_queued_with_the_error(rig: tuple[CenterPr
     _assert_archived_once(center, store, branch.clip(clip.clip_id))
 
 
-def test_evidence_altered_on_disk_is_never_uploaded(rig: tuple[CenterProcess, BranchRig], store: ObjectStore,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_evidence_altered_on_disk_is_never_uploaded(
+    rig: tuple[CenterProcess, BranchRig], store: ObjectStore, caplog: pytest.LogCaptureFixture
+) -> None:
     center, branch = rig
     clip, media = branch.add_clip(2 * PART + 500)
     with open(clip.media_path, "r+b") as fh:  # one byte flipped after the manifest was signed
@@ -218,7 +229,9 @@ def test_evidence_altered_on_disk_is_never_uploaded(rig: tuple[CenterProcess, Br
     assert Path(after.media_path).exists()  # kept as it is for whoever investigates
     assert any("ALERT" in r.message and clip.clip_id in r.message for r in caplog.records)
     with branch.sessions() as db:
-        assert db.execute(select(LocalAudit.action).where(LocalAudit.target == clip.clip_id)).scalars().all() == ["upload.evidence_altered"]
+        assert db.execute(select(LocalAudit.action).where(LocalAudit.target == clip.clip_id)).scalars().all() == [
+            "upload.evidence_altered"
+        ]
     key, upload_id, state = ingest_row(center, clip.clip_id)  # type: ignore[misc]
     assert state == "uploading" and upload_id is not None
     assert store.list_parts(key, upload_id) == []  # not one byte of it went out
@@ -233,7 +246,9 @@ def test_evidence_altered_during_the_upload_stops_it(rig: tuple[CenterProcess, B
     [result] = Uploader(branch.sessions, branch.client(), read=disk).run_once()
     assert result.state == QUARANTINED
     after = branch.clip(clip.clip_id)
-    assert after.upload_state == QUARANTINED and "part 2" in after.upload_error and "changed on disk" in after.upload_error
+    assert (
+        after.upload_state == QUARANTINED and "part 2" in after.upload_error and "changed on disk" in after.upload_error
+    )
     held = archived(center, store, clip.clip_id)
     assert held.catalogue_rows == 0 and held.object_versions == []  # never assembled, never catalogued
 
@@ -255,7 +270,9 @@ def test_branch_clock_hours_off_still_uploads_and_the_offset_is_known(
     _assert_archived_once(center, store, branch.clip(clip.clip_id))
 
 
-def test_same_clip_registered_and_completed_concurrently_is_one_row(rig: tuple[CenterProcess, BranchRig], store: ObjectStore) -> None:
+def test_same_clip_registered_and_completed_concurrently_is_one_row(
+    rig: tuple[CenterProcess, BranchRig], store: ObjectStore
+) -> None:
     center, branch = rig
     clip, _ = branch.add_clip(2 * PART + 3)
     manifest = manifest_of(clip)

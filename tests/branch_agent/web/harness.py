@@ -17,7 +17,6 @@ from branch_agent.db.models import SyncedProduct, SyncedStaff
 from branch_agent.services import BranchServices, build_services
 from branch_agent.web.app import create_app
 from storage.contract.passwords import hash_password
-from tests.headless_chromium import SCREENSHOT_DIR
 
 REPO = Path(__file__).resolve().parents[3]
 COUNTER = "C01"
@@ -34,11 +33,23 @@ class Staff:
 RM_A = Staff("1000001", "rm-a-pass-2026", "李经理", "relationship_manager")
 RM_B = Staff("1000003", "rm-b-pass-2026", "赵经理", "relationship_manager")
 ADMIN = Staff("1000002", "admin-pass-2026", "王主管", "branch_admin")
-PRODUCT = SyncedProduct(code="FX180", name="稳盈180天", type_code="FIXED", type_name="固定期限 fixed-term", term_days=180,
-                        risk_level="R2", disclosure_script="理财非存款，产品有风险，投资须谨慎。\n本产品风险等级为R2（中低风险）。")
+PRODUCT = SyncedProduct(
+    code="FX180",
+    name="稳盈180天",
+    type_code="FIXED",
+    type_name="固定期限 fixed-term",
+    term_days=180,
+    risk_level="R2",
+    disclosure_script="理财非存款，产品有风险，投资须谨慎。\n本产品风险等级为R2（中低风险）。",
+)
 GOOD_SALE = {
-    "business_serial": "SN20261123-0001", "customer_name": "张三", "id_type": "resident_id", "id_number": "11010519491231002X",
-    "card_number": "6222021234567890128", "product_code": "FX180", "consent": "1",
+    "business_serial": "SN20261123-0001",
+    "customer_name": "张三",
+    "id_type": "resident_id",
+    "id_number": "11010519491231002X",
+    "card_number": "6222021234567890128",
+    "product_code": "FX180",
+    "consent": "1",
 }
 
 
@@ -55,7 +66,7 @@ def write_config(tmp_path: Path, counter_ui: str | None = None) -> Path:
     text = text.replace('data_dir = "../var/branch"', f'data_dir = "{tmp_path / "data"}"')
     # Nothing listens there: uploads fail fast instead of reaching someone's running demo.
     text = text.replace('url = "http://127.0.0.1:8700"', f'url = "http://127.0.0.1:{_closed_port()}"')
-    text = text.replace('timeout_s = 30', 'timeout_s = 2')
+    text = text.replace("timeout_s = 30", "timeout_s = 2")
     text = text.replace('preset = "veryfast"', 'preset = "ultrafast"')  # the machine is shared: spare CPU
     if counter_ui is not None:
         start = text.index("[counter_ui]")
@@ -70,7 +81,14 @@ def seed(svc: BranchServices, staff: tuple[Staff, ...] = (RM_A, RM_B, ADMIN)) ->
     with svc.sessions() as db:
         for s in staff:
             db.add(SyncedStaff(code=s.code, name=s.name, role=s.role, password_hash=hash_password(s.password)))
-        db.add(SyncedProduct(**{c: getattr(PRODUCT, c) for c in ("code", "name", "type_code", "type_name", "term_days", "risk_level", "disclosure_script")}))
+        db.add(
+            SyncedProduct(
+                **{
+                    c: getattr(PRODUCT, c)
+                    for c in ("code", "name", "type_code", "type_name", "term_days", "risk_level", "disclosure_script")
+                }
+            )
+        )
         db.commit()
 
 
@@ -95,5 +113,3 @@ def start_agent(config_path: Path, open_sources: bool) -> Agent:
     config = load_branch_config(config_path)
     svc = build_services(config, open_sources=open_sources)
     return Agent(config_path, config, svc, create_app(svc, "test-secret-key"))
-
-

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, PRODUCT, RM_A, SCREENSHOT_DIR, Agent
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium  # noqa: E402
-from tests.headless_chromium import save_screenshot as _shot  # noqa: E402
+from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
+from tests.headless_chromium import save_screenshot as _shot
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING_REASON)
 WAIT_S = 30
@@ -37,7 +36,9 @@ def browser() -> Iterator[WebDriver]:
 def _wait(driver: WebDriver, condition, what: str):  # type: ignore[no-untyped-def]
     # Pages navigate (sign-out) and re-render tables while polling: a vanished element means "not yet".
     ignored = (NoSuchElementException, StaleElementReferenceException)
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.1, ignored_exceptions=ignored).until(lambda d: condition(d), message=what)
+    return WebDriverWait(driver, WAIT_S, poll_frequency=0.1, ignored_exceptions=ignored).until(
+        lambda d: condition(d), message=what
+    )
 
 
 def _visible(driver: WebDriver, element_id: str) -> bool:
@@ -95,13 +96,19 @@ def test_a_whole_sale_in_the_browser(live_agent: str, agent: Agent, browser: Web
     assert agent.svc.counters[COUNTER].active_clip is not None
     assert "投资须谨慎" in d.find_element(By.ID, "prompter_text").text
     # The live preview is a real picture of the composite, refreshed while recording.
-    _wait(d, lambda d: d.execute_script("return document.getElementById('preview').naturalWidth") == 640, "live preview")
+    _wait(
+        d, lambda d: d.execute_script("return document.getElementById('preview').naturalWidth") == 640, "live preview"
+    )
     first_src = d.find_element(By.ID, "preview").get_attribute("src")
     _wait(d, lambda d: d.find_element(By.ID, "preview").get_attribute("src") != first_src, "preview refreshes")
     _wait(d, lambda d: d.find_element(By.ID, "timer").text not in ("00:00", ""), "running timer")
 
     d.find_element(By.CSS_SELECTOR, '[data-marker="risk_disclosed"]').click()
-    _wait(d, lambda d: "✓" in d.find_element(By.CSS_SELECTOR, '[data-marker="risk_disclosed"]').text, "marker acknowledged")
+    _wait(
+        d,
+        lambda d: "✓" in d.find_element(By.CSS_SELECTOR, '[data-marker="risk_disclosed"]').text,
+        "marker acknowledged",
+    )
     _wait(d, lambda d: d.find_element(By.ID, "timer").text >= "00:03", "a few seconds recorded")
     _shot(d, "03-recording")
 
@@ -110,7 +117,11 @@ def test_a_whole_sale_in_the_browser(live_agent: str, agent: Agent, browser: Web
     assert "客户已确认" in d.find_element(By.ID, "complete_missing").text  # unmarked steps are pointed out
     _shot(d, "04-complete-confirmation")
     d.find_element(By.ID, "complete_yes").click()
-    _wait(d, lambda d: _visible(d, "form_panel") and len(d.find_elements(By.CSS_SELECTOR, "#clips tr")) == 1, "clip listed")
+    _wait(
+        d,
+        lambda d: _visible(d, "form_panel") and len(d.find_elements(By.CSS_SELECTOR, "#clips tr")) == 1,
+        "clip listed",
+    )
     assert agent.svc.counters[COUNTER].active_clip is None
     assert d.find_element(By.ID, "customer_name").get_attribute("value") == ""  # ready for the next customer
     assert serial in d.find_element(By.ID, "clips").text
@@ -118,13 +129,20 @@ def test_a_whole_sale_in_the_browser(live_agent: str, agent: Agent, browser: Web
     # Replay in the page: it plays, and it seeks (by HTTP Range) to a point it has not downloaded yet.
     d.find_element(By.CSS_SELECTOR, "#clips tr button").click()
     _wait(d, lambda d: _visible(d, "dlg_player"), "player")
-    _wait(d, lambda d: d.execute_script("const v = document.getElementById('player'); return v.readyState >= 2 && v.currentTime > 0.2"),
-          "video plays")
+    _wait(
+        d,
+        lambda d: d.execute_script(
+            "const v = document.getElementById('player'); return v.readyState >= 2 && v.currentTime > 0.2"
+        ),
+        "video plays",
+    )
     duration = d.execute_script("return document.getElementById('player').duration")
     assert duration >= 3
-    d.execute_script("""const v = document.getElementById('player'); v.pause(); window.__seeked = false;
+    d.execute_script(
+        """const v = document.getElementById('player'); v.pause(); window.__seeked = false;
                         v.addEventListener('seeked', () => { window.__seeked = true; }, {once: true}); v.currentTime = arguments[0];""",
-                     duration - 1.0)
+        duration - 1.0,
+    )
     _wait(d, lambda d: d.execute_script("return window.__seeked"), "seek done")
     assert abs(d.execute_script("return document.getElementById('player').currentTime") - (duration - 1.0)) < 0.5
     assert d.execute_script("return document.getElementById('player').error") is None
@@ -142,7 +160,11 @@ def test_a_whole_sale_in_the_browser(live_agent: str, agent: Agent, browser: Web
     d.find_element(By.ID, "start_btn").click()
     _wait(d, lambda d: _visible(d, "rec_panel"), "second recording")
     d.refresh()
-    _wait(d, lambda d: _visible(d, "rec_panel") and "张三" in d.find_element(By.ID, "rec_summary").text, "recording resumed after reload")
+    _wait(
+        d,
+        lambda d: _visible(d, "rec_panel") and "张三" in d.find_element(By.ID, "rec_summary").text,
+        "recording resumed after reload",
+    )
     assert "投资须谨慎" in d.find_element(By.ID, "prompter_text").text
     d.find_element(By.ID, "cancel_btn").click()
     _wait(d, lambda d: _visible(d, "dlg_cancel"), "cancel dialog")
@@ -161,12 +183,24 @@ def test_a_whole_sale_in_the_browser(live_agent: str, agent: Agent, browser: Web
     _wait(d, lambda d: _visible(d, "login_card"), "signed out")
     _sign_in(d, ADMIN.code, ADMIN.password)
     _wait(d, lambda d: d.current_url.endswith("/admin"), "admin page")
-    _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#clips tr")) == 1 and "1 段待上传" in d.find_element(By.ID, "queue_count").text,
-          "admin clip list and queue")
+    _wait(
+        d,
+        lambda d: (
+            len(d.find_elements(By.CSS_SELECTOR, "#clips tr")) == 1
+            and "1 段待上传" in d.find_element(By.ID, "queue_count").text
+        ),
+        "admin clip list and queue",
+    )
     assert re.search(r"剩余约 \d+ 天|一年以上", d.find_element(By.ID, "days_left").text)
     listed = d.find_element(By.ID, "clips").text
     assert "622202*********0128" in listed and GOOD_SALE["card_number"] not in listed
-    _wait(d, lambda d: d.execute_script("const i = document.querySelector('#counters img'); return i && i.naturalWidth") == 640, "admin thumb")
+    _wait(
+        d,
+        lambda d: (
+            d.execute_script("const i = document.querySelector('#counters img'); return i && i.naturalWidth") == 640
+        ),
+        "admin thumb",
+    )
     _shot(d, "06-admin")
 
     # A camera fails: the admin's banner names it at once.
@@ -176,6 +210,12 @@ def test_a_whole_sale_in_the_browser(live_agent: str, agent: Agent, browser: Web
     d.find_element(By.ID, "logout_btn").click()
     _wait(d, lambda d: _visible(d, "login_card"), "signed out")
     _sign_in(d, RM_A.code, RM_A.password)
-    _wait(d, lambda d: "桌面摄像头" in d.find_element(By.ID, "cam_problems").text and "not connected" in d.find_element(By.ID, "cam_problems").text,
-          "camera problem on the counter screen")
+    _wait(
+        d,
+        lambda d: (
+            "桌面摄像头" in d.find_element(By.ID, "cam_problems").text
+            and "not connected" in d.find_element(By.ID, "cam_problems").text
+        ),
+        "camera problem on the counter screen",
+    )
     _shot(d, "08-counter-camera-problem")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
@@ -70,8 +70,18 @@ def test_a_camera_problem_names_the_camera_and_what_is_wrong(agent: Agent) -> No
     status = client.get(f"/api/counters/{COUNTER}/status").get_json()
     assert status["problems"] == [] and [s["role"] for s in status["sources"]] == ["environment", "desk", "microphone"]
     # Every health field the source reports reaches the screen.
-    assert {"name", "connected", "last_frame_age_s", "fps", "errors", "reconnects", "detail", "kind", "bitrate_kbps",
-            "clock_offset_s"} <= set(status["sources"][1])
+    assert {
+        "name",
+        "connected",
+        "last_frame_age_s",
+        "fps",
+        "errors",
+        "reconnects",
+        "detail",
+        "kind",
+        "bitrate_kbps",
+        "clock_offset_s",
+    } <= set(status["sources"][1])
     agent.svc.sources[COUNTER].desk.close()
     status = client.get(f"/api/counters/{COUNTER}/status").get_json()
     [problem] = status["problems"]
@@ -108,7 +118,7 @@ def test_admin_overview_shows_disk_days_left_queue_and_upload_failures(agent: Ag
 
 
 def test_daily_rate_uses_the_days_since_the_first_clip_within_a_week() -> None:
-    now = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     assert daily_rate([], now) == 0
     two_days = [(now - timedelta(days=2), 4_000), (now - timedelta(hours=1), 2_000)]
     assert daily_rate(two_days, now) == pytest.approx(3_000)

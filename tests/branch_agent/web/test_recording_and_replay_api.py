@@ -15,7 +15,10 @@ from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, RM_A, RM_B
 
 def _actions(agent: Agent, target: str) -> list[tuple[str, str]]:
     with agent.svc.sessions() as db:
-        return [(a.actor, a.action) for a in db.execute(select(LocalAudit).where(LocalAudit.target == target).order_by(LocalAudit.id)).scalars()]
+        return [
+            (a.actor, a.action)
+            for a in db.execute(select(LocalAudit).where(LocalAudit.target == target).order_by(LocalAudit.id)).scalars()
+        ]
 
 
 def test_record_replay_and_keep_other_managers_out(agent: Agent) -> None:
@@ -81,8 +84,11 @@ def test_record_replay_and_keep_other_managers_out(agent: Agent) -> None:
     assert admin.get(f"/api/clips/{clip_id}/media", headers={"Range": "bytes=0-9"}).status_code == 206
 
     assert _actions(agent, clip_id) == [
-        (RM_A.code, "recording.started"), (RM_A.code, "recording.completed"), (RM_A.code, "replay"),
-        (RM_B.code, "replay.denied"), (ADMIN.code, "replay"),
+        (RM_A.code, "recording.started"),
+        (RM_A.code, "recording.completed"),
+        (RM_A.code, "replay"),
+        (RM_B.code, "replay.denied"),
+        (ADMIN.code, "replay"),
     ]
 
     # Yesterday's clip is no longer the manager's to replay at the counter.
@@ -100,7 +106,9 @@ def test_cancel_needs_a_reason_keeps_no_clip_and_is_audited(agent: Agent) -> Non
     clip_id = rm.post(f"/api/counters/{COUNTER}/recording", json=GOOD_SALE, headers=csrf).get_json()["clip_id"]
     time.sleep(1.0)
     assert rm.post(f"/api/counters/{COUNTER}/recording/cancel", json={}, headers=csrf).status_code == 422
-    r = rm.post(f"/api/counters/{COUNTER}/recording/cancel", json={"reason": "客户放弃办理 Customer withdrew"}, headers=csrf)
+    r = rm.post(
+        f"/api/counters/{COUNTER}/recording/cancel", json={"reason": "客户放弃办理 Customer withdrew"}, headers=csrf
+    )
     assert r.status_code == 200
     assert rm.get("/api/clips").get_json()["clips"] == []
     assert rm.get(f"/api/clips/{clip_id}/media").status_code == 404

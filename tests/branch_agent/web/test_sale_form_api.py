@@ -32,7 +32,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("field", "change", "expected"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_each_wrong_field_is_named_with_its_message(agent_without_cameras: Agent, field: str, change: dict[str, str], expected: str) -> None:
+def test_each_wrong_field_is_named_with_its_message(
+    agent_without_cameras: Agent, field: str, change: dict[str, str], expected: str
+) -> None:
     client = agent_without_cameras.client()
     csrf = sign_in(client, RM_A)
     r = client.post(f"/api/counters/{COUNTER}/recording", json={**GOOD_SALE, **change}, headers=csrf)
@@ -53,7 +55,12 @@ def test_several_wrong_fields_are_all_reported_at_once(agent_without_cameras: Ag
     csrf = sign_in(client, RM_A)
     bad = {**GOOD_SALE, "id_number": "110105194912310021", "card_number": "123", "consent": "", "product_code": "X"}
     r = client.post(f"/api/counters/{COUNTER}/recording", json=bad, headers=csrf)
-    assert r.status_code == 422 and set(r.get_json()["fields"]) == {"id_number", "card_number", "consent", "product_code"}
+    assert r.status_code == 422 and set(r.get_json()["fields"]) == {
+        "id_number",
+        "card_number",
+        "consent",
+        "product_code",
+    }
 
 
 def test_unknown_counter_and_unknown_marker(agent_without_cameras: Agent) -> None:
@@ -81,5 +88,11 @@ def test_catalogue_lists_name_type_term_and_risk(agent_without_cameras: Agent) -
     client = agent_without_cameras.client()
     sign_in(client, RM_A)
     [p] = client.get("/api/products").get_json()["products"]
-    assert (p["code"], p["name"], p["type_name"], p["term_days"], p["risk_level"]) == ("FX180", "稳盈180天", "固定期限 fixed-term", 180, "R2")
+    assert (p["code"], p["name"], p["type_name"], p["term_days"], p["risk_level"]) == (
+        "FX180",
+        "稳盈180天",
+        "固定期限 fixed-term",
+        180,
+        "R2",
+    )
     assert "投资须谨慎" in p["disclosure_script"]

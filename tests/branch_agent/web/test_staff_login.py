@@ -13,7 +13,18 @@ from sqlalchemy import select
 from branch_agent.db.models import LocalAudit, StaffLoginState, SyncedStaff
 from branch_agent.web.staff_bootstrap import BootstrapRefused, bootstrap_admin
 from storage.database import utcnow
-from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, RM_A, RM_B, Agent, seed, sign_in, start_agent, write_config
+from tests.branch_agent.web.harness import (
+    ADMIN,
+    COUNTER,
+    GOOD_SALE,
+    RM_A,
+    RM_B,
+    Agent,
+    seed,
+    sign_in,
+    start_agent,
+    write_config,
+)
 
 
 def _audit(agent: Agent, action: str) -> list[LocalAudit]:
@@ -60,7 +71,9 @@ def test_malformed_staff_code_names_the_field_and_is_audited(agent_without_camer
 def test_five_failures_lock_the_account_even_for_the_right_password_and_across_a_restart(
     tmp_path: Path, api_secret: None
 ) -> None:
-    config_path = write_config(tmp_path, counter_ui="lockout_failures = 5\nlockout_minutes = 45\nidle_timeout_minutes = 30")
+    config_path = write_config(
+        tmp_path, counter_ui="lockout_failures = 5\nlockout_minutes = 45\nidle_timeout_minutes = 30"
+    )
     agent = start_agent(config_path, open_sources=False)
     seed(agent.svc)
     client = agent.client()
@@ -79,7 +92,10 @@ def test_five_failures_lock_the_account_even_for_the_right_password_and_across_a
     restarted = start_agent(config_path, open_sources=False)
     assert _login(restarted.client(), RM_A.code, RM_A.password).status_code == 423
     refused = _audit(restarted, "login.refused")
-    assert [(a.actor, json.loads(a.detail)["reason"]) for a in refused] == [(RM_A.code, "locked"), (RM_A.code, "locked")]
+    assert [(a.actor, json.loads(a.detail)["reason"]) for a in refused] == [
+        (RM_A.code, "locked"),
+        (RM_A.code, "locked"),
+    ]
 
     # When the lock time has passed the right password works again, and the count starts afresh.
     with restarted.svc.sessions() as db:
@@ -88,7 +104,10 @@ def test_five_failures_lock_the_account_even_for_the_right_password_and_across_a
         db.commit()
     assert _login(restarted.client(), RM_A.code, RM_A.password).status_code == 200
     with restarted.svc.sessions() as db:
-        assert db.execute(select(StaffLoginState).where(StaffLoginState.staff_code == RM_A.code)).scalar_one_or_none() is None
+        assert (
+            db.execute(select(StaffLoginState).where(StaffLoginState.staff_code == RM_A.code)).scalar_one_or_none()
+            is None
+        )
     restarted.svc.close()
 
 

@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import select
 
-from storage.contract.passwords import check_password
 from center_platform.db.models import AuditEvent, Branch, Staff
+from storage.contract.passwords import check_password
 from storage.signing import SigningKey
 from tests.center_platform.archive_rig import BRANCH_CODE, ArchiveRig, archive_rig, signed_branch_request  # noqa: F401
 
@@ -19,72 +19,165 @@ def _audit(rig: ArchiveRig, action: str) -> list[AuditEvent]:
 
 def test_admin_configures_types_products_branches_staff_users(archive_rig: ArchiveRig) -> None:
     admin = archive_rig.login("sysadmin")
-    r = admin.post("/api/admin/product-types", json={"code": "STRUCT", "name": "结构性存款", "retention_rule": "fixed_term",
-                                                     "years_after_maturity": 3})
+    r = admin.post(
+        "/api/admin/product-types",
+        json={"code": "STRUCT", "name": "结构性存款", "retention_rule": "fixed_term", "years_after_maturity": 3},
+    )
     assert r.status_code == 201 and r.get_json()["item"]["years_after_maturity"] == 3
-    r = admin.post("/api/admin/products", json={
-        "code": "S-180", "name": "结构性180天", "type_code": "STRUCT", "term_days": 180, "risk_level": "R3",
-        "disclosure_script": "本产品有风险……", "required_markers": ["风险揭示", "客户确认"]})
+    r = admin.post(
+        "/api/admin/products",
+        json={
+            "code": "S-180",
+            "name": "结构性180天",
+            "type_code": "STRUCT",
+            "term_days": 180,
+            "risk_level": "R3",
+            "disclosure_script": "本产品有风险……",
+            "required_markers": ["风险揭示", "客户确认"],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["item"]["required_markers"] == ["风险揭示", "客户确认"]
 
     key = SigningKey.generate().public_key_b64
-    r = admin.post("/api/admin/branches", json={"code": "B077", "name": "新开支行", "timezone": "Asia/Urumqi", "signing_public_key": key,
-                                                "counters": [{"code": "C01", "name": "一号柜台"}]})
+    r = admin.post(
+        "/api/admin/branches",
+        json={
+            "code": "B077",
+            "name": "新开支行",
+            "timezone": "Asia/Urumqi",
+            "signing_public_key": key,
+            "counters": [{"code": "C01", "name": "一号柜台"}],
+        },
+    )
     assert r.status_code == 201
     secret = r.get_json()["api_secret"]
     assert len(secret) >= 32
     listed = admin.get("/api/admin/branches").get_json()["items"]
-    assert secret not in json.dumps(listed) and [c["code"] for c in next(b for b in listed if b["code"] == "B077")["counters"]] == ["C01"]
+    assert secret not in json.dumps(listed) and [
+        c["code"] for c in next(b for b in listed if b["code"] == "B077")["counters"]
+    ] == ["C01"]
     assert admin.post("/api/admin/branches/B077/counters", json={"code": "C02", "name": "二号柜台"}).status_code == 201
 
-    r = admin.post("/api/admin/staff", json={"code": "2000001", "name": "张经理", "branch_code": "B077", "password": "rm-password-1"})
+    r = admin.post(
+        "/api/admin/staff",
+        json={"code": "2000001", "name": "张经理", "branch_code": "B077", "password": "rm-password-1"},
+    )
     assert r.status_code == 201 and r.get_json()["item"]["role"] == "relationship_manager"
-    r = admin.post("/api/admin/users", json={"username": "b077admin", "role": "branch_admin", "branch_code": "B077", "password": "admin-pass-77"})
+    r = admin.post(
+        "/api/admin/users",
+        json={"username": "b077admin", "role": "branch_admin", "branch_code": "B077", "password": "admin-pass-77"},
+    )
     assert r.status_code == 201 and r.get_json()["item"]["branch_code"] == "B077"
-    assert archive_rig.app.test_client().post("/api/session", json={"username": "b077admin", "password": "admin-pass-77"}).status_code == 200
+    assert (
+        archive_rig.app.test_client()
+        .post("/api/session", json={"username": "b077admin", "password": "admin-pass-77"})
+        .status_code
+        == 200
+    )
 
     # Deactivate, never delete: the staff member stays listed, inactive, and leaves the branch's sync.
-    assert admin.patch("/api/admin/staff/2000001", json={"active": False, "password": "new-password-2"}).get_json()["item"]["active"] is False
+    assert (
+        admin.patch("/api/admin/staff/2000001", json={"active": False, "password": "new-password-2"}).get_json()[
+            "item"
+        ]["active"]
+        is False
+    )
     with archive_rig.sessions() as db:
         staff = db.execute(select(Staff).where(Staff.code == "2000001")).scalar_one()
         assert not staff.active and check_password("new-password-2", staff.password_hash)
 
-    trail = json.dumps([e.detail for e in _audit(archive_rig, "catalogue.branch.enrolled") + _audit(archive_rig, "catalogue.staff.updated")
-                        + _audit(archive_rig, "catalogue.staff.created") + _audit(archive_rig, "user.created")], ensure_ascii=False)
+    trail = json.dumps(
+        [
+            e.detail
+            for e in _audit(archive_rig, "catalogue.branch.enrolled")
+            + _audit(archive_rig, "catalogue.staff.updated")
+            + _audit(archive_rig, "catalogue.staff.created")
+            + _audit(archive_rig, "user.created")
+        ],
+        ensure_ascii=False,
+    )
     assert secret not in trail and "scrypt$" not in trail and "new-password-2" not in trail
     [staff_edit] = _audit(archive_rig, "catalogue.staff.updated")
-    assert json.loads(staff_edit.detail) == {"before": {"active": True}, "after": {"active": False}, "password": "reset"}
+    assert json.loads(staff_edit.detail) == {
+        "before": {"active": True},
+        "after": {"active": False},
+        "password": "reset",
+    }
     assert staff_edit.actor == "sysadmin" and staff_edit.target == "2000001"
 
 
 def test_bad_input_is_400_naming_the_field_and_changes_nothing(archive_rig: ArchiveRig) -> None:
     admin = archive_rig.login("sysadmin")
-    before = {k: admin.get(f"/api/admin/{k}").get_json() for k in ("product-types", "products", "branches", "staff", "users")}
+    before = {
+        k: admin.get(f"/api/admin/{k}").get_json() for k in ("product-types", "products", "branches", "staff", "users")
+    }
     with archive_rig.sessions() as db:
         audit_rows = db.query(AuditEvent).count()
     key = SigningKey.generate().public_key_b64
     cases = [
-        ("/api/admin/branches", {"code": "B078", "name": "x", "timezone": "Asia/Peking", "signing_public_key": key}, "timezone"),
-        ("/api/admin/branches", {"code": "B078", "name": "x", "signing_public_key": "bm90IGEga2V5"}, "signing_public_key"),
-        ("/api/admin/branches", {"code": "B078", "name": "x", "signing_public_key": "%%%not base64"}, "signing_public_key"),
-        ("/api/admin/staff", {"code": "12345", "name": "x", "branch_code": BRANCH_CODE, "password": "long-enough"}, "code"),
-        ("/api/admin/staff", {"code": "1234567", "name": "x", "branch_code": "NOPE", "password": "long-enough"}, "branch_code"),
-        ("/api/admin/users", {"username": "newadmin", "role": "branch_admin", "password": "long-enough"}, "branch_code"),
-        ("/api/admin/users", {"username": "aud2", "role": "auditor", "branch_code": BRANCH_CODE, "password": "long-enough"}, "branch_code"),
+        (
+            "/api/admin/branches",
+            {"code": "B078", "name": "x", "timezone": "Asia/Peking", "signing_public_key": key},
+            "timezone",
+        ),
+        (
+            "/api/admin/branches",
+            {"code": "B078", "name": "x", "signing_public_key": "bm90IGEga2V5"},
+            "signing_public_key",
+        ),
+        (
+            "/api/admin/branches",
+            {"code": "B078", "name": "x", "signing_public_key": "%%%not base64"},
+            "signing_public_key",
+        ),
+        (
+            "/api/admin/staff",
+            {"code": "12345", "name": "x", "branch_code": BRANCH_CODE, "password": "long-enough"},
+            "code",
+        ),
+        (
+            "/api/admin/staff",
+            {"code": "1234567", "name": "x", "branch_code": "NOPE", "password": "long-enough"},
+            "branch_code",
+        ),
+        (
+            "/api/admin/users",
+            {"username": "newadmin", "role": "branch_admin", "password": "long-enough"},
+            "branch_code",
+        ),
+        (
+            "/api/admin/users",
+            {"username": "aud2", "role": "auditor", "branch_code": BRANCH_CODE, "password": "long-enough"},
+            "branch_code",
+        ),
         ("/api/admin/users", {"username": "rooty", "role": "root", "password": "long-enough"}, "role"),
         ("/api/admin/products", {"code": "P-X", "name": "x", "type_code": "FIXED", "risk_level": "R9"}, "risk_level"),
-        ("/api/admin/products", {"code": "P-X", "name": "x", "type_code": "FIXED", "risk_level": "R1"}, "maturity_date"),
-        ("/api/admin/products", {"code": "P-X", "name": "x", "type_code": "OPEN", "risk_level": "R1", "required_markers": ["a", "a"]}, "required_markers"),
+        (
+            "/api/admin/products",
+            {"code": "P-X", "name": "x", "type_code": "FIXED", "risk_level": "R1"},
+            "maturity_date",
+        ),
+        (
+            "/api/admin/products",
+            {"code": "P-X", "name": "x", "type_code": "OPEN", "risk_level": "R1", "required_markers": ["a", "a"]},
+            "required_markers",
+        ),
         ("/api/admin/product-types", {"code": "T", "name": "x", "retention_rule": "forever"}, "retention_rule"),
-        ("/api/admin/product-types", {"code": "T", "name": "x", "retention_rule": "open_ended", "colour": "red"}, "colour"),
+        (
+            "/api/admin/product-types",
+            {"code": "T", "name": "x", "retention_rule": "open_ended", "colour": "red"},
+            "colour",
+        ),
     ]
     for path, body, field in cases:
         r = admin.post(path, json=body)
         assert r.status_code == 400, (path, body, r.get_json())
         assert r.get_json()["field"] == field and field in r.get_json()["error"], r.get_json()
     assert admin.patch("/api/admin/branches/B009", json={"timezone": "UTC+8"}).get_json()["field"] == "timezone"
-    assert admin.patch("/api/admin/products/P-90", json={"term_days": None}).status_code == 400  # fixed term with neither date nor term
+    assert (
+        admin.patch("/api/admin/products/P-90", json={"term_days": None}).status_code == 400
+    )  # fixed term with neither date nor term
 
     duplicates = [
         ("/api/admin/branches", {"code": BRANCH_CODE, "name": "x", "signing_public_key": key}),
@@ -118,7 +211,13 @@ def test_branch_sync_etags_follow_the_admins_edits(archive_rig: ArchiveRig) -> N
     assert first == {p: etag(p) for p in paths}  # content-derived: the same content, the same tag
 
     assert admin.patch("/api/admin/products/OPEN-1", json={"disclosure_script": "新的风险揭示话术"}).status_code == 200
-    assert admin.post("/api/admin/staff", json={"code": "1000009", "name": "新经理", "branch_code": BRANCH_CODE, "password": "rm-password-9"}).status_code == 201
+    assert (
+        admin.post(
+            "/api/admin/staff",
+            json={"code": "1000009", "name": "新经理", "branch_code": BRANCH_CODE, "password": "rm-password-9"},
+        ).status_code
+        == 201
+    )
     assert admin.post("/api/admin/branches/B009/counters", json={"code": "C02", "name": "二号柜台"}).status_code == 201
     second = {p: etag(p) for p in paths}
     assert all(first[p] != second[p] for p in paths)
@@ -149,28 +248,60 @@ def test_configuration_pages(archive_rig: ArchiveRig) -> None:
     csrf = admin.environ_base["HTTP_X_CSRF_TOKEN"]
     page = admin.get("/admin/products")
     assert page.status_code == 200 and "产品 Products" in page.text and 'data-key="P-90"' in page.text
-    r = admin.post("/admin/products", data={"csrf_token": csrf, "code": "P-365", "name": "稳盈一年", "type_code": "FIXED",
-                                            "term_days": "365", "risk_level": "R2", "required_markers": "风险揭示\n客户确认\n"})
+    r = admin.post(
+        "/admin/products",
+        data={
+            "csrf_token": csrf,
+            "code": "P-365",
+            "name": "稳盈一年",
+            "type_code": "FIXED",
+            "term_days": "365",
+            "risk_level": "R2",
+            "required_markers": "风险揭示\n客户确认\n",
+        },
+    )
     assert r.status_code == 302
     listed = {p["code"]: p for p in admin.get("/api/admin/products").get_json()["items"]}
     assert listed["P-365"]["term_days"] == 365 and listed["P-365"]["required_markers"] == ["风险揭示", "客户确认"]
 
-    r = admin.post("/admin/products", data={"csrf_token": csrf, "code": "P-bad", "name": "x", "type_code": "FIXED", "term_days": "ninety",
-                                            "risk_level": "R2"})
+    r = admin.post(
+        "/admin/products",
+        data={
+            "csrf_token": csrf,
+            "code": "P-bad",
+            "name": "x",
+            "type_code": "FIXED",
+            "term_days": "ninety",
+            "risk_level": "R2",
+        },
+    )
     assert r.status_code == 400 and "term_days" in r.text and 'value="P-bad"' in r.text
 
     key = SigningKey.generate().public_key_b64
-    r = admin.post("/admin/branches", data={"csrf_token": csrf, "code": "B088", "name": "页面支行", "timezone": "Asia/Shanghai",
-                                            "signing_public_key": key})
+    r = admin.post(
+        "/admin/branches",
+        data={
+            "csrf_token": csrf,
+            "code": "B088",
+            "name": "页面支行",
+            "timezone": "Asia/Shanghai",
+            "signing_public_key": key,
+        },
+    )
     assert r.status_code == 201 and 'id="api-secret"' in r.text
     assert "B088" in admin.get("/admin/branches").text and 'id="api-secret"' not in admin.get("/admin/branches").text
 
     edit = admin.get("/admin/users/auditor")
     assert edit.status_code == 200 and "重置密码" in edit.text
-    r = admin.post("/admin/users/auditor", data={"csrf_token": csrf, "display_name": "审计员", "role": "auditor", "branch_code": ""})
+    r = admin.post(
+        "/admin/users/auditor",
+        data={"csrf_token": csrf, "display_name": "审计员", "role": "auditor", "branch_code": ""},
+    )
     assert r.status_code == 302
     users = {u["username"]: u for u in admin.get("/api/admin/users").get_json()["items"]}
-    assert users["auditor"]["display_name"] == "审计员" and users["auditor"]["active"] is False  # unchecked box deactivates
+    assert (
+        users["auditor"]["display_name"] == "审计员" and users["auditor"]["active"] is False
+    )  # unchecked box deactivates
     admin.environ_base.pop("HTTP_X_CSRF_TOKEN")
     assert admin.post("/admin/products", data={"code": "P-csrf", "name": "x"}).status_code == 403  # no CSRF token
     assert admin.patch("/api/admin/products/P-90", json={"name": "x"}).status_code == 403
@@ -194,13 +325,26 @@ def test_moving_a_products_maturity_extends_its_recordings_retention(archive_rig
     with archive_rig.sessions() as db:
         assert db.execute(select(Recording.retain_until).where(Recording.clip_id == clip)).scalar_one() == moved
     [edit, _] = _audit(archive_rig, "catalogue.product.updated")
-    assert json.loads(edit.detail)["after"] == {"maturity_date": "2031-06-30"} and json.loads(edit.detail)["retention_moved"] == 1
+    assert (
+        json.loads(edit.detail)["after"] == {"maturity_date": "2031-06-30"}
+        and json.loads(edit.detail)["retention_moved"] == 1
+    )
 
     # A longer rule for the whole type (maturity 2027-01-31 + 8 years) moves it again; the page says how many moved.
     csrf = admin.environ_base["HTTP_X_CSRF_TOKEN"]
-    r = admin.post("/admin/product-types/FIXED", data={"csrf_token": csrf, "name": "固定期限", "retention_rule": "fixed_term",
-                                                        "years_after_maturity": "8", "years_after_purchase": "5",
-                                                        "years_after_redemption": "2", "years_after_dispute": "2"}, follow_redirects=True)
+    r = admin.post(
+        "/admin/product-types/FIXED",
+        data={
+            "csrf_token": csrf,
+            "name": "固定期限",
+            "retention_rule": "fixed_term",
+            "years_after_maturity": "8",
+            "years_after_purchase": "5",
+            "years_after_redemption": "2",
+            "years_after_dispute": "2",
+        },
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and "1 段录像保存期已顺延" in r.text
     with archive_rig.sessions() as db:
         assert db.execute(select(Recording.retain_until).where(Recording.clip_id == clip)).scalar_one().year == 2035

@@ -20,12 +20,12 @@ from center_platform.db.models import Recording
 from tests.center_platform.archive_rig import USER_PASSWORD, ArchiveRig, archive_rig  # noqa: F401
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium  # noqa: E402
-from tests.headless_chromium import save_screenshot as _shot  # noqa: E402
+from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
+from tests.headless_chromium import save_screenshot as _shot
 
 FFMPEG = shutil.which("ffmpeg")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER and FFMPEG), reason=f"{MISSING_REASON}; ffmpeg too")
@@ -35,16 +35,41 @@ WAIT_S = 30
 def playable_mp4(path: Path) -> bytes:
     """Four seconds of test pattern and tone, H.264 + AAC, moov first: what a browser plays."""
     subprocess.run(
-        [str(FFMPEG), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4", "-c:v", "libx264", "-preset", "ultrafast",
-         "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", str(path)],
-        check=True, timeout=60,
+        [
+            str(FFMPEG),
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
     )
     return path.read_bytes()
 
 
 @pytest.fixture()
-def live_center(archive_rig: ArchiveRig) -> Iterator[str]:  # noqa: F811
+def live_center(archive_rig: ArchiveRig) -> Iterator[str]:
     server = create_server(archive_rig.app, host="127.0.0.1", port=0, threads=8)
     thread = threading.Thread(target=server.run, name="waitress-center-test", daemon=True)
     thread.start()
@@ -70,7 +95,6 @@ def _wait(driver: WebDriver, condition, what: str):  # type: ignore[no-untyped-d
     return WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(lambda d: condition(d), message=what)
 
 
-
 def _downloaded_zip(folder: Path) -> Path:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -81,8 +105,13 @@ def _downloaded_zip(folder: Path) -> Path:
     raise AssertionError(f"no package was downloaded into {folder}: {[p.name for p in folder.iterdir()]}")
 
 
-def test_search_replay_export_in_the_browser(archive_rig: ArchiveRig, live_center: str, browser: WebDriver,  # noqa: F811
-                                             downloads: Path, tmp_path: Path) -> None:
+def test_search_replay_export_in_the_browser(
+    archive_rig: ArchiveRig,
+    live_center: str,
+    browser: WebDriver,
+    downloads: Path,
+    tmp_path: Path,
+) -> None:
     media = playable_mp4(tmp_path / "clip.mp4")
     archive_rig.archive(customer_name="张三")  # another clip the search must leave out
     clip_id = archive_rig.archive(media=media, customer_name="王小明", business_serial="SN-BROWSER-1")
@@ -105,8 +134,14 @@ def test_search_replay_export_in_the_browser(archive_rig: ArchiveRig, live_cente
 
     _wait(browser, lambda d: d.find_elements(By.ID, "player"), "the player page")
     browser.execute_script("const v = document.getElementById('player'); v.muted = true; v.play();")
-    _wait(browser, lambda d: d.execute_script("return document.getElementById('player').readyState") >= 2, "decoded video")
-    _wait(browser, lambda d: d.execute_script("return document.getElementById('player').currentTime") > 1.0, "playback advancing")
+    _wait(
+        browser, lambda d: d.execute_script("return document.getElementById('player').readyState") >= 2, "decoded video"
+    )
+    _wait(
+        browser,
+        lambda d: d.execute_script("return document.getElementById('player').currentTime") > 1.0,
+        "playback advancing",
+    )
     assert browser.execute_script("return document.getElementById('player').error") is None
     browser.execute_script("document.getElementById('player').pause();")
     _shot(browser, "center_player")
@@ -117,7 +152,9 @@ def test_search_replay_export_in_the_browser(archive_rig: ArchiveRig, live_cente
     with zipfile.ZipFile(package) as zf:
         zf.extractall(folder)
     assert (folder / f"{clip_id}.mp4").read_bytes() == media
-    result = subprocess.run([sys.executable, "-I", "-S", "verify.py"], cwd=folder, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "verify.py"], cwd=folder, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RESULT: PASS" in result.stdout
     # The one viewing and the export are both on the record.

@@ -48,7 +48,9 @@ def unzip(data: bytes, folder: Path) -> Path:
 
 def run_verify(folder: Path) -> subprocess.CompletedProcess[str]:
     """As an auditor would: an isolated interpreter without site-packages, inside the unzipped folder."""
-    return subprocess.run([sys.executable, "-I", "-S", "verify.py"], cwd=folder, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "verify.py"], cwd=folder, capture_output=True, text=True, timeout=120
+    )
 
 
 def resum(folder: Path) -> None:
@@ -61,7 +63,7 @@ def resum(folder: Path) -> None:
 
 
 @pytest.fixture()
-def exported(archive_rig: ArchiveRig, tmp_path: Path) -> tuple[ArchiveRig, str, bytes, Path]:  # noqa: F811
+def exported(archive_rig: ArchiveRig, tmp_path: Path) -> tuple[ArchiveRig, str, bytes, Path]:
     media = bytes(range(256)) * 64
     clip_id = archive_rig.archive(media=media, customer_name="王小明")
     viewer = archive_rig.login("compliance")
@@ -73,14 +75,26 @@ def exported(archive_rig: ArchiveRig, tmp_path: Path) -> tuple[ArchiveRig, str, 
 def test_package_holds_the_evidence_and_verifies_offline(exported: tuple[ArchiveRig, str, bytes, Path]) -> None:
     rig, clip_id, media, folder = exported
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{clip_id}.mp4", "manifest.json", "branch_public_key.txt", "audit.jsonl", "SHA256SUMS", "verify.py", "README.txt"]
+        [
+            f"{clip_id}.mp4",
+            "manifest.json",
+            "branch_public_key.txt",
+            "audit.jsonl",
+            "SHA256SUMS",
+            "verify.py",
+            "README.txt",
+        ]
     )
     assert (folder / f"{clip_id}.mp4").read_bytes() == media
     with rig.sessions() as db:
         rec = db.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one()
         assert (folder / "manifest.json").read_text(encoding="utf-8") == rec.manifest_json
-    ClipManifest.parse((folder / "manifest.json").read_bytes()).verify((folder / "branch_public_key.txt").read_text().strip())
-    actions = [json.loads(line).get("action") for line in (folder / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    ClipManifest.parse((folder / "manifest.json").read_bytes()).verify(
+        (folder / "branch_public_key.txt").read_text().strip()
+    )
+    actions = [
+        json.loads(line).get("action") for line in (folder / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert "ingest.registered" in actions
     assert "replay" in actions
     assert "chain_head" in json.loads((folder / "audit.jsonl").read_text(encoding="utf-8").splitlines()[-1])
@@ -129,7 +143,9 @@ def _sign_with_another_key(folder: Path, clip_id: str) -> None:
     # keep the branch key and its key id: only the signature itself is foreign
     doc = json.loads(forged.canonical_bytes())
     doc["signature"]["key_id"] = sig.key_id
-    (folder / "manifest.json").write_bytes(json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    (folder / "manifest.json").write_bytes(
+        json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     resum(folder)
 
 
@@ -161,7 +177,7 @@ def test_clip_change_is_caught_even_with_matching_sums(exported: tuple[ArchiveRi
     assert "FAIL  clip SHA-256 matches the manifest" in result.stdout
 
 
-def test_export_is_audited_with_the_package_hash(archive_rig: ArchiveRig) -> None:  # noqa: F811
+def test_export_is_audited_with_the_package_hash(archive_rig: ArchiveRig) -> None:
     clip_id = archive_rig.archive()
     data = export_zip(archive_rig, clip_id)
     with archive_rig.sessions() as db:
@@ -177,7 +193,7 @@ def test_export_is_audited_with_the_package_hash(archive_rig: ArchiveRig) -> Non
 
 
 @pytest.mark.parametrize("username", ["auditor", "b009admin", "b010admin", "sysadmin"])
-def test_only_compliance_officers_export(archive_rig: ArchiveRig, username: str) -> None:  # noqa: F811
+def test_only_compliance_officers_export(archive_rig: ArchiveRig, username: str) -> None:
     clip_id = archive_rig.archive()
     assert archive_rig.login(username).post(f"/api/recordings/{clip_id}/export").status_code == 403
     assert archive_rig.app.test_client().post(f"/api/recordings/{clip_id}/export").status_code == 401
@@ -185,14 +201,14 @@ def test_only_compliance_officers_export(archive_rig: ArchiveRig, username: str)
         assert db.execute(select(AuditEvent).where(AuditEvent.action == "recording.exported")).first() is None
 
 
-def test_export_needs_the_csrf_token(archive_rig: ArchiveRig) -> None:  # noqa: F811
+def test_export_needs_the_csrf_token(archive_rig: ArchiveRig) -> None:
     clip_id = archive_rig.archive()
     client = archive_rig.login("compliance")
     del client.environ_base["HTTP_X_CSRF_TOKEN"]
     assert client.post(f"/api/recordings/{clip_id}/export").status_code == 403
 
 
-def test_replay_roles_and_deleted_clips(archive_rig: ArchiveRig) -> None:  # noqa: F811
+def test_replay_roles_and_deleted_clips(archive_rig: ArchiveRig) -> None:
     clip_id = archive_rig.archive()
     media = f"/api/recordings/{clip_id}/media"
     assert archive_rig.login("b009admin").get(media, headers={"Range": "bytes=0-9"}).status_code == 206
@@ -201,7 +217,9 @@ def test_replay_roles_and_deleted_clips(archive_rig: ArchiveRig) -> None:  # noq
     assert archive_rig.login("auditor").get(media).status_code == 403
     page = archive_rig.login("compliance").get(f"/recordings/{clip_id}")
     assert page.status_code == 200 and 'id="export-button"' in page.get_data(as_text=True)
-    assert 'id="export-button"' not in archive_rig.login("b009admin").get(f"/recordings/{clip_id}").get_data(as_text=True)
+    assert 'id="export-button"' not in archive_rig.login("b009admin").get(f"/recordings/{clip_id}").get_data(
+        as_text=True
+    )
     with archive_rig.sessions() as db:
         db.execute(update(Recording).where(Recording.clip_id == clip_id).values(state="deleted"))
         db.commit()
@@ -214,12 +232,21 @@ def test_replay_roles_and_deleted_clips(archive_rig: ArchiveRig) -> None:  # noq
 
 
 RFC8032_VECTORS = [  # (public key, message, signature) from RFC 8032 section 7.1
-    ("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
-     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
-    ("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
-     "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
-    ("fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
-     "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"),
+    (
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+    (
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        "af82",
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+    ),
 ]
 
 
@@ -243,7 +270,7 @@ def test_pure_python_ed25519_agrees_with_the_branch_signer() -> None:
     assert not verify.ed25519_verify(public, message, b"\x00" * 64)
 
 
-def test_a_multi_part_clip_is_packaged_whole(archive_rig: ArchiveRig, tmp_path: Path) -> None:  # noqa: F811
+def test_a_multi_part_clip_is_packaged_whole(archive_rig: ArchiveRig, tmp_path: Path) -> None:
     media = hashlib.sha256(b"seed").digest() * (11 * 1024 * 1024 // 32 + 7)  # three upload parts of 5 MB
     clip_id = archive_rig.archive(media=media)
     data = export_zip(archive_rig, clip_id)
@@ -256,7 +283,7 @@ def test_a_multi_part_clip_is_packaged_whole(archive_rig: ArchiveRig, tmp_path: 
     assert result.returncode == 0, result.stdout
 
 
-def test_a_clip_that_differs_from_the_catalogue_is_not_exported(archive_rig: ArchiveRig) -> None:  # noqa: F811
+def test_a_clip_that_differs_from_the_catalogue_is_not_exported(archive_rig: ArchiveRig) -> None:
     clip_id = archive_rig.archive()
     with archive_rig.sessions() as db:
         db.execute(update(Recording).where(Recording.clip_id == clip_id).values(sha256="0" * 64))
@@ -276,7 +303,7 @@ def _manifest_sha256(rig: ArchiveRig, clip_id: str) -> str:
         return db.execute(select(Recording.manifest_sha256).where(Recording.clip_id == clip_id)).scalar_one()
 
 
-def test_the_package_shows_the_clip_in_its_branch_chain(archive_rig: ArchiveRig, tmp_path: Path) -> None:  # noqa: F811
+def test_the_package_shows_the_clip_in_its_branch_chain(archive_rig: ArchiveRig, tmp_path: Path) -> None:
     first = archive_rig.archive()
     middle = archive_rig.archive(prev_manifest_sha256=_manifest_sha256(archive_rig, first))
     last = archive_rig.archive(prev_manifest_sha256=_manifest_sha256(archive_rig, middle))
@@ -284,8 +311,12 @@ def test_the_package_shows_the_clip_in_its_branch_chain(archive_rig: ArchiveRig,
     assert json.loads((folder / "next_manifest.json").read_bytes())["clip_id"] == last
     result = run_verify(folder)
     assert result.returncode == 0, result.stdout
-    for line in ("PASS  chain: previous manifest is the one this manifest names", "PASS  chain: next manifest names this manifest",
-                 "PASS  chain: previous manifest signed by the branch key", "PASS  chain: next manifest signed by the branch key"):
+    for line in (
+        "PASS  chain: previous manifest is the one this manifest names",
+        "PASS  chain: next manifest names this manifest",
+        "PASS  chain: previous manifest signed by the branch key",
+        "PASS  chain: next manifest signed by the branch key",
+    ):
         assert line in result.stdout
 
     # A neighbour swapped for another of the branch's manifests no longer links.

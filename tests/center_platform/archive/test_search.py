@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -14,20 +14,26 @@ from center_platform.archive import search as search_module
 from center_platform.db.models import AuditEvent, Recording
 from tests.center_platform.archive_rig import OPEN_PRODUCT, ArchiveRig, archive_rig  # noqa: F401
 
-T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 
 @pytest.fixture()
-def catalogue(archive_rig: ArchiveRig) -> dict[str, str]:  # noqa: F811
+def catalogue(archive_rig: ArchiveRig) -> dict[str, str]:
     """Five clips an hour apart, differing in each searchable key; name -> clip id."""
     rig = archive_rig
     return {
         "wang": rig.archive(customer_name="王小明", started_at=T0, business_serial="SN-0001", id_number="E11111111"),
         "wang2": rig.archive(customer_name="王大明", started_at=T0 + timedelta(hours=1), staff_code="1000002"),
-        "zhang": rig.archive(customer_name="张明华", started_at=T0 + timedelta(hours=2), card_number="6222020000000000018"),
+        "zhang": rig.archive(
+            customer_name="张明华", started_at=T0 + timedelta(hours=2), card_number="6222020000000000018"
+        ),
         "open": rig.archive(customer_name="欧阳小明", started_at=T0 + timedelta(hours=3), product_code=OPEN_PRODUCT),
-        "smith": rig.archive(customer_name="=SUM(A1)", started_at=T0 + timedelta(hours=4), id_type="resident_id",
-                             id_number="11010519491231002X"),
+        "smith": rig.archive(
+            customer_name="=SUM(A1)",
+            started_at=T0 + timedelta(hours=4),
+            id_type="resident_id",
+            id_number="11010519491231002X",
+        ),
     }
 
 
@@ -37,7 +43,7 @@ def _found(client, **params: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [row["clip_id"] for row in r.get_json()["rows"]]
 
 
-def test_every_key_finds_exactly_its_recordings(archive_rig: ArchiveRig, catalogue: dict[str, str]) -> None:  # noqa: F811
+def test_every_key_finds_exactly_its_recordings(archive_rig: ArchiveRig, catalogue: dict[str, str]) -> None:
     c = catalogue
     officer = archive_rig.login("compliance")
     cases = [
@@ -64,8 +70,10 @@ def test_every_key_finds_exactly_its_recordings(archive_rig: ArchiveRig, catalog
         assert _found(officer, **params) == [c[name] for name in expected], params
 
 
-def test_masking_follows_the_role_and_branch_admins_see_their_branch_only(archive_rig: ArchiveRig,  # noqa: F811
-                                                                         catalogue: dict[str, str]) -> None:
+def test_masking_follows_the_role_and_branch_admins_see_their_branch_only(
+    archive_rig: ArchiveRig,
+    catalogue: dict[str, str],
+) -> None:
     officer = archive_rig.login("compliance").get("/api/recordings", query_string={"customer_name": "=SUM"}).get_json()
     admin = archive_rig.login("b009admin").get("/api/recordings", query_string={"customer_name": "=SUM"}).get_json()
     assert officer["rows"][0]["id_number"] == "11010519491231002X"
@@ -75,12 +83,16 @@ def test_masking_follows_the_role_and_branch_admins_see_their_branch_only(archiv
     assert "recording_id" not in officer["rows"][0]
 
 
-def test_pages_and_a_capped_total(archive_rig: ArchiveRig, catalogue: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_pages_and_a_capped_total(
+    archive_rig: ArchiveRig, catalogue: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     officer = archive_rig.login("compliance")
     first = officer.get("/api/recordings", query_string={"limit": "2"}).get_json()
     second = officer.get("/api/recordings", query_string={"limit": "2", "offset": "2"}).get_json()
     assert first["total"] == 5 and not first["total_is_lower_bound"]
-    assert [r["clip_id"] for r in first["rows"] + second["rows"]] == [catalogue[k] for k in ("smith", "open", "zhang", "wang2")]
+    assert [r["clip_id"] for r in first["rows"] + second["rows"]] == [
+        catalogue[k] for k in ("smith", "open", "zhang", "wang2")
+    ]
     monkeypatch.setattr(search_module, "COUNT_CAP", 3)
     capped = officer.get("/api/recordings", query_string={"limit": "2"}).get_json()
     assert capped["total"] == 3 and capped["total_is_lower_bound"]
@@ -93,7 +105,7 @@ def test_pages_and_a_capped_total(archive_rig: ArchiveRig, catalogue: dict[str, 
     assert "more than 3 recordings" in html and 'id="prev-page"' in html and 'id="next-page"' in html
 
 
-def test_bad_search_input_is_named(archive_rig: ArchiveRig) -> None:  # noqa: F811
+def test_bad_search_input_is_named(archive_rig: ArchiveRig) -> None:
     officer = archive_rig.login("compliance")
     for params, words in [
         ({"name_match": "fuzzy"}, "name_match"),
@@ -109,15 +121,21 @@ def test_bad_search_input_is_named(archive_rig: ArchiveRig) -> None:  # noqa: F8
     assert officer.get("/recordings", query_string={"state": "gone"}).status_code == 400
 
 
-def test_searches_are_audited_without_the_identifiers_searched_for(archive_rig: ArchiveRig, catalogue: dict[str, str]) -> None:  # noqa: F811
+def test_searches_are_audited_without_the_identifiers_searched_for(
+    archive_rig: ArchiveRig, catalogue: dict[str, str]
+) -> None:
     archive_rig.login("compliance").get("/api/recordings", query_string={"id_number": "E11111111"})
     with archive_rig.sessions() as db:
-        line = db.execute(select(AuditEvent).where(AuditEvent.action == "search").order_by(AuditEvent.id.desc())).scalars().first()
+        line = (
+            db.execute(select(AuditEvent).where(AuditEvent.action == "search").order_by(AuditEvent.id.desc()))
+            .scalars()
+            .first()
+        )
     assert line is not None and line.actor == "compliance"
     assert "E11111111" not in line.detail and "E111*1111" in line.detail and '"shown": 1' in line.detail
 
 
-def test_result_list_as_csv_and_xlsx(archive_rig: ArchiveRig, catalogue: dict[str, str]) -> None:  # noqa: F811
+def test_result_list_as_csv_and_xlsx(archive_rig: ArchiveRig, catalogue: dict[str, str]) -> None:
     officer = archive_rig.login("compliance")
     r = officer.get("/api/recordings/export.csv", query_string={"product": "稳盈"})
     assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
@@ -138,12 +156,17 @@ def test_result_list_as_csv_and_xlsx(archive_rig: ArchiveRig, catalogue: dict[st
     assert [v[-2] for v in values[1:]] == [catalogue["wang2"], catalogue["wang"]]
     assert values[2][6] == "E111*1111" and values[2][1] == "SN-0001"
     with archive_rig.sessions() as db:
-        actions = db.execute(select(AuditEvent.actor, AuditEvent.target).where(AuditEvent.action == "search.exported")).all()
+        actions = db.execute(
+            select(AuditEvent.actor, AuditEvent.target).where(AuditEvent.action == "search.exported")
+        ).all()
     assert sorted(actions) == [("b009admin", "list.xlsx"), ("compliance", "list.csv")]
 
 
-def test_an_export_larger_than_the_limit_is_refused(archive_rig: ArchiveRig, catalogue: dict[str, str],  # noqa: F811
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_export_larger_than_the_limit_is_refused(
+    archive_rig: ArchiveRig,
+    catalogue: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from center_platform.web import search_export_api
 
     monkeypatch.setattr(search_export_api, "EXPORT_MAX", 4)

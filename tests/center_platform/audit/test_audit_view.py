@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -16,9 +16,19 @@ from tests.center_platform.archive_rig import ArchiveRig, archive_rig  # noqa: F
 
 def _certificate(rig: ArchiveRig, clip_id: str) -> None:
     with rig.sessions() as db:
-        audit.append(db, "expiry", "retention.deleted", clip_id, {
-            "clip_id": clip_id, "sha256": "ab" * 32, "retain_until": "2020-01-01T16:00:00+00:00",
-            "deleted_at": datetime.now(timezone.utc).isoformat(), "rule": "maturity 2018-01-01 + 2y"})
+        audit.append(
+            db,
+            "expiry",
+            "retention.deleted",
+            clip_id,
+            {
+                "clip_id": clip_id,
+                "sha256": "ab" * 32,
+                "retain_until": "2020-01-01T16:00:00+00:00",
+                "deleted_at": datetime.now(UTC).isoformat(),
+                "rule": "maturity 2018-01-01 + 2y",
+            },
+        )
         db.commit()
 
 
@@ -30,12 +40,21 @@ def _viewed(rig: ArchiveRig) -> list[AuditEvent]:
 def test_auditor_filters_and_pages_the_trail(archive_rig: ArchiveRig) -> None:
     admin = archive_rig.login("sysadmin")
     for n in range(5):
-        assert admin.post("/api/admin/staff", json={"code": f"300000{n}", "name": f"经理{n}", "branch_code": "B009",
-                                                    "password": "rm-password-1"}).status_code == 201
+        assert (
+            admin.post(
+                "/api/admin/staff",
+                json={"code": f"300000{n}", "name": f"经理{n}", "branch_code": "B009", "password": "rm-password-1"},
+            ).status_code
+            == 201
+        )
     auditor = archive_rig.login("auditor")
     r = auditor.get("/api/audit/events?action=catalogue.staff.created&limit=2")
     body = r.get_json()
-    assert r.status_code == 200 and body["total"] == 5 and [row["target"] for row in body["rows"]] == ["3000004", "3000003"]
+    assert (
+        r.status_code == 200
+        and body["total"] == 5
+        and [row["target"] for row in body["rows"]] == ["3000004", "3000003"]
+    )
     assert body["rows"][0]["actor"] == "sysadmin" and body["rows"][0]["detail"]["after"]["name"] == "经理4"
     page3 = auditor.get("/api/audit/events?action=catalogue.staff.created&limit=2&offset=4").get_json()
     assert [row["target"] for row in page3["rows"]] == ["3000000"]
@@ -43,13 +62,23 @@ def test_auditor_filters_and_pages_the_trail(archive_rig: ArchiveRig) -> None:
     assert auditor.get("/api/audit/events?target=3000002").get_json()["total"] == 1
     assert auditor.get("/api/audit/events?actor=nobody").get_json()["total"] == 0
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     later = (now + timedelta(hours=1)).isoformat()
     assert auditor.get("/api/audit/events", query_string={"from": later}).get_json()["total"] == 0
     earlier = (now - timedelta(hours=1)).isoformat()
-    assert auditor.get("/api/audit/events", query_string={"from": earlier, "action": "catalogue.staff.created"}).get_json()["total"] == 5
+    assert (
+        auditor.get(
+            "/api/audit/events", query_string={"from": earlier, "action": "catalogue.staff.created"}
+        ).get_json()["total"]
+        == 5
+    )
 
-    for bad, word in (("from=yesterday", "from"), ("limit=0", "limit"), ("colour=red", "colour"), (f"from={later}&to={earlier}", "before")):
+    for bad, word in (
+        ("from=yesterday", "from"),
+        ("limit=0", "limit"),
+        ("colour=red", "colour"),
+        (f"from={later}&to={earlier}", "before"),
+    ):
         r = auditor.get("/api/audit/events?" + bad.replace("+", "%2B"))
         assert r.status_code == 400 and word in r.get_json()["error"], bad
 
@@ -74,7 +103,12 @@ def test_deletion_certificates_have_their_own_list(archive_rig: ArchiveRig) -> N
     assert body["rows"][0]["detail"]["sha256"] == "ab" * 32
     assert auditor.get("/api/audit/certificates?target=" + "c" * 32).get_json()["total"] == 1
     page = auditor.get("/audit/certificates")
-    assert page.status_code == 200 and "删除证明" in page.text and "maturity 2018-01-01 + 2y" in page.text and 'class="certificate"' in page.text
+    assert (
+        page.status_code == 200
+        and "删除证明" in page.text
+        and "maturity 2018-01-01 + 2y" in page.text
+        and 'class="certificate"' in page.text
+    )
     assert archive_rig.login("compliance").get("/api/audit/certificates").status_code == 403
 
 
@@ -89,12 +123,18 @@ def test_chain_verification_on_the_page_catches_an_edited_row(archive_rig: Archi
         db.execute(update(AuditEvent).where(AuditEvent.id == first.id).values(actor="someone-else"))
         db.commit()
     result = auditor.get("/api/audit/verify").get_json()
-    assert result["intact"] is False and result["problems"][0]["event_id"] == first.id and "edited" in result["problems"][0]["problem"]
+    assert (
+        result["intact"] is False
+        and result["problems"][0]["event_id"] == first.id
+        and "edited" in result["problems"][0]["problem"]
+    )
     assert 'data-intact="false"' in auditor.get("/audit?verify=1").text
 
 
 @pytest.mark.parametrize("tamper", ["edit", "remove"])
-def test_cli_audit_verify_detects_an_edited_or_removed_row(archive_rig: ArchiveRig, tamper: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_audit_verify_detects_an_edited_or_removed_row(
+    archive_rig: ArchiveRig, tamper: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in ("compliance", "auditor", "sysadmin"):
         archive_rig.login(name)
     assert cli_main(["audit", "verify"]) == 0

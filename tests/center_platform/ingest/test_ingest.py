@@ -25,7 +25,9 @@ SECRET = BRANCH_SECRET
 @pytest.fixture()
 def center(db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CENTER_DATABASE_URL", db_url)
-    config = CenterConfig.model_validate({"server": {"data_dir": str(tmp_path / "center")}, "storage": {"part_size_mb": 5}})
+    config = CenterConfig.model_validate(
+        {"server": {"data_dir": str(tmp_path / "center")}, "storage": {"part_size_mb": 5}}
+    )
     app = create_app(config, store)
     key = SigningKey.generate()
     svc = app.extensions["center"]
@@ -40,8 +42,15 @@ def center(db_url: str, tmp_path: Path, store: ObjectStore, monkeypatch: pytest.
     svc.engine.dispose()
 
 
-def _signed(client: FlaskClient, method: str, path: str, body: object | None = None, ts: int | None = None,
-            secret: str = SECRET, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _signed(
+    client: FlaskClient,
+    method: str,
+    path: str,
+    body: object | None = None,
+    ts: int | None = None,
+    secret: str = SECRET,
+    headers: dict[str, str] | None = None,
+):  # type: ignore[no-untyped-def]
     return signed_branch_request(client, method, path, body, ts, secret, headers)
 
 

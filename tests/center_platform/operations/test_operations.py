@@ -7,8 +7,8 @@ from datetime import timedelta
 import requests
 from sqlalchemy import select
 
-from branch_agent.db.models import COMPLETED, PENDING, Clip
 from branch_agent.center_link.heartbeat import send_heartbeat
+from branch_agent.db.models import COMPLETED, PENDING, Clip
 from center_platform.db.models import Branch, IngestUpload
 from storage.database import utcnow
 from tests.live_center import BRANCH_CODE, LiveCenter, branch_agent_for, live_center  # noqa: F401
@@ -17,14 +17,36 @@ from tests.live_center import BRANCH_CODE, LiveCenter, branch_agent_for, live_ce
 def test_uploads_view_per_branch_from_heartbeat_and_ingest(live_center: LiveCenter, branch_agent_for) -> None:  # type: ignore[no-untyped-def]
     agent = branch_agent_for()
     with agent.svc.sessions() as db:
-        db.add(Clip(clip_id="d" * 32, counter_code="C01", staff_code="1000001", business_serial="SN-D", sale_json="{}", state=COMPLETED,
-                    media_path="/nonexistent/d.mp4", started_at=utcnow() - timedelta(hours=2), size=7_340_032, upload_state=PENDING,
-                    upload_error="center at http://x unreachable"))
+        db.add(
+            Clip(
+                clip_id="d" * 32,
+                counter_code="C01",
+                staff_code="1000001",
+                business_serial="SN-D",
+                sale_json="{}",
+                state=COMPLETED,
+                media_path="/nonexistent/d.mp4",
+                started_at=utcnow() - timedelta(hours=2),
+                size=7_340_032,
+                upload_state=PENDING,
+                upload_error="center at http://x unreachable",
+            )
+        )
         db.commit()
     with live_center.sessions() as db:
         branch_id = db.execute(select(Branch.id).where(Branch.code == BRANCH_CODE)).scalar_one()
-        db.add(IngestUpload(clip_id="e" * 32, branch_id=branch_id, manifest_json="{}", object_key="k", size=1, part_size=1,
-                            state="quarantined", reason="SHA-256 of the stored object differs from the manifest"))
+        db.add(
+            IngestUpload(
+                clip_id="e" * 32,
+                branch_id=branch_id,
+                manifest_json="{}",
+                object_key="k",
+                size=1,
+                part_size=1,
+                state="quarantined",
+                reason="SHA-256 of the stored object differs from the manifest",
+            )
+        )
         db.commit()
 
     ops = live_center.login("compliance")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -30,17 +30,19 @@ def wait_for_locks(started: float) -> datetime:
     left = started + LOCK_S + 1.0 - time.monotonic()
     if left > 0:
         time.sleep(left)
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def test_expiry_deletes_exactly_the_due_clips_and_certifies_each(archive_rig: ArchiveRig) -> None:  # noqa: F811
+def test_expiry_deletes_exactly_the_due_clips_and_certifies_each(archive_rig: ArchiveRig) -> None:
     rig = archive_rig
     started = time.monotonic()
-    past = datetime.now(timezone.utc) - timedelta(days=900)
+    past = datetime.now(UTC) - timedelta(days=900)
     due = [stored_recording(rig, started_at=past, product_code=FIXED_PRODUCT, lock_s=LOCK_S) for _ in range(3)]
     disputed = stored_recording(rig, started_at=past, product_code=FIXED_PRODUCT, lock_s=LOCK_S)
     # the catalogue says due, but the store's lock runs for another minute: the store has the last word
-    still_locked = stored_recording(rig, started_at=past, product_code=FIXED_PRODUCT, lock_s=60, catalogue_retain_s=LOCK_S)
+    still_locked = stored_recording(
+        rig, started_at=past, product_code=FIXED_PRODUCT, lock_s=60, catalogue_retain_s=LOCK_S
+    )
     not_due = rig.archive()  # through the real upload: retained for years
     with rig.sessions() as db:
         open_dispute(db, rig.store, disputed, "CASE-7", "complaint", "compliance")
@@ -73,8 +75,10 @@ def test_expiry_deletes_exactly_the_due_clips_and_certifies_each(archive_rig: Ar
         assert rig.store.head(rec.object_key, rec.version_id).size == rec.size
 
     with rig.sessions() as db:
-        certs = {e.target: json.loads(e.detail) for e in db.execute(
-            select(AuditEvent).where(AuditEvent.action == "retention.deleted")).scalars()}
+        certs = {
+            e.target: json.loads(e.detail)
+            for e in db.execute(select(AuditEvent).where(AuditEvent.action == "retention.deleted")).scalars()
+        }
         assert sorted(certs) == sorted(due)
         for clip_id, cert in certs.items():
             rec = recording(rig, clip_id)
@@ -90,15 +94,16 @@ def test_expiry_deletes_exactly_the_due_clips_and_certifies_each(archive_rig: Ar
     assert again.deleted == [] and [r.clip_id for r in again.refused] == [still_locked]
 
 
-def test_an_expired_lease_is_taken_over(archive_rig: ArchiveRig) -> None:  # noqa: F811
-    long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+def test_an_expired_lease_is_taken_over(archive_rig: ArchiveRig) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
     assert job_lock.acquire(archive_rig.sessions, JOB_NAME, "crashed-runner", timedelta(minutes=10), now=long_ago)
-    assert not job_lock.acquire(archive_rig.sessions, JOB_NAME, "second", timedelta(minutes=10),
-                                now=long_ago + timedelta(minutes=5))
+    assert not job_lock.acquire(
+        archive_rig.sessions, JOB_NAME, "second", timedelta(minutes=10), now=long_ago + timedelta(minutes=5)
+    )
     assert run_expiry(archive_rig.sessions, archive_rig.store).ran
 
 
-def test_a_locked_clip_cannot_be_deleted_through_the_store_or_the_api(archive_rig: ArchiveRig) -> None:  # noqa: F811
+def test_a_locked_clip_cannot_be_deleted_through_the_store_or_the_api(archive_rig: ArchiveRig) -> None:
     rig = archive_rig
     clip_id = rig.archive()
     rec = recording(rig, clip_id)
@@ -117,13 +122,16 @@ def test_a_locked_clip_cannot_be_deleted_through_the_store_or_the_api(archive_ri
 
     # once retention has run out, the same request deletes it with a certificate
     started = time.monotonic()
-    expiring = stored_recording(rig, started_at=datetime.now(timezone.utc) - timedelta(days=900), product_code=FIXED_PRODUCT,
-                                lock_s=LOCK_S)
+    expiring = stored_recording(
+        rig, started_at=datetime.now(UTC) - timedelta(days=900), product_code=FIXED_PRODUCT, lock_s=LOCK_S
+    )
     wait_for_locks(started)
     r = admin.delete(f"/api/admin/recordings/{expiring}")
     assert r.status_code == 200, r.get_json()
     gone = recording(rig, expiring)
     assert gone.state == "deleted" and stored(rig, gone.object_key) == []
     with rig.sessions() as db:
-        cert = db.execute(select(AuditEvent).where(AuditEvent.action == "retention.deleted", AuditEvent.target == expiring)).scalar_one()
+        cert = db.execute(
+            select(AuditEvent).where(AuditEvent.action == "retention.deleted", AuditEvent.target == expiring)
+        ).scalar_one()
         assert cert.actor == "sysadmin"

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from center_platform.retention.rules import FIXED_TERM, OPEN_ENDED, RetentionError, RetentionFacts, RetentionRule, decide
+from center_platform.retention.rules import (
+    FIXED_TERM,
+    OPEN_ENDED,
+    RetentionError,
+    RetentionFacts,
+    RetentionRule,
+    decide,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -25,14 +32,18 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
         # 29 February has no anniversary: move to 1 March, never 28 February
         (FIXED_TERM, RetentionFacts(date(2024, 1, 1), maturity_date=date(2024, 2, 29)), date(2026, 3, 1)),
         # a closed dispute extends past the rule
-        (FIXED_TERM, RetentionFacts(date(2026, 1, 5), maturity_date=date(2026, 7, 5), dispute_closed_date=date(2029, 1, 1)), date(2031, 1, 1)),
+        (
+            FIXED_TERM,
+            RetentionFacts(date(2026, 1, 5), maturity_date=date(2026, 7, 5), dispute_closed_date=date(2029, 1, 1)),
+            date(2031, 1, 1),
+        ),
     ],
 )
 def test_retention_cases(rule: str, facts: RetentionFacts, last_day: date) -> None:
     decision = decide(RetentionRule(kind=rule), facts, SHANGHAI)
     assert decision.last_day == last_day
     # kept through the whole last day in Shanghai: until local midnight after it, i.e. 16:00 UTC that day
-    assert decision.retain_until == datetime(last_day.year, last_day.month, last_day.day, 16, 0, tzinfo=timezone.utc)
+    assert decision.retain_until == datetime(last_day.year, last_day.month, last_day.day, 16, 0, tzinfo=UTC)
 
 
 def test_fixed_term_without_maturity_is_an_error() -> None:

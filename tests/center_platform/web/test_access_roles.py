@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import select
@@ -11,8 +11,15 @@ from center_platform.db.models import User
 from center_platform.web.access_guard import PUBLIC_ENDPOINTS, access_of
 from tests.center_platform.archive_rig import USER_PASSWORD, USERS, ArchiveRig, archive_rig  # noqa: F401
 
-PLACEHOLDERS = {"clip_id": "a" * 32, "code": "B009", "kind": "products", "key": "P-90", "counter": "C01", "username": "auditor",
-                "filename": "x.css"}
+PLACEHOLDERS = {
+    "clip_id": "a" * 32,
+    "code": "B009",
+    "kind": "products",
+    "key": "P-90",
+    "counter": "C01",
+    "username": "auditor",
+    "filename": "x.css",
+}
 
 
 def _urls(app: Flask) -> list[tuple[str, str, str]]:
@@ -21,7 +28,9 @@ def _urls(app: Flask) -> list[tuple[str, str, str]]:
     for rule in app.url_map.iter_rules():
         url = rule.rule
         for arg in rule.arguments:
-            url = url.replace(f"<{arg}>", PLACEHOLDERS.get(arg, "x")).replace(f"<path:{arg}>", PLACEHOLDERS.get(arg, "x"))
+            url = url.replace(f"<{arg}>", PLACEHOLDERS.get(arg, "x")).replace(
+                f"<path:{arg}>", PLACEHOLDERS.get(arg, "x")
+            )
             url = url.replace(f"<int:{arg}>", "1")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, url))
@@ -103,12 +112,15 @@ def test_lockout_after_repeated_failures_and_admin_unlock(archive_rig: ArchiveRi
     limit = archive_rig.app.extensions["center"].config.security.lockout_failures
     client = archive_rig.app.test_client()
     for _ in range(limit):
-        assert client.post("/api/session", json={"username": "compliance", "password": "wrong-password"}).status_code == 401
+        assert (
+            client.post("/api/session", json={"username": "compliance", "password": "wrong-password"}).status_code
+            == 401
+        )
     r = client.post("/api/session", json={"username": "compliance", "password": USER_PASSWORD})
     assert r.status_code == 401 and "locked" in r.get_json()["error"]
     with archive_rig.sessions() as db:
         locked_until = db.execute(select(User.locked_until).where(User.username == "compliance")).scalar_one()
-        assert locked_until is not None and locked_until > datetime.now(timezone.utc) + timedelta(minutes=1)
+        assert locked_until is not None and locked_until > datetime.now(UTC) + timedelta(minutes=1)
     listed = {u["username"]: u for u in archive_rig.login("sysadmin").get("/api/admin/users").get_json()["items"]}
     assert listed["compliance"]["locked_until"] is not None
     assert archive_rig.login("sysadmin").post("/api/admin/users/compliance/unlock").status_code == 200
@@ -142,7 +154,10 @@ def test_each_role_lands_on_a_page_it_may_use(archive_rig: ArchiveRig) -> None:
         client = archive_rig.login(username)
         home = client.get("/")
         assert home.status_code == 302, username
-        assert client.get(home.headers["Location"], follow_redirects=True).status_code == 200, (username, home.headers["Location"])
+        assert client.get(home.headers["Location"], follow_redirects=True).status_code == 200, (
+            username,
+            home.headers["Location"],
+        )
 
 
 def test_deactivating_or_re_roling_a_signed_in_user_takes_effect_at_once(archive_rig: ArchiveRig) -> None:

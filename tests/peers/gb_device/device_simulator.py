@@ -25,8 +25,8 @@ from typing import Literal
 import av
 import numpy as np
 
-from tests.peers.gb_device.ps_mux import PsMuxer
 from branch_agent.gb28181.rfc4571 import frame as rfc4571_frame
+from tests.peers.gb_device.ps_mux import PsMuxer
 from tests.peers.gb_device.rtp_packetizer import RtpPacketizer
 
 _log = logging.getLogger(__name__)
@@ -44,7 +44,12 @@ class EncodedFrame:
 
 
 def encode_test_video(
-    count: int, width: int = 320, height: int = 240, fps: int = 25, gop: int = 25, codec: str = "h264",
+    count: int,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 25,
+    gop: int = 25,
+    codec: str = "h264",
 ) -> list[EncodedFrame]:
     """H.264 (or H.265) Annex B frames of a moving test pattern, parameter sets on every key frame."""
     if codec not in ("h264", "hevc"):
@@ -57,20 +62,26 @@ def encode_test_video(
     # No B-frames and no lookahead, like a camera's live encoder; a fixed GOP, like its setting.
     if codec == "h264":
         enc.options = {
-            "preset": "ultrafast", "tune": "zerolatency", "profile": "baseline",
-            "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0", "repeat-headers": "1",
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "profile": "baseline",
+            "keyint": str(gop),
+            "min-keyint": str(gop),
+            "scenecut": "0",
+            "repeat-headers": "1",
         }
     else:
         enc.options = {
-            "preset": "ultrafast", "tune": "zerolatency",
+            "preset": "ultrafast",
+            "tune": "zerolatency",
             "x265-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1:bframes=0:log-level=error",
         }
     packets: list[av.Packet] = []
     for i in range(count):
         img = np.full((height, width, 3), (i * 5) % 256, np.uint8)
         x = (i * 8) % max(1, width - 32)
-        img[:, x:x + 32] = (255, 40, 40)
-        img[(i * 4) % max(1, height - 16):(i * 4) % max(1, height - 16) + 16, :, 2] = 255
+        img[:, x : x + 32] = (255, 40, 40)
+        img[(i * 4) % max(1, height - 16) : (i * 4) % max(1, height - 16) + 16, :, 2] = 255
         picture = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
         picture.pts = i
         packets.extend(enc.encode(picture))
@@ -86,7 +97,9 @@ def _adts_header(payload_len: int, rate_index: int) -> bytes:
     return v.to_bytes(7, "big")
 
 
-def encode_test_audio(duration_s: float, chunk_ms: int = 40, tone_hz: float = 440.0, codec: str = "pcm_alaw") -> list[EncodedFrame]:
+def encode_test_audio(
+    duration_s: float, chunk_ms: int = 40, tone_hz: float = 440.0, codec: str = "pcm_alaw"
+) -> list[EncodedFrame]:
     """8 kHz mono sound, a tone: G.711 A-law (GB/T 28181's default) in ``chunk_ms`` chunks, or
     AAC in ADTS (1024-sample frames)."""
     if codec not in ("pcm_alaw", "aac"):

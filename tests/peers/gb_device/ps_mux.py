@@ -105,7 +105,7 @@ def pes_packets(stream_id: int, payload: bytes, pts: int | None, dts: int | None
                 flags, header = 0x80, encode_timestamp(0x2, pts)
         else:
             flags, header = 0x00, b""
-        chunk = payload[pos:pos + _MAX_PES_PAYLOAD]
+        chunk = payload[pos : pos + _MAX_PES_PAYLOAD]
         pos += len(chunk)
         # data_alignment_indicator on the first: the payload starts with an access unit.
         out += b"\x00\x00\x01" + bytes([stream_id])

@@ -37,7 +37,7 @@ class RtpPacketizer:
         out: list[RtpPacket] = []
         ts = timestamp & 0xFFFFFFFF
         for pos in range(0, len(pack), self.max_payload):
-            chunk = pack[pos:pos + self.max_payload]
+            chunk = pack[pos : pos + self.max_payload]
             last = pos + self.max_payload >= len(pack)
             out.append(RtpPacket(self.payload_type, self._seq, ts, self.ssrc, chunk, marker=marker and last))
             self._seq = (self._seq + 1) & 0xFFFF
