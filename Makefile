@@ -4,13 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test sysdeps clean
+.PHONY: demo test lint sysdeps clean
 
 demo: sysdeps $(STAMP)
 	$(BIN)/python -m scripts.demo
 
-test: sysdeps $(STAMP)
+test: sysdeps $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint, format and types first: a new error fails the run before the long tests start.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 sysdeps:
 	@PYTHON=$(PYTHON) bash scripts/sysdeps.sh

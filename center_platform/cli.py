@@ -105,9 +105,9 @@ def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
     listener = _bound_listener(config.server.host, config.server.port)
     with open_store(config) as store:
         app = create_app(config, store)
-        from center_platform.retention.expiry_schedule import start_expiry_scheduler
+        from center_platform.scheduler import start_center_scheduler
 
-        scheduler = start_expiry_scheduler(app.extensions["center"])
+        scheduler = start_center_scheduler(app.extensions["center"])
         server = create_server(app, sockets=[listener], threads=8)
         # SIGTERM (and Ctrl-C) closes the listener; the `with` then stops the embedded store.
         signal.signal(signal.SIGTERM, lambda *_: server.close())
@@ -118,8 +118,7 @@ def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
             pass
         finally:
             server.close()
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
+            scheduler.shutdown(wait=False)
     return 0
 
 
@@ -234,11 +233,14 @@ def cmd_product_add(config: CenterConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(config: CenterConfig, args: argparse.Namespace) -> int:
+    from center_platform.audit.anchor import stored_checkpoints
+
     sessions = make_session_factory(make_engine(config.database_url()))
-    with sessions() as db:
-        problems = audit.verify_chain(db)
+    with open_store(config) as store, sessions() as db:
+        anchors = audit.Anchors(stored_checkpoints(store, config.audit.checkpoint_prefix), config.audit_key())
+        problems = audit.verify_chain(db, anchors=anchors)
     if not problems:
-        print("audit trail intact")
+        print(f"audit trail intact ({len(anchors.checkpoints)} checkpoints in the store agree)")
         return 0
     for p in problems:
         print(f"audit event {p.event_id}: {p.problem}")

@@ -14,6 +14,7 @@ ENV_SECRET_KEY = "CENTER_SECRET_KEY"
 ENV_DATABASE_URL = "CENTER_DATABASE_URL"
 ENV_S3_ACCESS_KEY = "CENTER_S3_ACCESS_KEY"
 ENV_S3_SECRET_KEY = "CENTER_S3_SECRET_KEY"
+ENV_AUDIT_KEY = "CENTER_AUDIT_KEY"
 
 
 class ServerSection(StrictSection):
@@ -57,12 +58,22 @@ class ExpirySection(StrictSection):
     batch_size: int = Field(default=1000, ge=1, le=1000)
 
 
+class AuditSection(StrictSection):
+    # How often the trail's count and head hash are anchored in the store as a locked checkpoint: the
+    # most an attacker with database access could cut from the end of the trail undetected.
+    checkpoint_interval_minutes: int = Field(default=10, ge=1, le=1440)
+    checkpoint_retention_years: int = Field(default=30, ge=1, le=100)
+    # Where in the evidence bucket this archive's checkpoints live (one archive per prefix).
+    checkpoint_prefix: str = Field(default="audit-checkpoints/", pattern=r"^[a-z0-9][a-z0-9._/-]{0,200}/$")
+
+
 class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
     storage: StorageSection = StorageSection()
     security: SecuritySection = SecuritySection()
     expiry: ExpirySection = ExpirySection()
+    audit: AuditSection = AuditSection()
 
     def database_url(self) -> str:
         from_env = os.environ.get(ENV_DATABASE_URL, "")
@@ -74,12 +85,19 @@ class CenterConfig(StrictSection):
 
     def secret_key(self) -> str:
         """The session-signing key: from the environment, else generated once into the data directory."""
-        from_env = os.environ.get(ENV_SECRET_KEY, "")
+        return self._env_or_generated(ENV_SECRET_KEY, "session.key")
+
+    def audit_key(self) -> bytes:
+        """The key of the audit checkpoints' HMAC: from the environment in production, else generated once."""
+        return self._env_or_generated(ENV_AUDIT_KEY, "audit.key").encode("utf-8")
+
+    def _env_or_generated(self, env_name: str, file_name: str) -> str:
+        from_env = os.environ.get(env_name, "")
         if from_env:
             return from_env
         import secrets
 
-        path = self.server.data_dir / "session.key"
+        path = self.server.data_dir / file_name
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
         self.server.data_dir.mkdir(parents=True, exist_ok=True)

@@ -251,8 +251,17 @@ class ObjectStore:
         except BotoCoreError as exc:  # unreachable store: "unknown", not "gone"
             raise StorageError(f"checking upload {upload_id} failed: {_error_text(exc)}") from exc
 
-    def put_small(self, key: str, data: bytes, content_type: str) -> StoredObject:
-        """Single-request put, for manifests and other small evidence files."""
+    def put_small(self, key: str, data: bytes, content_type: str, locked_until: datetime | None = None) -> StoredObject:
+        """Single-request put, for manifests and other small evidence files.
+
+        With `locked_until` the object is written under COMPLIANCE retention in the same request, so
+        there is no moment at which the new version exists unlocked.
+        """
+        lock: dict[str, object] = {}
+        if locked_until is not None:
+            if locked_until.tzinfo is None:
+                raise ValueError("locked_until must be timezone-aware (UTC)")
+            lock = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": locked_until.astimezone(UTC)}
         resp = self._call(
             "storing object",
             self._s3.put_object,
@@ -261,8 +270,20 @@ class ObjectStore:
             Body=data,
             ContentType=content_type,
             ChecksumSHA256=sha256_b64(data),
+            **lock,
         )
         return StoredObject(key=key, version_id=str(resp.get("VersionId", "")), etag=str(resp.get("ETag", "")))
+
+    def read_small(self, key: str, version_id: str, max_bytes: int) -> bytes:
+        """A whole small object (a manifest, a checkpoint); a larger one is refused rather than read."""
+        info = self.head(key, version_id)
+        if info.size > max_bytes:
+            raise StorageError(f"{key} is {info.size} bytes, more than the {max_bytes} expected")
+        resp = self._call("reading object", self._s3.get_object, Bucket=self.bucket, Key=key, VersionId=version_id)
+        try:
+            return bytes(resp["Body"].read())
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(f"reading {key} failed mid-stream: {exc}") from exc
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from center_platform.audit.anchor import Checkpoint, StoredCheckpoint, mac_valid
 from center_platform.db.models import AuditEvent, AuditHead, utcnow
 from storage.manifest import canonical_json
 
@@ -52,9 +53,32 @@ class ChainBreak:
     problem: str
 
 
-def verify_chain(session: Session, batch: int = 5000) -> list[ChainBreak]:
-    """Walks the whole trail; any edited, inserted or removed row breaks a link."""
+@dataclass(frozen=True)
+class Anchors:
+    """The checkpoints found in the store and the key their HMAC was made with."""
+
+    checkpoints: list[StoredCheckpoint]
+    key: bytes
+
+
+def verify_chain(session: Session, batch: int = 5000, anchors: Anchors | None = None) -> list[ChainBreak]:
+    """Walks the whole trail; any edited, inserted or removed row breaks a link.
+
+    With anchors, a row at a checkpoint's position must carry the checkpoint's hash, and the trail must
+    be at least as long as the longest checkpoint: a tail cut together with the head is found.
+    """
     problems: list[ChainBreak] = []
+    # (object key, checkpoint), longest last so the walk pops them in trail order
+    pending: list[tuple[str, Checkpoint]] = []
+    if anchors:
+        for stored in anchors.checkpoints:
+            if stored.checkpoint is None:
+                problems.append(ChainBreak(0, f"checkpoint {stored.key} {stored.problem}"))
+            elif not mac_valid(anchors.key, stored.checkpoint):
+                problems.append(ChainBreak(0, f"checkpoint {stored.key} fails its HMAC (forged, or another key)"))
+            else:
+                pending.append((stored.key, stored.checkpoint))
+    pending.sort(key=lambda kc: kc[1].count, reverse=True)
     prev = GENESIS
     count = 0
     last_id = 0
@@ -73,8 +97,20 @@ def verify_chain(session: Session, batch: int = 5000) -> list[ChainBreak]:
             expected = event_hash(row.prev_hash, row.at, row.actor, row.action, row.target, row.detail)
             if expected != row.hash:
                 problems.append(ChainBreak(row.id, "content does not match its hash (the row was edited)"))
+            while pending and pending[-1][1].count == count:
+                cp_key, cp = pending.pop()
+                if cp.head_hash != row.hash:
+                    problems.append(ChainBreak(row.id, f"differs from checkpoint {cp_key} (the trail was rewritten)"))
             prev = row.hash
             last_id = row.id
+    for cp_key, cp in pending:
+        problems.append(
+            ChainBreak(
+                last_id,
+                f"the trail has {count} rows but checkpoint {cp_key} of {cp.written_at.isoformat()} "
+                f"proves {cp.count} (rows removed at the end)",
+            )
+        )
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     if head.last_hash != prev or head.count != count:
         problems.append(

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, session
 
 from center_platform.audit import trail as audit
+from center_platform.audit.anchor import stored_checkpoints
 from center_platform.audit.query import DELETION_CERTIFICATE, AuditFilter, AuditPage, audit_page, row_json
 from center_platform.web import services
 from center_platform.web.user_auth import AUDITOR, SYSTEM_ADMIN, CurrentUser, require_role
@@ -86,8 +87,12 @@ def certificate_filter(f: AuditFilter) -> AuditFilter:
 
 def verify_trail(user: CurrentUser) -> dict[str, Any]:
     """What `python -m center_platform audit verify` checks, as JSON; the check itself is audited."""
-    with services().sessions() as db:
-        problems = audit.verify_chain(db)
+    svc = services()
+    with svc.sessions() as db:
+        anchors = audit.Anchors(
+            stored_checkpoints(svc.store, svc.config.audit.checkpoint_prefix), svc.config.audit_key()
+        )
+        problems = audit.verify_chain(db, anchors=anchors)
         result = {
             "intact": not problems,
             "problems": [{"event_id": p.event_id, "problem": p.problem} for p in problems],

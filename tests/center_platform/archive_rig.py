@@ -154,6 +154,32 @@ class ArchiveRig:
     def store(self) -> ObjectStore:
         return self.app.extensions["center"].store
 
+    @property
+    def config(self) -> CenterConfig:
+        return self.app.extensions["center"].config
+
+    def write_cli_config(self, path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        """A config file for `python -m center_platform` pointing at this archive's database and store."""
+        store = self.store.endpoint
+        monkeypatch.setenv("CENTER_S3_ACCESS_KEY", store.access_key)
+        monkeypatch.setenv("CENTER_S3_SECRET_KEY", store.secret_key)
+        path.write_text(
+            f"""[server]
+data_dir = "{self.config.server.data_dir}"
+
+[storage]
+mode = "external"
+endpoint_url = "{store.url}"
+bucket = "{store.bucket}"
+region = "{store.region}"
+
+[audit]
+checkpoint_prefix = "{self.config.audit.checkpoint_prefix}"
+""",
+            encoding="utf-8",
+        )
+        return path
+
     def branch_client(self) -> FlaskClient:
         return self.app.test_client()
 
@@ -214,7 +240,12 @@ def archive_rig(
 ) -> Iterator[ArchiveRig]:
     monkeypatch.setenv("CENTER_DATABASE_URL", db_url)
     config = CenterConfig.model_validate(
-        {"server": {"data_dir": str(tmp_path / "center")}, "storage": {"part_size_mb": 5}}
+        {
+            "server": {"data_dir": str(tmp_path / "center")},
+            "storage": {"part_size_mb": 5},
+            # The test store is shared by every test: each archive anchors its audit trail apart.
+            "audit": {"checkpoint_prefix": f"audit-checkpoints/{secrets.token_hex(6)}/"},
+        }
     )
     app = create_app(config, store)
     key = SigningKey.generate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -133,11 +134,16 @@ def test_chain_verification_on_the_page_catches_an_edited_row(archive_rig: Archi
 
 @pytest.mark.parametrize("tamper", ["edit", "remove"])
 def test_cli_audit_verify_detects_an_edited_or_removed_row(
-    archive_rig: ArchiveRig, tamper: str, capsys: pytest.CaptureFixture[str]
+    archive_rig: ArchiveRig,
+    tamper: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("compliance", "auditor", "sysadmin"):
         archive_rig.login(name)
-    assert cli_main(["audit", "verify"]) == 0
+    config = str(archive_rig.write_cli_config(tmp_path / "center.toml", monkeypatch))
+    assert cli_main(["--config", config, "audit", "verify"]) == 0
     assert "intact" in capsys.readouterr().out
     with archive_rig.sessions() as db:
         ids = list(db.execute(select(AuditEvent.id).order_by(AuditEvent.id)).scalars())
@@ -147,6 +153,6 @@ def test_cli_audit_verify_detects_an_edited_or_removed_row(
         else:
             db.execute(delete(AuditEvent).where(AuditEvent.id == middle))
         db.commit()
-    assert cli_main(["audit", "verify"]) == 1
+    assert cli_main(["--config", config, "audit", "verify"]) == 1
     out = capsys.readouterr().out
     assert ("edited" if tamper == "edit" else "removed") in out

@@ -1,0 +1,66 @@
+"""The center's background jobs inside `serve`: the daily expiry and the audit trail's checkpoints.
+
+Every center process may schedule them: the expiry takes a database lease so that one runs, and two
+processes anchoring the same audit head write the same checkpoint key, which is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from center_platform.audit.anchor import write_checkpoint
+from center_platform.retention.expiry import run_expiry
+from center_platform.services import CenterServices
+
+log = logging.getLogger(__name__)
+
+
+def _expire(svc: CenterServices) -> None:
+    try:
+        run_expiry(svc.sessions, svc.store, batch_size=svc.config.expiry.batch_size)
+    except Exception:  # a failed night must not stop the scheduler; the next run picks up what is left
+        log.exception("ALERT scheduled expiry failed")
+
+
+def anchor_audit_trail(svc: CenterServices) -> None:
+    retention = timedelta(days=366 * svc.config.audit.checkpoint_retention_years)
+    try:
+        with svc.sessions() as db:
+            write_checkpoint(db, svc.store, svc.config.audit.checkpoint_prefix, svc.config.audit_key(), retention)
+    except Exception:  # the store may be down; the next interval anchors the head it finds then
+        log.exception("ALERT audit checkpoint could not be written")
+
+
+def start_center_scheduler(svc: CenterServices) -> BackgroundScheduler:
+    tz = ZoneInfo(svc.config.server.timezone)
+    scheduler = BackgroundScheduler(timezone=tz)
+    common = {"max_instances": 1, "coalesce": True}
+    expiry = svc.config.expiry
+    if expiry.enabled:
+        hour, minute = (int(x) for x in expiry.run_at.split(":"))
+        scheduler.add_job(
+            _expire,
+            CronTrigger(hour=hour, minute=minute, timezone=tz),
+            args=[svc],
+            id="retention-expiry",
+            misfire_grace_time=3600,
+            **common,
+        )
+        log.info("automatic expiry daily at %s %s", expiry.run_at, tz.key)
+    else:
+        log.info("automatic expiry disabled in configuration")
+    scheduler.add_job(
+        anchor_audit_trail,
+        "interval",
+        minutes=svc.config.audit.checkpoint_interval_minutes,
+        args=[svc],
+        id="audit-checkpoint",
+        **common,
+    )
+    scheduler.start()
+    return scheduler
