@@ -17,15 +17,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.audit import trail as audit
 from center_platform.config import CenterConfig, load_center_config
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
 from center_platform.retention.rules import RULES
-from center_platform.web.user_auth import ROLES
+from center_platform.web.roles import BRANCH_ADMIN, ROLES
 from storage.config_file import ConfigError
 from storage.contract.passwords import hash_password
+from storage.contract.roles import RELATIONSHIP_MANAGER, STAFF_ROLES
 from storage.endpoint import S3Endpoint
 from storage.object_store import ObjectStore
 from storage.seaweed import SeaweedServer, SeaweedSettings
@@ -51,7 +53,7 @@ def open_store(config: CenterConfig) -> Iterator[ObjectStore]:
         endpoint = server.start()
         try:
             store = ObjectStore(endpoint)
-            store.ensure_evidence_bucket()
+            store.ensure_evidence_bucket(config.storage.default_lock_days)
             yield store
         finally:
             server.stop()
@@ -66,11 +68,11 @@ def open_store(config: CenterConfig) -> Iterator[ObjectStore]:
                 region=config.storage.region,
             )
         )
-        store.ensure_evidence_bucket()
+        store.ensure_evidence_bucket(config.storage.default_lock_days)
         yield store
 
 
-def _sessions(config: CenterConfig):  # type: ignore[no-untyped-def]
+def _sessions(config: CenterConfig) -> sessionmaker[Session]:
     url = config.database_url()
     upgrade_to_head(url)
     return make_session_factory(make_engine(url))
@@ -155,7 +157,7 @@ def cmd_user_add(config: CenterConfig, args: argparse.Namespace) -> int:
     sessions = _sessions(config)
     with sessions() as db:
         branch_id = None
-        if args.role == "branch_admin":
+        if args.role == BRANCH_ADMIN:
             branch = db.execute(select(Branch).where(Branch.code == args.branch)).scalar_one_or_none()
             if branch is None:
                 raise CommandError("a branch admin needs --branch with an existing branch code")
@@ -311,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     sadd.add_argument("--code", required=True)
     sadd.add_argument("--name", required=True)
     sadd.add_argument("--branch", required=True)
-    sadd.add_argument("--role", default="relationship_manager", choices=("relationship_manager", "branch_admin"))
+    sadd.add_argument("--role", default=RELATIONSHIP_MANAGER, choices=STAFF_ROLES)
     sadd.set_defaults(fn=cmd_staff_add)
 
     ptype = sub.add_parser("product-type", help="business types and retention rules").add_subparsers(

@@ -37,6 +37,9 @@ class StorageSection(StrictSection):
     s3_port: int = Field(default=0, ge=0, le=65535)
     part_size_mb: int = Field(default=16, ge=5, le=512)
     presign_expiry_s: int = Field(default=900, ge=60, le=86400)
+    # Every object version the store receives is locked this long before the archive sets its own
+    # retention; 0 leaves the bucket's default retention to whoever manages the bucket.
+    default_lock_days: int = Field(default=365, ge=0, le=36500)
 
     @model_validator(mode="after")
     def _external_needs_url(self) -> StorageSection:

@@ -138,8 +138,13 @@ class ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             return False, _error_text(exc)
 
-    def ensure_evidence_bucket(self) -> None:
-        """Creates the bucket with Object Lock, or checks an existing one has Object Lock and versioning."""
+    def ensure_evidence_bucket(self, default_lock_days: int = 0) -> None:
+        """Creates the bucket with Object Lock, or checks an existing one has Object Lock and versioning.
+
+        With `default_lock_days` every new object version is written under COMPLIANCE retention for that
+        long by the store itself: no version is ever unlocked, not between assembly and the archive's own
+        retention call, nor when it is quarantined and never catalogued. 0 leaves the bucket's default as is.
+        """
         try:
             self._s3.head_bucket(Bucket=self.bucket)
             exists = True
@@ -156,8 +161,19 @@ class ObjectStore:
         if versioning.get("Status") != "Enabled":
             raise StorageError(f"bucket {self.bucket} does not have versioning enabled; evidence needs Object Lock")
         lock = self._call("reading object lock", self._s3.get_object_lock_configuration, Bucket=self.bucket)
-        if lock.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+        configuration = lock.get("ObjectLockConfiguration", {})
+        if configuration.get("ObjectLockEnabled") != "Enabled":
             raise StorageError(f"bucket {self.bucket} does not have Object Lock enabled")
+        if default_lock_days < 0:
+            raise ValueError("default_lock_days cannot be negative")
+        wanted = {"Mode": "COMPLIANCE", "Days": default_lock_days}
+        if default_lock_days and configuration.get("Rule", {}).get("DefaultRetention") != wanted:
+            self._call(
+                "setting default retention",
+                self._s3.put_object_lock_configuration,
+                Bucket=self.bucket,
+                ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": wanted}},
+            )
 
     # -- multipart upload -------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ POSTGRES_ADMIN_URL = os.environ.get("DR_TEST_POSTGRES_URL", "postgresql+psycopg:
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
     server = SeaweedServer(SeaweedSettings(data_dir=tmp_path_factory.mktemp("seaweed"), bucket="evidence-test"))
     server.start()
-    ObjectStore(server.endpoint).ensure_evidence_bucket()  # type: ignore[arg-type]
+    # No default lock on the shared test bucket: expiry tests lock objects for seconds, not days.
+    ObjectStore(server.endpoint).ensure_evidence_bucket(default_lock_days=0)  # type: ignore[arg-type]
     yield server
     server.stop()
 

@@ -75,7 +75,9 @@ class CenterProcess:
         path.write_text(
             f'[server]\nport = {self.port}\ndata_dir = "{self.workdir}"\n\n'
             f'[storage]\nmode = "external"\nendpoint_url = "{self.endpoint.url}"\nbucket = "{self.endpoint.bucket}"\n'
-            f"part_size_mb = {self.part_size_mb}\n",
+            f"part_size_mb = {self.part_size_mb}\n"
+            # The test store's bucket is shared with tests that lock objects for seconds: leave its default.
+            "default_lock_days = 0\n",
             encoding="utf-8",
         )
         return path

@@ -16,6 +16,20 @@ from storage.contract.heartbeat import BranchAuditLine, Heartbeat, HeartbeatRece
 log = logging.getLogger(__name__)
 
 
+BRANCH_ACTION_PREFIX = "branch."
+
+
+def branch_actor(branch_code: str, actor: str) -> str:
+    """Who did it, as the center files it: always under the branch's name, never a center user's."""
+    return f"branch:{branch_code}/{actor}"[:64]
+
+
+def branch_action(action: str) -> str:
+    # A branch line can never pose as a center action (a deletion certificate, a replay by a compliance
+    # officer): its action lives in the branch namespace. The original is kept whole in the detail.
+    return (BRANCH_ACTION_PREFIX + action)[:48]
+
+
 def _branch_detail(branch_code: str, line: BranchAuditLine) -> dict[str, object]:
     try:
         original: object = json.loads(line.detail)
@@ -26,6 +40,8 @@ def _branch_detail(branch_code: str, line: BranchAuditLine) -> dict[str, object]
         "branch": branch_code,
         "branch_audit_id": line.branch_audit_id,
         "at_branch": line.at.isoformat(),
+        "branch_actor": line.actor,
+        "branch_action": line.action,
         "detail": original,
     }
 
@@ -45,7 +61,13 @@ def file_branch_audit(db: Session, branch_id: int, branch_code: str, lines: list
     for line in sorted(lines, key=lambda x: x.branch_audit_id):
         if line.branch_audit_id in filed:
             continue
-        event = audit.append(db, line.actor, line.action, line.target, _branch_detail(branch_code, line))
+        event = audit.append(
+            db,
+            branch_actor(branch_code, line.actor),
+            branch_action(line.action),
+            line.target,
+            _branch_detail(branch_code, line),
+        )
         db.add(BranchAuditReceipt(branch_id=branch_id, branch_audit_id=line.branch_audit_id, audit_event_id=event.id))
         filed.add(line.branch_audit_id)
     return ids

@@ -85,3 +85,26 @@ def test_legal_hold_on_and_off(store: ObjectStore) -> None:
     assert not store.head(key, version).legal_hold
     report = store.delete_versions([ObjectVersion(key, version)])
     assert [v.version_id for v in report.deleted] == [version]
+
+
+def test_bucket_default_lock_leaves_no_version_unlocked(store: ObjectStore) -> None:
+    """An object the archive never gets to lock itself (quarantined, or caught between assembly and the
+    retention call) is still under COMPLIANCE retention from the moment the store has it."""
+    from dataclasses import replace
+
+    own = ObjectStore(replace(store.endpoint, bucket=f"deflock-{secrets.token_hex(3)}"))
+    own.ensure_evidence_bucket(default_lock_days=3)
+    own.ensure_evidence_bucket(default_lock_days=3)  # idempotent on an existing bucket
+    small = own.put_small("manifests/a.json", b"{}", "application/json")
+    key = "clips/b.mp4"
+    upload_id = own.create_multipart(key)
+    body = secrets.token_bytes(1000)
+    signed = own.presign_part(key, upload_id, 1, sha256_b64(body), 300)
+    assert requests.put(signed.url, data=body, headers=signed.headers, timeout=30).status_code == 200
+    assembled = own.complete_multipart(key, upload_id, own.list_parts(key, upload_id))
+    soon = datetime.now(UTC) + timedelta(days=2)
+    for obj_key, version in (("manifests/a.json", small.version_id), (key, assembled.version_id)):
+        info = own.head(obj_key, version)
+        assert info.lock_mode == "COMPLIANCE" and info.retain_until is not None and info.retain_until > soon
+        with pytest.raises(StorageError):
+            own.delete_version(obj_key, version)

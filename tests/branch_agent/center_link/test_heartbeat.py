@@ -14,6 +14,7 @@ from branch_agent.db.models import COMPLETED, PENDING, QUARANTINED, Clip, LocalA
 from branch_agent.sources import SourceHealth
 from branch_agent.spool.clip_manifest import audit_local
 from center_platform.audit import trail as audit
+from center_platform.audit.query import DELETION_CERTIFICATE
 from center_platform.db.models import AuditEvent, BranchHeartbeat
 from storage.database import utcnow
 from tests.live_center import BRANCH_CODE, LiveCenter, branch_agent_for, live_center  # noqa: F401
@@ -79,9 +80,10 @@ def test_heartbeat_reports_the_branch_and_files_its_audit_lines_once(live_center
 
     filed = _center_branch_audit(live_center)
     assert [(a["actor"], a["action"], a["target"], a["branch"]) for a in filed] == [
-        ("1000001", "login", "counter", BRANCH_CODE),
-        ("1000001", "recording.started", "a" * 32, BRANCH_CODE),
+        (f"branch:{BRANCH_CODE}/1000001", "branch.login", "counter", BRANCH_CODE),
+        (f"branch:{BRANCH_CODE}/1000001", "branch.recording.started", "a" * 32, BRANCH_CODE),
     ]
+    assert (filed[1]["branch_actor"], filed[1]["branch_action"]) == ("1000001", "recording.started")
     assert filed[0]["detail"] == {"ip": "10.0.0.5"}
     with svc.sessions() as db:
         assert db.execute(select(func.count()).where(LocalAudit.sent_at.is_(None))).scalar_one() == 0
@@ -124,3 +126,22 @@ def test_heartbeat_endpoint_refuses_unsigned_and_malformed_requests(live_center:
         assert exc.status == 400 and "heartbeat" in str(exc)
     else:
         raise AssertionError("a malformed heartbeat was accepted")
+
+
+def test_branch_lines_cannot_pose_as_center_actions(live_center: LiveCenter, branch_agent_for) -> None:  # type: ignore[no-untyped-def]
+    """A branch (or whoever holds its secret) writing a forged deletion certificate or a replay by a
+    center user gets both filed as branch-originated lines, never as the center's own."""
+    agent = branch_agent_for()
+    with agent.svc.sessions() as db:
+        audit_local(db, "compliance", DELETION_CERTIFICATE, "f" * 32, {"sha256": "00" * 32})
+        audit_local(db, "auditor", "recording.replayed", "f" * 32)
+        db.commit()
+    assert send_heartbeat(agent.svc).audit_lines_sent == 2
+    with live_center.sessions() as db:
+        rows = db.execute(select(AuditEvent).where(AuditEvent.target == "f" * 32)).scalars().all()
+        certificates = db.execute(select(AuditEvent).where(AuditEvent.action == DELETION_CERTIFICATE)).scalars().all()
+    assert [(r.actor, r.action) for r in rows] == [
+        (f"branch:{BRANCH_CODE}/compliance", f"branch.{DELETION_CERTIFICATE}"),
+        (f"branch:{BRANCH_CODE}/auditor", "branch.recording.replayed"),
+    ]
+    assert certificates == []
