@@ -128,7 +128,8 @@ def cmd_cameras_probe(config: BranchConfig | None, args: argparse.Namespace) -> 
 
 
 def cmd_cameras_discover(config: BranchConfig | None, args: argparse.Namespace) -> int:
-    from branch_agent.sources.onvif_camera import OnvifEndpoint, OnvifError, query_device
+    from branch_agent.sources.onvif_camera import query_device
+    from branch_agent.sources.onvif_endpoint import OnvifEndpoint, OnvifError
     from branch_agent.sources.ws_discovery import discover
 
     password = _password_from_env(args.password_env) if args.user else ""

@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from branch_agent.sources.kinds.gb28181 import Gb28181CameraSection
+from branch_agent.sources.kinds.section_fields import ENV_NAME, gb_id, secret_from_env
+from branch_agent.sources.kinds.spec import CameraSection, MicrophoneSection, Role
+from branch_agent.sources.registry import camera_kind_of, section_schema, sound_camera_kinds
 from storage.config_file import ConfigError, ConfigPath, StrictSection, TimeZoneName, load_toml_model
 
 if TYPE_CHECKING:
@@ -76,40 +80,6 @@ class SpoolSection(StrictSection):
         return v
 
 
-_ENV_NAME = r"^([A-Z_][A-Z0-9_]{0,63})?$"
-
-
-def _secret_from_env(variable: str, what: str) -> str:
-    """A camera password: only ever from the environment, never from the file."""
-    if not variable:
-        return ""
-    value = os.environ.get(variable, "")
-    if not value:
-        raise ConfigError(f"set {variable}: the password of {what}")
-    return value
-
-
-class _NetworkCameraAuth(StrictSection):
-    username: str = Field(default="", max_length=128)
-    password_env: str = Field(
-        default="", pattern=_ENV_NAME, description="name of the environment variable holding the password"
-    )
-    transport: Literal["tcp", "udp"] = "tcp"
-    # Capture-to-arrival delay of this camera, measured at installation; taken off its timestamps.
-    # Bounded well inside the recorder's tolerances (0.5 s audio latency, 1 s before a picture is stale).
-    latency_ms: int = Field(default=0, ge=0, le=400)
-
-    def password(self, what: str) -> str:
-        return _secret_from_env(self.password_env, what)
-
-
-def _gb_id(value: str, what: str) -> str:
-    from branch_agent.gb28181.gb_ids import parse_gb_id
-
-    parse_gb_id(value, what)  # InvalidGbId is a ValueError: pydantic names the key
-    return value
-
-
 class Gb28181Section(StrictSection):
     """The GB/T 28181 platform (SIP server) the branch's GB cameras register to: one per agent."""
 
@@ -128,7 +98,7 @@ class Gb28181Section(StrictSection):
     announce_host: str = Field(default="", max_length=253, pattern=r"^([A-Za-z0-9.:\[\]-]+)?$")
     # The access password most deployments give every camera, and per-device exceptions: both are
     # names of environment variables, never the passwords.
-    password_env: str = Field(default="", pattern=_ENV_NAME)
+    password_env: str = Field(default="", pattern=ENV_NAME)
     device_password_envs: dict[str, str] = Field(default_factory=dict)
     keepalive_interval_s: float = Field(default=60.0, gt=0, le=3600)
     keepalive_misses: int = Field(default=3, ge=1, le=100)
@@ -156,8 +126,8 @@ class Gb28181Section(StrictSection):
     @classmethod
     def _device_passwords(cls, v: dict[str, str]) -> dict[str, str]:
         for device_id, variable in v.items():
-            _gb_id(device_id, "device ID")
-            if not re.fullmatch(_ENV_NAME, variable) or not variable:
+            gb_id(device_id, "device ID")
+            if not re.fullmatch(ENV_NAME, variable) or not variable:
                 raise ValueError(f"{variable!r} (for device {device_id}) is not an environment variable name")
         return v
 
@@ -171,8 +141,8 @@ class Gb28181Section(StrictSection):
         """The platform's settings with the passwords read from the environment (ConfigError if unset)."""
         from branch_agent.gb28181.devices import GbPlatformConfig
 
-        passwords = {d: _secret_from_env(v, f"GB/T 28181 device {d}") for d, v in self.device_password_envs.items()}
-        default = _secret_from_env(self.password_env, "the GB/T 28181 cameras") if self.password_env else None
+        passwords = {d: secret_from_env(v, f"GB/T 28181 device {d}") for d, v in self.device_password_envs.items()}
+        default = secret_from_env(self.password_env, "the GB/T 28181 cameras") if self.password_env else None
         return GbPlatformConfig(
             server_id=self.server_id,
             domain=self.domain,
@@ -186,122 +156,8 @@ class Gb28181Section(StrictSection):
         )
 
 
-class Gb28181CameraSection(StrictSection):
-    """A camera that registers to the agent's GB/T 28181 platform; the agent INVITEs its channel."""
-
-    kind: Literal["gb28181"]
-    device_id: str
-    channel_id: str = Field(description="the channel to play; an IP camera's is often its device ID")
-    media_transport: Literal["udp", "tcp_passive", "tcp_active"] = "udp"
-    media_port: int = Field(default=0, ge=0, le=65535, description="0: a free port per session")
-    latency_ms: int = Field(default=0, ge=0, le=400)
-    # Without a packet for this long the session is hung up and the channel INVITEd again.
-    media_timeout_s: float = Field(default=10.0, ge=2, le=300)
-
-    @field_validator("device_id")
-    @classmethod
-    def _device_id(cls, v: str) -> str:
-        return _gb_id(v, "device ID")
-
-    @field_validator("channel_id")
-    @classmethod
-    def _channel_id(cls, v: str) -> str:
-        return _gb_id(v, "channel ID")
-
-
-class SyntheticCameraSection(StrictSection):
-    kind: Literal["synthetic"]
-    width: int = Field(default=1920, ge=16, le=7680)
-    height: int = Field(default=1080, ge=16, le=4320)
-    fps: int = Field(default=25, ge=1, le=60)
-    label: str = ""
-
-
-class RtspCameraSection(_NetworkCameraAuth):
-    kind: Literal["rtsp"]
-    url: str = Field(pattern=r"^rtsps?://[^/\s]+")
-
-    @field_validator("url")
-    @classmethod
-    def _no_password_in_url(cls, v: str) -> str:
-        from urllib.parse import urlsplit
-
-        if urlsplit(v).password is not None:
-            raise ValueError("the URL carries a password; put it in the variable named by password_env")
-        return v
-
-
-class OnvifCameraSection(_NetworkCameraAuth):
-    kind: Literal["onvif"]
-    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
-    port: int = Field(default=80, ge=1, le=65535)
-    stream: str = Field(
-        default="main",
-        pattern=r"^(main|sub|[0-9]{2,5}x[0-9]{2,5})$",
-        description="main (largest), sub (smallest) or WIDTHxHEIGHT",
-    )
-    timeout_s: float = Field(default=5.0, gt=0, le=60)
-
-
-class FileCameraSection(StrictSection):
-    kind: Literal["file"]
-    path: ConfigPath
-    loop: bool = True
-
-    @field_validator("path")
-    @classmethod
-    def _exists(cls, v: Path) -> Path:
-        if not v.is_file():
-            raise ValueError(f"no such file: {v}")
-        return v
-
-
-class V4l2CameraSection(StrictSection):
-    kind: Literal["v4l2"]
-    device: Path = Path("/dev/video0")
-    width: int = Field(default=1280, ge=16, le=7680)
-    height: int = Field(default=720, ge=16, le=4320)
-    fps: int = Field(default=25, ge=1, le=60)
-    input_format: Literal["", "mjpeg", "yuyv422", "h264"] = Field(default="", description="empty: the device's default")
-
-
-EnvironmentCameraSection = Annotated[
-    SyntheticCameraSection | OnvifCameraSection | RtspCameraSection | FileCameraSection | Gb28181CameraSection,
-    Field(discriminator="kind"),
-]
-DeskCameraSection = Annotated[
-    SyntheticCameraSection | V4l2CameraSection | RtspCameraSection | FileCameraSection, Field(discriminator="kind")
-]
-VideoSourceSection = (
-    SyntheticCameraSection
-    | OnvifCameraSection
-    | RtspCameraSection
-    | FileCameraSection
-    | V4l2CameraSection
-    | Gb28181CameraSection
-)
-
-
-class ToneMicrophoneSection(StrictSection):
-    kind: Literal["tone"]
-    frequency_hz: float = Field(default=1000.0, gt=0, lt=20000)
-
-
-class AlsaMicrophoneSection(StrictSection):
-    kind: Literal["alsa"]
-    device: str = Field(default="default", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:,.=-]+$")
-    channels: int = Field(default=1, ge=1, le=8, description="captured channels, mixed down to mono")
-    latency_ms: int = Field(default=0, ge=0, le=400)
-
-
-class CameraMicrophoneSection(StrictSection):
-    kind: Literal["camera"]
-    camera: Literal["environment", "desk"] = "environment"
-
-
-AudioSourceSection = Annotated[
-    ToneMicrophoneSection | AlsaMicrophoneSection | CameraMicrophoneSection, Field(discriminator="kind")
-]
+def _one_of(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 class LayoutSection(StrictSection):
@@ -314,20 +170,32 @@ class LayoutSection(StrictSection):
 class CounterSection(StrictSection):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = Field(min_length=1, max_length=100)
-    environment: EnvironmentCameraSection
-    desk: DeskCameraSection
-    microphone: AudioSourceSection
+    # Which kinds each role takes, and what each kind's section holds, is the source registry's.
+    environment: Annotated[CameraSection, section_schema(Role.ENVIRONMENT)]
+    desk: Annotated[CameraSection, section_schema(Role.DESK)]
+    microphone: Annotated[MicrophoneSection, section_schema(Role.MICROPHONE)]
     layout: LayoutSection = LayoutSection()
+
+    def camera(self, role: Role) -> CameraSection:
+        if role is Role.ENVIRONMENT:
+            return self.environment
+        if role is Role.DESK:
+            return self.desk
+        raise ValueError(f"{role} is not a camera role")
 
     @model_validator(mode="after")
     def _camera_has_sound(self) -> CounterSection:
-        if isinstance(self.microphone, CameraMicrophoneSection):
-            camera = getattr(self, self.microphone.camera)
-            if isinstance(camera, (SyntheticCameraSection, V4l2CameraSection)):
-                raise ValueError(
-                    f"microphone kind 'camera' takes the sound of the {self.microphone.camera} camera, "
-                    f"but a {camera.kind} camera has no sound; use an rtsp, onvif, gb28181 or file camera or an alsa microphone"
-                )
+        role = self.microphone.camera_sound()
+        if role is None:
+            return self
+        camera = self.camera(role)
+        if not camera_kind_of(camera).carries_sound:
+            with_sound = sound_camera_kinds(role)
+            instead = f"a {role} camera of kind {_one_of(with_sound)} or " if with_sound else ""
+            raise ValueError(
+                f"microphone kind {self.microphone.kind!r} takes the sound of the {role} camera, "
+                f"but a {camera.kind} camera has no sound; use {instead}another microphone kind"
+            )
         return self
 
 

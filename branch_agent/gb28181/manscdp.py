@@ -38,8 +38,8 @@ def decode_body(body: bytes, content_type: str | None = None) -> str:
     charsets: list[str] = []
     if content_type and (m := re.search(r"charset\s*=\s*\"?([A-Za-z0-9_.-]+)", content_type)):
         charsets.append(m.group(1))
-    if m := _DECLARED.search(body[:200]):
-        charsets.append(m.group(1).decode("ascii"))
+    if declared := _DECLARED.search(body[:200]):
+        charsets.append(declared.group(1).decode("ascii"))
     tried: list[str] = []
     for name in ["utf-8", *charsets, "gb18030"]:
         codec = "gb18030" if name.lower() in _GB_FAMILY else name

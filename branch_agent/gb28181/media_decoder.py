@@ -46,6 +46,24 @@ class _Unwrapper:
         return pts + self._offset
 
 
+_Decoder = av.AudioCodecContext | av.VideoCodecContext
+
+
+def _open_decoder(unit: AccessUnit) -> _Decoder:
+    ctx = av.CodecContext.create(unit.codec, "r")
+    if unit.kind == "video":
+        if not isinstance(ctx, av.VideoCodecContext):
+            raise TypeError(f"{unit.codec} is not a video codec, yet the demuxer found it in a video stream")
+        ctx.thread_type = "SLICE"  # frame threads would hold pictures back
+        return ctx
+    if not isinstance(ctx, av.AudioCodecContext):
+        raise TypeError(f"{unit.codec} is not an audio codec, yet the demuxer found it in an audio stream")
+    if unit.codec in ("pcm_alaw", "pcm_mulaw"):
+        ctx.sample_rate = _G711_RATE
+        ctx.layout = "mono"
+    return ctx
+
+
 @dataclass
 class Decoded:
     video: list[VideoFrame]
@@ -63,7 +81,7 @@ class MediaDecoder:
         self.want_video = want_video
         self.want_audio = want_audio
         self._latency_ns = latency_ms * 1_000_000
-        self._contexts: dict[tuple[str, str], av.CodecContext] = {}
+        self._contexts: dict[tuple[str, str], _Decoder] = {}
         self._unwrap = {"video": _Unwrapper(), "audio": _Unwrapper()}
         self._clocks = {"video": StreamClock(), "audio": StreamClock()}
         self._stamper: _SoundStamper | None = None
@@ -110,16 +128,12 @@ class MediaDecoder:
                 out.audio.extend(self._sound(frame, arrival_ns))
         return out
 
-    def _context(self, unit: AccessUnit) -> av.CodecContext:
+    def _context(self, unit: AccessUnit) -> _Decoder:
         key = (unit.kind, unit.codec)
         ctx = self._contexts.get(key)
         if ctx is None:
-            ctx = av.CodecContext.create(unit.codec, "r")
-            if unit.codec in ("pcm_alaw", "pcm_mulaw"):
-                ctx.sample_rate = _G711_RATE
-                ctx.layout = "mono"
+            ctx = _open_decoder(unit)
             if unit.kind == "video":
-                ctx.thread_type = "SLICE"  # frame threads would hold pictures back
                 self.video_codec = unit.codec
             else:
                 self.audio_codec = unit.codec

@@ -17,13 +17,13 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from branch_agent.gb28181.media_decoder import MediaDecoder
 from branch_agent.gb28181.ps_demux import DemuxStats, PsDemuxer
 from branch_agent.gb28181.rfc4571 import Deframer
 from branch_agent.gb28181.rtp_packet import RtpError, parse_rtp
 from branch_agent.gb28181.rtp_reorder import Delivery, ReorderBuffer, ReorderStats
+from branch_agent.gb28181.sdp import GbTransport
 from branch_agent.sources.audio_queue import AudioQueue
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
 from branch_agent.sources.rate_meter import RateMeter
@@ -32,8 +32,6 @@ from branch_agent.sources.shared_feed import SharedWorker
 _log = logging.getLogger(__name__)
 _NS = 1_000_000_000
 _TICK_S = 0.02  # how often the thread wakes without traffic: reorder timeouts and close()
-
-GbTransport = Literal["udp", "tcp-passive", "tcp-active"]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from branch_agent.gb28181.devices import Channel, DeviceRecord, GbPlatformConfig, Transport
 from branch_agent.gb28181.gb_ids import InvalidGbId, parse_gb_id
@@ -212,7 +213,9 @@ class GbPlatform(Registrar):
             self._client.request(request, Destination(record.transport, record.address), timeout_s=deadline_s)
         )
         try:
-            await asyncio.wait({transaction, pending.done}, timeout=deadline_s, return_when=asyncio.FIRST_COMPLETED)
+            # Whichever ends first; each one's outcome is read from it below.
+            racers: set[asyncio.Future[Any]] = {transaction, pending.done}
+            await asyncio.wait(racers, timeout=deadline_s, return_when=asyncio.FIRST_COMPLETED)
             if pending.done.done():
                 # The device answered, so it has the query; a lost 200 to it no longer matters.
                 return pending

@@ -349,7 +349,7 @@ class PlaySessions:
         session.end("ended by device (BYE)")
         return response
 
-    def handle_stray_response(self, response: SipResponse, send: Callable[[SipRequest, Destination], None]) -> bool:
+    def handle_stray_response(self, response: SipResponse, send: Callable[[SipRequest, Destination], object]) -> bool:
         """A 200 to an INVITE resent because our ACK was lost: ACK it again (RFC 3261 13.2.2.4)."""
         try:
             _, method = response.cseq

@@ -12,9 +12,14 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 # GB/T 28181-2016 9.2.2: PS over RTP is the mandatory format; H.264 and MPEG-4 may be offered.
 DEFAULT_RTPMAP = {96: "PS/90000", 98: "H264/90000", 97: "MPEG4/90000"}
+
+
+# How the media receiver spells a transport.
+GbTransport = Literal["udp", "tcp-passive", "tcp-active"]
 
 
 class SdpError(ValueError):
@@ -41,9 +46,13 @@ class MediaTransport(enum.Enum):
         return None
 
     @property
-    def receiver_name(self) -> str:
+    def receiver_name(self) -> GbTransport:
         """The spelling media_receiver.ReceiverSettings.transport uses: udp, tcp-passive, tcp-active."""
-        return self.value.replace("_", "-")
+        if self is MediaTransport.TCP_PASSIVE:
+            return "tcp-passive"
+        if self is MediaTransport.TCP_ACTIVE:
+            return "tcp-active"
+        return "udp"
 
     @property
     def is_tcp(self) -> bool:
@@ -128,7 +137,7 @@ def parse_sdp(body: bytes | str) -> SessionDescription:
     session: dict[str, str | None] = {"o": "", "s": "", "c": None, "y": None, "f": None}
     session_attrs: list[tuple[str, str | None]] = []
     unknown: list[str] = []
-    media: list[dict[str, object]] = []
+    media: list[_MediaLines] = []
     for raw in re.split(r"\r\n|\r|\n", text):
         if not raw.strip():
             continue
@@ -143,14 +152,14 @@ def parse_sdp(body: bytes | str) -> SessionDescription:
         elif kind == "c":
             host = _connection_host(value)
             if current is not None:
-                current["c"] = host
+                current.connection_host = host
             else:
                 session["c"] = host
         elif kind == "a":
             name, sep, attr_value = value.partition(":")
             attr = (name.strip().lower(), attr_value.strip() if sep else None)
             if current is not None:
-                current["a"].append(attr)  # type: ignore[attr-defined]
+                current.attributes.append(attr)
             else:
                 session_attrs.append(attr)
         elif kind == "y":
@@ -164,17 +173,7 @@ def parse_sdp(body: bytes | str) -> SessionDescription:
             unknown.append(raw)
     if not media:
         raise SdpError("SDP has no m= line: nothing says which port the media uses")
-    descriptions = tuple(
-        MediaDescription(
-            media=str(m["media"]),
-            port=int(m["port"]),  # type: ignore[call-overload]
-            protocol=str(m["protocol"]),
-            formats=tuple(m["formats"]),  # type: ignore[arg-type]
-            attributes=tuple(m["a"]),
-            connection_host=m.get("c"),  # type: ignore[arg-type]
-        )
-        for m in media
-    )
+    descriptions = tuple(m.description() for m in media)
     if session["c"] is None and any(d.connection_host is None for d in descriptions):
         raise SdpError("SDP has no c= line: nothing says which address the media uses")
     return SessionDescription(
@@ -189,21 +188,36 @@ def parse_sdp(body: bytes | str) -> SessionDescription:
     )
 
 
-def _media_line(value: str) -> dict[str, object]:
+@dataclass
+class _MediaLines:
+    """An m= section while its lines are read."""
+
+    media: str
+    port: int
+    protocol: str
+    formats: list[str]
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+    connection_host: str | None = None
+
+    def description(self) -> MediaDescription:
+        return MediaDescription(
+            media=self.media,
+            port=self.port,
+            protocol=self.protocol,
+            formats=tuple(self.formats),
+            attributes=tuple(self.attributes),
+            connection_host=self.connection_host,
+        )
+
+
+def _media_line(value: str) -> _MediaLines:
     parts = value.split()
     if len(parts) < 3:
         raise SdpError(f"m= line needs '<media> <port> <proto> [formats]', got {value!r}")
     port_text = parts[1].split("/")[0]  # "port/count" is allowed by RFC 4566
     if not port_text.isdigit() or int(port_text) > 65535:
         raise SdpError(f"m= line port must be 0-65535, got {parts[1]!r}")
-    return {
-        "media": parts[0].lower(),
-        "port": int(port_text),
-        "protocol": parts[2].upper(),
-        "formats": parts[3:],
-        "a": [],
-        "c": None,
-    }
+    return _MediaLines(media=parts[0].lower(), port=int(port_text), protocol=parts[2].upper(), formats=parts[3:])
 
 
 def _connection_host(value: str) -> str:

@@ -227,7 +227,7 @@ class FragmentedMp4Writer:
         frame.time_base = Fraction(1, self.settings.fps)
         # Planes may be padded to line_size; the views cover the visible part only.
         y, u, v = (
-            np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+            np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
             for plane in frame.planes
         )
         return EncoderFrame(frame=frame, y=y, u=u, v=v)
@@ -341,7 +341,10 @@ class ThreadedMp4Writer:
 
     def submit_video(self, picture: EncoderFrame) -> None:
         """Queue a picture made by ``new_video_frame``; the caller must not touch it afterwards."""
-        self._submit(("video", picture, int(picture.frame.pts)))
+        pts = picture.frame.pts
+        if pts is None:
+            raise ValueError("a picture without a pts: make it with new_video_frame")
+        self._submit(("video", picture, pts))
         self.video_frames += 1
 
     def write_audio(self, samples: np.ndarray, pts_samples: int) -> None:

@@ -125,16 +125,24 @@ class OverlayRenderer:
             stroke_width=self._outline,
         )
         # Even dimensions keep the 2x2 chroma blocks aligned with the luma patch.
-        width = (right - left + 1) // 2 * 2
-        height = (bottom - top + 1) // 2 * 2
+        width = int(right - left + 1) // 2 * 2
+        height = int(bottom - top + 1) // 2 * 2
         if width <= 0 or height <= 0 or not joined.strip():
             empty = np.zeros((0, 0), dtype=np.uint8)
             return OverlayPatch(alpha=empty, luma=empty)
         luma = Image.new("L", (width, height), _OUTLINE_LUMA)
         alpha = Image.new("L", (width, height), 0)
-        kwargs = dict(font=self._font, spacing=self._spacing, align=align, stroke_width=self._outline)
-        ImageDraw.Draw(luma).multiline_text((-left, -top), joined, fill=_TEXT_LUMA, stroke_fill=_OUTLINE_LUMA, **kwargs)
-        ImageDraw.Draw(alpha).multiline_text((-left, -top), joined, fill=255, stroke_fill=255, **kwargs)
+        for image, ink, outline in ((luma, _TEXT_LUMA, _OUTLINE_LUMA), (alpha, 255, 255)):
+            ImageDraw.Draw(image).multiline_text(
+                (-left, -top),
+                joined,
+                fill=ink,
+                stroke_fill=outline,
+                font=self._font,
+                spacing=self._spacing,
+                align=align,
+                stroke_width=self._outline,
+            )
         return OverlayPatch(alpha=np.asarray(alpha).copy(), luma=np.asarray(luma).copy())
 
     def apply(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, text: OverlayText) -> None:

@@ -65,7 +65,7 @@ class _Stop(Exception):
 
 def _plane(plane: av.video.plane.VideoPlane, width: int, height: int) -> np.ndarray:
     # Copy out of FFmpeg's buffer, which the decoder reuses for the next frame.
-    rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+    rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
     out = np.ascontiguousarray(rows[:height, :width])
     out.flags.writeable = False
     return out
@@ -289,6 +289,8 @@ class AvStreamReader(SharedWorker):
                 _log.debug("source %s: undecodable packet: %s", self.name, exc)
                 continue
             for frame in frames:
+                if not isinstance(frame, (av.VideoFrame, av.AudioFrame)):
+                    continue  # only picture and sound streams are demuxed
                 pts = _pts_ns(frame)
                 if s.realtime and pts is not None:
                     if pace_origin is None:

@@ -180,7 +180,7 @@ class GbCamera(SharedWorker):
     def _receiver_settings(self, port: int, ssrc: int, remote: tuple[str, int] | None) -> ReceiverSettings:
         s = self.settings
         return ReceiverSettings(
-            transport=s.transport.receiver_name,  # type: ignore[arg-type]
+            transport=s.transport.receiver_name,
             bind_host=s.bind_host,
             port=port,
             remote=remote,

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
+from branch_agent.sources.onvif_endpoint import OnvifEndpoint
+from branch_agent.sources.onvif_profiles import StreamChoice
 from branch_agent.sources.stream_target import StreamTarget, rtsp_options
 from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
 
@@ -18,8 +20,7 @@ class OnvifStreamRequest:
     port: int
     username: str
     password: str = field(repr=False)
-    # "main" (largest picture), "sub" (smallest) or (width, height).
-    stream: str | tuple[int, int] = "main"
+    stream: StreamChoice = "main"
     transport: str = "tcp"
     timeout_s: float = 5.0
     open_timeout_s: float = 10.0
@@ -47,10 +48,11 @@ class OnvifResolver:
         self.request = request
 
     def resolve(self) -> StreamTarget:
-        from branch_agent.sources.onvif_camera import OnvifEndpoint, resolve_stream
+        # The SOAP client is loaded with the first ONVIF camera, not by every reader of the configuration.
+        from branch_agent.sources.onvif_camera import resolve_stream
 
         r = self.request
-        stream = resolve_stream(OnvifEndpoint(r.host, r.port, r.username, r.password, r.timeout_s), r.stream)  # type: ignore[arg-type]
+        stream = resolve_stream(OnvifEndpoint(r.host, r.port, r.username, r.password, r.timeout_s), r.stream)
         uri = on_configured_host(stream.profile.stream_uri, r.host)
         offset = stream.clock_offset_s
         if abs(offset) >= 2:

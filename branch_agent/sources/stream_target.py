@@ -27,7 +27,9 @@ class StreamTarget:
 class TargetResolver(Protocol):
     """Produces the target to connect to; raising an exception counts as a failed attempt."""
 
-    kind: str
+    @property
+    def kind(self) -> str:
+        """The camera kind, as shown in its health."""
 
     def resolve(self) -> StreamTarget: ...
 

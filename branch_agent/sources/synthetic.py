@@ -27,13 +27,15 @@ _NS = 1_000_000_000
 
 def _label_mask(text: str, height_px: int, font_path: str | Path | None) -> np.ndarray:
     """Boolean ink mask of the label, rendered once so each frame only copies it."""
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
     if font_path is not None:
         if not Path(font_path).is_file():
             raise FileNotFoundError(f"label font not found: {font_path}")
         font = ImageFont.truetype(str(font_path), height_px)
     else:
         font = ImageFont.load_default(size=height_px)
-    left, top, right, bottom = font.getbbox(text)
+    # FreeType's box is typed as fractional; the pixel box of rendered text is whole.
+    left, top, right, bottom = (int(edge) for edge in font.getbbox(text))
     img = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
     ImageDraw.Draw(img).text((-left, -top), text, font=font, fill=255)
     return np.asarray(img) >= 128

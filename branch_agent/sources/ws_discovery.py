@@ -102,12 +102,13 @@ def parse_probe_matches(datagram: bytes, message_id: str | None = None) -> list[
     for match in (e for e in root.iter() if _local(e.tag) == "ProbeMatch"):
         reference = _child(match, "EndpointReference")
         address = _child(reference, "Address") if reference is not None else None
-        if address is None or not (address.text or "").strip():
+        endpoint_reference = (address.text or "").strip() if address is not None else ""
+        if not endpoint_reference:
             log.info("WS-Discovery: ignoring a ProbeMatch without an endpoint reference")
             continue
         devices.append(
             DiscoveredDevice(
-                endpoint_reference=address.text.strip(),  # type: ignore[union-attr]
+                endpoint_reference=endpoint_reference,
                 xaddrs=_words(_child(match, "XAddrs")),
                 scopes=_words(_child(match, "Scopes")),
                 types=_words(_child(match, "Types")),

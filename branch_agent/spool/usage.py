@@ -21,15 +21,19 @@ RECORDED = (COMPLETED, INTERRUPTED)
 
 def measure_spool_disk(sessions: sessionmaker[Session], spool_dir: Path, now: datetime) -> DiskForecast:
     with sessions() as db:
-        spool_bytes = db.execute(
-            select(func.coalesce(func.sum(Clip.size), 0)).where(Clip.state.in_(RECORDED), Clip.upload_state != PURGED)
-        ).scalar_one()
+        # SUM over no clips is NULL.
+        spool_bytes = (
+            db.execute(
+                select(func.sum(Clip.size)).where(Clip.state.in_(RECORDED), Clip.upload_state != PURGED)
+            ).scalar_one()
+            or 0
+        )
         recent = db.execute(
             select(Clip.started_at, Clip.size).where(
                 Clip.state.in_(RECORDED), Clip.started_at >= now - RATE_WINDOW - timedelta(days=1)
             )
         ).all()
-    return forecast_disk(spool_dir, int(spool_bytes), [(at, size or 0) for at, size in recent], now)
+    return forecast_disk(spool_dir, spool_bytes, [(at, size or 0) for at, size in recent], now)
 
 
 @dataclass(frozen=True)

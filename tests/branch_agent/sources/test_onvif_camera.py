@@ -17,22 +17,22 @@ import av
 import pytest
 from PIL import Image
 
-from branch_agent.sources.onvif_camera import (
+from branch_agent.sources.onvif_camera import OnvifDevice, query_device
+from branch_agent.sources.onvif_endpoint import (
     OnvifAuthError,
-    OnvifDevice,
     OnvifEndpoint,
     OnvifError,
     OnvifNoProfile,
     OnvifUnreachable,
-    fetch_snapshot,
-    pick_profile,
-    query_device,
 )
+from branch_agent.sources.onvif_profiles import pick_profile
+from branch_agent.sources.onvif_snapshot import fetch_snapshot
 from branch_agent.sources.onvif_stream import on_configured_host
 from branch_agent.sources.stream_urls import redact_url, stream_url_with_credentials
 from tests.peers.onvif_simulator import SimulatedCamera, free_port, running_ipycam
 
-MODULE_LOGGER = "branch_agent.sources.onvif_camera"
+# Where the fallback from one way of authenticating to the next is logged.
+MODULE_LOGGER = "branch_agent.sources.onvif_connection"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from branch_agent.sources.onvif_camera import OnvifEndpoint, query_device
+from branch_agent.sources.onvif_camera import query_device
+from branch_agent.sources.onvif_endpoint import OnvifEndpoint
 from branch_agent.sources.ws_discovery import DiscoveredDevice, discover, parse_probe_matches, probe_message
 from tests.peers.onvif_simulator import SimulatedCamera, free_port, running_ipycam
 
