@@ -17,13 +17,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Text
 
-from center_platform.db.models import Branch, Product, ProductType, Recording
+from center_platform.db.models import ARCHIVED, DELETED, MISSING, Branch, Product, ProductType, Recording
 from storage.contract.masking import mask_card_number, mask_id_number
 
 MAX_PAGE = 200
 COUNT_CAP = 1000
 MIN_CONTAINS = 2  # characters a "contains" name search needs
-STATES = ("archived", "deleted")
+STATES = (ARCHIVED, DELETED, MISSING)
 NameMatch = Literal["prefix", "contains"]
 
 
@@ -82,11 +82,11 @@ def _name_pieces(text: str) -> list[str]:
     return sorted({text[i : i + 2] for i in range(len(text) - 1)})
 
 
-def _ids(session: Session, q: Select) -> list[int]:  # type: ignore[type-arg]
+def _ids(session: Session, q: Select[tuple[int]]) -> list[int]:
     return list(session.execute(q).scalars())
 
 
-def _filtered(session: Session, f: SearchFilters) -> Select | None:  # type: ignore[type-arg]
+def _filtered(session: Session, f: SearchFilters) -> Select[tuple[int]] | None:
     """Recording ids matching every filter, or None when a named branch, product or type does not exist."""
     q = select(Recording.id)
     if f.started_from:
@@ -140,7 +140,7 @@ def _filtered(session: Session, f: SearchFilters) -> Select | None:  # type: ign
 
 
 def _row(
-    rec: Recording, branch_code: str, product_code: str, product_name: str, type_code: str, unmasked: bool
+    rec: Recording, branch_code: str, product_code: str, product_name: str, type_code: str, *, unmasked: bool
 ) -> RecordingRow:
     return RecordingRow(
         recording_id=rec.id,
@@ -166,7 +166,7 @@ def _row(
     )
 
 
-def _rows(session: Session, ids: Select, offset: int, limit: int, unmasked: bool) -> list[RecordingRow]:  # type: ignore[type-arg]
+def _rows(session: Session, ids: Select[tuple[int]], offset: int, limit: int, unmasked: bool) -> list[RecordingRow]:
     page_ids = ids.order_by(Recording.started_at.desc(), Recording.id.desc()).offset(offset).limit(limit).subquery()
     q = (
         select(Recording, Branch.code, Product.code, Product.name, ProductType.code)
@@ -210,7 +210,7 @@ def all_matches(session: Session, f: SearchFilters, unmasked: bool, chunk: int =
         return
     after: tuple[datetime, int] | None = None
     while True:
-        q = ids if after is None else ids.where(tuple_(Recording.started_at, Recording.id) < tuple_(*after))
+        q = ids if after is None else ids.where(tuple_(Recording.started_at, Recording.id) < after)
         rows = _rows(session, q, 0, chunk, unmasked)
         yield from rows
         if len(rows) < chunk:

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.contract.roles import StaffRole
 from storage.database import UtcDateTime, utcnow
 
 NAMING = {
@@ -71,7 +72,7 @@ class Staff(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(7), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(32))  # relationship_manager | branch_admin
+    role: Mapped[StaffRole] = mapped_column(String(32))
     branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -147,6 +148,13 @@ class IngestUpload(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
+# Recording states. `missing`: the catalogue holds it but the store no longer has its media (found by
+# expiry or the store scrub); it is never certified as deleted.
+ARCHIVED = "archived"
+DELETED = "deleted"
+MISSING = "missing"
+
+
 class Recording(Base):
     """A verified, locked clip in the archive: the search index over the object store."""
 
@@ -194,7 +202,7 @@ class Recording(Base):
     manifest_json: Mapped[str] = mapped_column(Text)
     object_key: Mapped[str] = mapped_column(String(300))
     version_id: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16))  # archived | deleted
+    state: Mapped[str] = mapped_column(String(16))  # archived | deleted | missing
     retention_rule: Mapped[str] = mapped_column(String(32))
     retain_until: Mapped[datetime] = mapped_column(UtcDateTime())
     # Why retain_until is what it is ("maturity 2027-03-01 + 2y"); each change is also in the audit trail.

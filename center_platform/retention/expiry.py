@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.audit.batch import AuditLine, append_many
 from center_platform.db import job_lock
-from center_platform.db.models import Dispute, Recording, utcnow
+from center_platform.db.models import MISSING, Dispute, Recording, utcnow
 from center_platform.retention.events import MANIFEST_SUFFIX
 from storage.object_store import DeleteFailure, DeleteReport, ObjectStore, ObjectVersion
 
@@ -62,6 +62,7 @@ class ExpiryReport:
     due: list[DueClip] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # due, but the media had vanished: no certificate
     batches: int = 0
 
 
@@ -153,16 +154,39 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
     if not clips:
         return
     versions = stored_versions(store, clips)
-    result = delete_in_parallel(store, [v for c in clips for v in versions.get(c.clip_id, [])])
+    # Nobody deleted these at their time: certifying a deletion would hide a loss of evidence, and what
+    # is left of them (the manifest) stays for whoever investigates.
+    vanished = {
+        c.clip_id
+        for c in clips
+        if not any(v.key == c.object_key and v.version_id == c.version_id for v in versions.get(c.clip_id, []))
+    }
+    result = delete_in_parallel(
+        store, [v for c in clips if c.clip_id not in vanished for v in versions.get(c.clip_id, [])]
+    )
     deleted = {(v.key, v.version_id) for v in result.deleted}
     failures: dict[str, list[str]] = defaultdict(list)
     for f in result.failed:
         failures[f.key].append(f"{f.key} version {f.version_id}: {f.code} {f.message}".strip())
     deleted_at = utcnow()
     gone_ids: list[int] = []
+    missing_ids: list[int] = []
     lines: list[AuditLine] = []
     for c in clips:
         mine = versions.get(c.clip_id, [])
+        if c.clip_id in vanished:
+            missing_ids.append(c.recording_id)
+            log.error("ALERT expiry: clip %s is due but its media is no longer in the store", c.clip_id)
+            lines.append(
+                AuditLine(
+                    actor,
+                    "retention.media_missing",
+                    c.clip_id,
+                    {"object_key": c.object_key, "version_id": c.version_id, "sha256": c.sha256},
+                )
+            )
+            report.missing.append(c.clip_id)
+            continue
         gone = [v for v in mine if (v.key, v.version_id) in deleted]
         problems = failures.get(c.object_key, []) + failures.get(c.object_key + MANIFEST_SUFFIX, [])
         media_left = any(v.key == c.object_key and (v.key, v.version_id) not in deleted for v in mine)
@@ -188,14 +212,14 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
         if problems:
             cert["left_in_store"] = problems
             log.error("ALERT expiry: clip %s deleted but the store kept: %s", c.clip_id, "; ".join(problems))
-        if not any(v.key == c.object_key for v in mine):
-            cert["note"] = "the clip's media was no longer in the store"
         lines.append(AuditLine(actor, "retention.deleted", c.clip_id, cert))
         report.deleted.append(c.clip_id)
     if gone_ids:
         session.execute(
             update(Recording).where(Recording.id.in_(gone_ids)).values(state="deleted", deleted_at=deleted_at)
         )
+    if missing_ids:
+        session.execute(update(Recording).where(Recording.id.in_(missing_ids)).values(state=MISSING))
     append_many(session, lines)
     session.commit()
 

@@ -135,3 +135,24 @@ def test_a_locked_clip_cannot_be_deleted_through_the_store_or_the_api(archive_ri
             select(AuditEvent).where(AuditEvent.action == "retention.deleted", AuditEvent.target == expiring)
         ).scalar_one()
         assert cert.actor == "sysadmin"
+
+
+def test_a_clip_that_vanished_from_the_store_is_never_certified_as_deleted(archive_rig: ArchiveRig) -> None:
+    rig = archive_rig
+    started = time.monotonic()
+    past = datetime.now(UTC) - timedelta(days=900)
+    vanished = stored_recording(rig, started_at=past, product_code=FIXED_PRODUCT, lock_s=1.0)
+    kept = stored_recording(rig, started_at=past, product_code=FIXED_PRODUCT, lock_s=1.0)
+    now = wait_for_locks(started)
+    # Lost outside the archive's control (a disk, an operator): the media version is gone before its time.
+    rec = recording(rig, vanished)
+    rig.store.delete_version(rec.object_key, rec.version_id)
+
+    report = run_expiry(rig.sessions, rig.store, now=now)
+    assert report.missing == [vanished] and report.deleted == [kept]
+    assert recording(rig, vanished).state == "missing" and recording(rig, kept).state == "deleted"
+    with rig.sessions() as db:
+        lines = db.execute(select(AuditEvent).where(AuditEvent.target == vanished)).scalars().all()
+    assert [e.action for e in lines] == ["retention.media_missing"]
+    # Its manifest stays in the store for whoever investigates the loss.
+    assert stored(rig, rec.object_key + ".manifest.json")
