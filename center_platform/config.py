@@ -70,6 +70,16 @@ class AuditSection(StrictSection):
     checkpoint_prefix: str = Field(default="audit-checkpoints/", pattern=r"^[a-z0-9][a-z0-9._/-]{0,200}/$")
 
 
+class ScrubSection(StrictSection):
+    # The store compared with the catalogue: each run checks the next clips for presence and size,
+    # re-hashes a few picked at random and lists the next page of stored keys for unknown objects.
+    enabled: bool = True
+    interval_minutes: int = Field(default=60, ge=5, le=10080)
+    check_count: int = Field(default=500, ge=1, le=100_000)
+    hash_count: int = Field(default=5, ge=0, le=1000)
+    list_count: int = Field(default=1000, ge=0, le=100_000)
+
+
 class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
@@ -77,6 +87,7 @@ class CenterConfig(StrictSection):
     security: SecuritySection = SecuritySection()
     expiry: ExpirySection = ExpirySection()
     audit: AuditSection = AuditSection()
+    scrub: ScrubSection = ScrubSection()
 
     def database_url(self) -> str:
         from_env = os.environ.get(ENV_DATABASE_URL, "")

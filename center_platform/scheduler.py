@@ -1,7 +1,8 @@
-"""The center's background jobs inside `serve`: the daily expiry and the audit trail's checkpoints.
+"""The center's background jobs inside `serve`: the daily expiry, the audit trail's checkpoints and
+the store scrub.
 
-Every center process may schedule them: the expiry takes a database lease so that one runs, and two
-processes anchoring the same audit head write the same checkpoint key, which is harmless.
+Every center process may schedule them: expiry and scrub take a database lease so that one runs, and
+two processes anchoring the same audit head write the same checkpoint key, which is harmless.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from center_platform.audit.anchor import write_checkpoint
+from center_platform.operations.store_scrub import run_scrub
 from center_platform.retention.expiry import run_expiry
 from center_platform.services import CenterServices
 
@@ -34,6 +36,16 @@ def anchor_audit_trail(svc: CenterServices) -> None:
             write_checkpoint(db, svc.store, svc.config.audit.checkpoint_prefix, svc.config.audit_key(), retention)
     except Exception:  # the store may be down; the next interval anchors the head it finds then
         log.exception("ALERT audit checkpoint could not be written")
+
+
+def scrub_store(svc: CenterServices) -> None:
+    cfg = svc.config.scrub
+    try:
+        run_scrub(
+            svc.sessions, svc.store, check_count=cfg.check_count, hash_count=cfg.hash_count, list_count=cfg.list_count
+        )
+    except Exception:  # the store may be down; the next run starts where this one would have
+        log.exception("ALERT store scrub failed")
 
 
 def start_center_scheduler(svc: CenterServices) -> BackgroundScheduler:
@@ -62,5 +74,9 @@ def start_center_scheduler(svc: CenterServices) -> BackgroundScheduler:
         id="audit-checkpoint",
         **common,
     )
+    if svc.config.scrub.enabled:
+        scheduler.add_job(
+            scrub_store, "interval", minutes=svc.config.scrub.interval_minutes, args=[svc], id="store-scrub", **common
+        )
     scheduler.start()
     return scheduler

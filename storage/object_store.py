@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -100,6 +101,17 @@ def _error_text(exc: Exception) -> str:
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Error')}: {err.get('Message', str(exc))}"
     return str(exc)
+
+
+def _object_info(key: str, head: dict[str, Any]) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        version_id=head.get("VersionId"),
+        size=int(head["ContentLength"]),
+        lock_mode=head.get("ObjectLockMode"),
+        retain_until=head.get("ObjectLockRetainUntilDate"),
+        legal_hold=head.get("ObjectLockLegalHoldStatus") == "ON",
+    )
 
 
 class ObjectStore:
@@ -307,15 +319,35 @@ class ObjectStore:
         kwargs: dict[str, str] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
-        resp = self._call("reading object head", self._s3.head_object, **kwargs)
-        return ObjectInfo(
-            key=key,
-            version_id=resp.get("VersionId"),
-            size=int(resp["ContentLength"]),
-            lock_mode=resp.get("ObjectLockMode"),
-            retain_until=resp.get("ObjectLockRetainUntilDate"),
-            legal_hold=resp.get("ObjectLockLegalHoldStatus") == "ON",
+        return _object_info(key, self._call("reading object head", self._s3.head_object, **kwargs))
+
+    def find_version(self, key: str, version_id: str) -> ObjectInfo | None:
+        """The version's head, or None when the store answers that it does not hold it.
+
+        A store that cannot be reached raises StorageError: "unknown" is never reported as "gone".
+        """
+        try:
+            resp = self._s3.head_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NoSuchVersion", "NotFound"):
+                return None
+            raise StorageError(f"reading object head failed: {_error_text(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"reading object head failed: {_error_text(exc)}") from exc
+        return _object_info(key, resp)
+
+    def list_keys(self, prefix: str, start_after: str = "", limit: int = 1000) -> list[str]:
+        """Up to `limit` current keys under `prefix`, in key order, after `start_after`."""
+        resp = self._call(
+            "listing objects",
+            self._s3.list_objects_v2,
+            Bucket=self.bucket,
+            Prefix=prefix,
+            StartAfter=start_after,
+            MaxKeys=limit,
         )
+        return [str(item["Key"]) for item in resp.get("Contents", [])]
 
     def read_range(self, key: str, version_id: str, start: int, end: int | None, chunk: int = 256 * 1024) -> RangeRead:
         rng = f"bytes={start}-" if end is None else f"bytes={start}-{end}"

@@ -17,13 +17,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Text
 
-from center_platform.db.models import ARCHIVED, DELETED, MISSING, Branch, Product, ProductType, Recording
+from center_platform.db.models import ALTERED, ARCHIVED, DELETED, MISSING, Branch, Product, ProductType, Recording
 from storage.contract.masking import mask_card_number, mask_id_number
 
 MAX_PAGE = 200
 COUNT_CAP = 1000
 MIN_CONTAINS = 2  # characters a "contains" name search needs
-STATES = (ARCHIVED, DELETED, MISSING)
+STATES = (ARCHIVED, DELETED, MISSING, ALTERED)
 NameMatch = Literal["prefix", "contains"]
 
 

@@ -149,10 +149,12 @@ class IngestUpload(Base):
 
 
 # Recording states. `missing`: the catalogue holds it but the store no longer has its media (found by
-# expiry or the store scrub); it is never certified as deleted.
+# expiry or the store scrub); it is never certified as deleted. `altered`: the stored bytes no longer
+# match the verified hash (found by the scrub).
 ARCHIVED = "archived"
 DELETED = "deleted"
 MISSING = "missing"
+ALTERED = "altered"
 
 
 class Recording(Base):
@@ -202,7 +204,7 @@ class Recording(Base):
     manifest_json: Mapped[str] = mapped_column(Text)
     object_key: Mapped[str] = mapped_column(String(300))
     version_id: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16))  # archived | deleted | missing
+    state: Mapped[str] = mapped_column(String(16))  # archived | deleted | missing | altered
     retention_rule: Mapped[str] = mapped_column(String(32))
     retain_until: Mapped[datetime] = mapped_column(UtcDateTime())
     # Why retain_until is what it is ("maturity 2027-03-01 + 2y"); each change is also in the audit trail.
@@ -315,3 +317,22 @@ class JobLock(Base):
     holder: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StoreScrubRun(Base):
+    """One pass of the store scrub: how much it checked, what it found, where the next pass goes on."""
+
+    __tablename__ = "store_scrub_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    checked: Mapped[int] = mapped_column(Integer)
+    hashed: Mapped[int] = mapped_column(Integer)
+    listed: Mapped[int] = mapped_column(Integer)
+    missing: Mapped[int] = mapped_column(Integer)
+    altered: Mapped[int] = mapped_column(Integer)
+    unknown: Mapped[int] = mapped_column(Integer)
+    findings_json: Mapped[str] = mapped_column(Text, default="[]")
+    last_recording_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    last_store_key: Mapped[str] = mapped_column(String(300), default="")
