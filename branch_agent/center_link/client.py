@@ -13,6 +13,8 @@ import requests
 from pydantic import BaseModel
 
 from storage.contract import request_signing as rs
+from storage.contract import routes
+from storage.contract.branch_sync import BranchConfigView, CatalogPayload, StaffPayload
 from storage.contract.heartbeat import Heartbeat, HeartbeatReceipt
 from storage.contract.uploads import (
     PartChecksum,
@@ -22,6 +24,7 @@ from storage.contract.uploads import (
     UploadOutcome,
     UploadPlan,
 )
+from storage.manifest import ClipManifest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -103,11 +106,17 @@ class CenterClient:
         resp = self._request(method, path, body, retry_on_clock, outcome_statuses)
         return _json_object(resp)
 
-    def catalog(self) -> list[dict[str, object]]:
-        return list(self._send("GET", "/api/branch/v1/catalog")["products"])  # type: ignore[arg-type]
+    def _get(self, path: str, model: type[M]) -> M:
+        return model.model_validate(self._send("GET", path))
 
-    def staff(self) -> list[dict[str, object]]:
-        return list(self._send("GET", "/api/branch/v1/staff")["staff"])  # type: ignore[arg-type]
+    def catalog(self) -> CatalogPayload:
+        return self._get(routes.CATALOG, CatalogPayload)
+
+    def staff(self) -> StaffPayload:
+        return self._get(routes.STAFF, StaffPayload)
+
+    def branch_config(self) -> BranchConfigView:
+        return self._get(routes.BRANCH, BranchConfigView)
 
     def fetch_versioned(self, path: str, etag: str | None) -> VersionedReply | None:
         """A conditional GET: None when the center answers 304 (our copy, tagged `etag`, is current)."""
@@ -120,23 +129,26 @@ class CenterClient:
         return VersionedReply(etag=new_etag, payload=_json_object(resp))
 
     def send_heartbeat(self, beat: Heartbeat) -> HeartbeatReceipt:
-        return HeartbeatReceipt.model_validate(
-            self._send("POST", "/api/branch/v1/heartbeat", beat.model_dump(mode="json"))
-        )
+        return HeartbeatReceipt.model_validate(self._send("POST", routes.HEARTBEAT, beat.model_dump(mode="json")))
 
-    def register_upload(self, manifest: dict[str, object]) -> UploadPlan:
-        return UploadPlan.model_validate(
-            self._send("POST", "/api/branch/v1/uploads", RegisterUpload(manifest=manifest).model_dump())
+    def register_upload(self, manifest: ClipManifest | dict[str, object]) -> UploadPlan:
+        """A dict is the manifest file as the branch signed and stored it: it goes out as it is and the
+        center judges it, so a file that no longer parses is refused by the center (422), as always."""
+        body = (
+            {"manifest": manifest}
+            if isinstance(manifest, dict)
+            else RegisterUpload(manifest=manifest).model_dump(mode="json")
         )
+        return UploadPlan.model_validate(self._send("POST", routes.UPLOADS, body))
 
     def presign(self, clip_id: str, parts: list[PartChecksum]) -> PresignResponse:
         body = PresignRequest(parts=parts).model_dump()
-        return PresignResponse.model_validate(self._send("POST", f"/api/branch/v1/uploads/{clip_id}/parts", body))
+        return PresignResponse.model_validate(self._send("POST", routes.upload_parts(clip_id), body))
 
     def complete(self, clip_id: str) -> UploadOutcome:
         # 422 carries the quarantine outcome: the center refused the bytes, and says why.
         return UploadOutcome.model_validate(
-            self._send("POST", f"/api/branch/v1/uploads/{clip_id}/complete", outcome_statuses=(422,))
+            self._send("POST", routes.upload_complete(clip_id), outcome_statuses=(422,))
         )
 
 

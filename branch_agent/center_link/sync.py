@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, select
@@ -20,6 +23,7 @@ from branch_agent.center_link.client import CenterClient, CenterRefused, CenterU
 from branch_agent.config import BranchConfig
 from branch_agent.db.models import CenterBranchView, SyncedProduct, SyncedStaff, SyncState
 from storage.config_file import describe_validation_error
+from storage.contract import routes
 from storage.contract.branch_sync import BranchConfigView, CatalogPayload, CounterView, StaffPayload
 from storage.contract.heartbeat import SyncReport
 from storage.database import utcnow
@@ -27,11 +31,7 @@ from storage.database import utcnow
 log = logging.getLogger(__name__)
 
 PRODUCTS, STAFF, BRANCH = "products", "staff", "branch"
-RESOURCE_PATHS = {
-    PRODUCTS: "/api/branch/v1/catalog",
-    STAFF: "/api/branch/v1/staff",
-    BRANCH: "/api/branch/v1/branch",
-}
+P = TypeVar("P", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,21 @@ def _apply_branch(db: Session, payload: BranchConfigView) -> None:
     )
 
 
-_MODELS: dict[str, type[BaseModel]] = {PRODUCTS: CatalogPayload, STAFF: StaffPayload, BRANCH: BranchConfigView}
-_APPLY = {PRODUCTS: _apply_products, STAFF: _apply_staff, BRANCH: _apply_branch}
+@dataclass(frozen=True)
+class _Resource(Generic[P]):
+    """Where a synced resource comes from, the contract model its reply must fit, how it is stored here."""
+
+    path: str
+    model: type[P]
+    apply: Callable[[Session, P], None]
+
+
+_RESOURCES: dict[str, _Resource[Any]] = {
+    PRODUCTS: _Resource(routes.CATALOG, CatalogPayload, _apply_products),
+    STAFF: _Resource(routes.STAFF, StaffPayload, _apply_staff),
+    BRANCH: _Resource(routes.BRANCH, BranchConfigView, _apply_branch),
+}
+RESOURCE_PATHS = {name: spec.path for name, spec in _RESOURCES.items()}
 
 
 def _state(db: Session, resource: str) -> SyncState:
@@ -97,12 +110,15 @@ class CenterSync:
         return [self.pull(resource) for resource in RESOURCE_PATHS]
 
     def pull(self, resource: str) -> SyncOutcome:
+        return self._pull(resource, _RESOURCES[resource])
+
+    def _pull(self, resource: str, spec: _Resource[P]) -> SyncOutcome:
         with self.sessions() as db:
             etag = _state(db, resource).etag
         attempted = utcnow()
         try:
-            reply = self.client.fetch_versioned(RESOURCE_PATHS[resource], etag)
-            payload = None if reply is None else _MODELS[resource].model_validate(reply.payload)
+            reply = self.client.fetch_versioned(spec.path, etag)
+            payload = None if reply is None else spec.model.model_validate(reply.payload)
         except (CenterUnavailable, CenterRefused) as exc:
             return self._failed(resource, attempted, str(exc))
         except ValidationError as exc:
@@ -110,7 +126,7 @@ class CenterSync:
         with self.sessions() as db:
             state = _state(db, resource)
             if reply is not None and payload is not None:
-                _APPLY[resource](db, payload)  # type: ignore[operator]
+                spec.apply(db, payload)
                 state.etag = reply.etag
             state.synced_at = state.attempted_at = attempted
             state.error = ""
@@ -119,7 +135,7 @@ class CenterSync:
             log.info("synced %s from the center (version %s)", resource, reply.etag)
         return SyncOutcome(resource, changed=reply is not None)
 
-    def _failed(self, resource: str, attempted, message: str) -> SyncOutcome:  # type: ignore[no-untyped-def]
+    def _failed(self, resource: str, attempted: datetime, message: str) -> SyncOutcome:
         log.warning("sync of %s failed, the local copy stays in use: %s", resource, message)
         with self.sessions() as db:
             state = _state(db, resource)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from storage.contract.roles import StaffRole
 from storage.database import UtcDateTime, utcnow
 
 NAMING = {
@@ -112,7 +113,7 @@ class SyncedStaff(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(7), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(32))
+    role: Mapped[StaffRole] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(256))
 
 

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from center_platform.retention.rules import RULES
+from storage.contract.roles import RELATIONSHIP_MANAGER, StaffRole
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 STAFF_CODE = r"^[0-9]{7}$"
 USERNAME = r"^[A-Za-z0-9_.-]{3,64}$"
 RiskLevel = Literal["R1", "R2", "R3", "R4", "R5"]
-StaffRole = Literal["relationship_manager", "branch_admin"]
 UserRole = Literal["compliance_officer", "system_admin", "auditor", "branch_admin"]
 RetentionRuleName = Literal["fixed_term", "open_ended"]
 assert set(RetentionRuleName.__args__) == set(RULES)  # type: ignore[attr-defined]
@@ -143,7 +143,7 @@ class BranchEdit(_In):
 class StaffCreate(_In):
     code: str = Field(pattern=STAFF_CODE)
     name: str = Field(min_length=1, max_length=100)
-    role: StaffRole = "relationship_manager"
+    role: StaffRole = RELATIONSHIP_MANAGER
     branch_code: str = Field(min_length=1, max_length=32)
     password: str = Field(min_length=8, max_length=200)
 

@@ -8,8 +8,9 @@ its lease run out.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import CursorResult, Result, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,11 +22,13 @@ def acquire(
 ) -> bool:
     at = now or utcnow()
     with sessions() as db:
-        taken = db.execute(
-            update(JobLock)
-            .where(JobLock.name == name, (JobLock.expires_at < at) | (JobLock.holder == holder))
-            .values(holder=holder, acquired_at=at, expires_at=at + lease)
-        ).rowcount
+        taken = _rows_changed(
+            db.execute(
+                update(JobLock)
+                .where(JobLock.name == name, (JobLock.expires_at < at) | (JobLock.holder == holder))
+                .values(holder=holder, acquired_at=at, expires_at=at + lease)
+            )
+        )
         if taken == 1:
             db.commit()
             return True
@@ -43,11 +46,19 @@ def renew(sessions: sessionmaker[Session], name: str, holder: str, lease: timede
     """Extends a lease still held; False if another runner took it over (this one must stop)."""
     at = utcnow()
     with sessions() as db:
-        kept = db.execute(
-            update(JobLock).where(JobLock.name == name, JobLock.holder == holder).values(expires_at=at + lease)
-        ).rowcount
+        kept = _rows_changed(
+            db.execute(
+                update(JobLock).where(JobLock.name == name, JobLock.holder == holder).values(expires_at=at + lease)
+            )
+        )
         db.commit()
         return kept == 1
+
+
+def _rows_changed(result: Result[Any]) -> int:
+    # Session.execute is typed for queries; an UPDATE answers with a CursorResult, which counts rows.
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
 
 
 def release(sessions: sessionmaker[Session], name: str, holder: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from center_platform.db.models import IngestUpload, Recording
@@ -72,6 +72,8 @@ def link_successors(session: Session, branch_id: int, manifest_sha256: str) -> i
         )
         .values(chain_status=LINKED)
     )
+    # Session.execute is typed for queries; an UPDATE answers with a CursorResult, which counts rows.
+    assert isinstance(result, CursorResult)
     return int(result.rowcount or 0)
 
 

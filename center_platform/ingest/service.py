@@ -1,10 +1,11 @@
 """Verified ingest: register a signed manifest, hand out presigned part URLs, assemble, verify, lock, catalogue.
 
 Order of commitment on complete: the store assembles the object (its version id is saved at once so a
-retry after a crash verifies the same version), the center streams it back and checks size and
-SHA-256 against the manifest, sets COMPLIANCE retention on that version, stores the manifest beside it,
-and only then writes the catalogue row and the audit line in one transaction. A mismatch leaves the
-object unlocked and the upload in quarantine; nothing unverified is catalogued.
+retry after a crash verifies the same version), the center streams it back and hashes it, runs the
+check list (`checks.CHECKS`: size, SHA-256, branch signature, manifest chain), sets COMPLIANCE
+retention on that version, stores the manifest beside it, and only then writes the catalogue row and
+the audit line in one transaction. A clip that fails any check stays unlocked and in quarantine with
+every problem found; nothing unverified is catalogued.
 
 Duplicates: a clip is one row here and one catalogue row however often, or however concurrently, a
 branch registers or completes it. Two registrations racing each create a multipart upload; the loser's
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, IngestUpload, Product, Recording, utcnow
+from center_platform.ingest.checks import CheckReport, IngestContext, StoredMedia, run_checks
 from center_platform.ingest.manifest_chain import check_chain, link_successors
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
 from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
@@ -62,11 +64,7 @@ class IngestService:
 
     # -- register -------------------------------------------------------------------------------
 
-    def register(self, branch_id: int, raw_manifest: dict[str, object]) -> UploadPlan:
-        try:
-            manifest = ClipManifest.parse(raw_manifest)
-        except ManifestError as exc:
-            raise IngestRejected(str(exc)) from exc
+    def register(self, branch_id: int, manifest: ClipManifest) -> UploadPlan:
         with self.sessions() as session:
             branch = session.get(Branch, branch_id)
             assert branch is not None
@@ -147,7 +145,7 @@ class IngestService:
                 session.commit()
         return UploadPlan(
             clip_id=row.clip_id,
-            state=row.state,  # type: ignore[arg-type]
+            state=row.state,
             size=row.size,
             part_size=row.part_size,
             part_count=count,
@@ -234,26 +232,24 @@ class IngestService:
         assert row.version_id is not None
         manifest = ClipManifest.parse(row.manifest_json)
         digest, size = self.store.sha256_hex(row.object_key, row.version_id)
-        problem = ""
-        if size != manifest.media.size:
-            problem = f"stored size {size} differs from the manifest's {manifest.media.size}"
-        elif digest != manifest.media.sha256:
-            problem = f"stored SHA-256 {digest} differs from the manifest's {manifest.media.sha256}"
-        chain = check_chain(session, branch.id, manifest) if not problem else None
-        if chain is not None and chain.problem:
-            problem = chain.problem
-        if problem:
-            row.state = "quarantined"
-            row.reason = problem
-            audit.append(
-                session, "center", "ingest.quarantined", row.clip_id, {"reason": problem, "version_id": row.version_id}
+        report = run_checks(
+            IngestContext(
+                manifest=manifest,
+                stored=StoredMedia(key=row.object_key, version_id=row.version_id, size=size, sha256=digest),
+                branch_id=branch.id,
+                branch_code=branch.code,
+                branch_public_key=branch.signing_public_key or "",
+                session=session,
+                store=self.store,
             )
-            session.commit()
-            log.error("ALERT clip %s from branch %s quarantined: %s", row.clip_id, branch.code, problem)
-            return UploadOutcome(clip_id=row.clip_id, state="quarantined", reason=problem)
-        assert chain is not None
-        if chain.note:
-            log.warning("clip %s from branch %s: %s", row.clip_id, branch.code, chain.note)
+        )
+        if not report.passed:
+            return self._quarantine(session, row, branch, report)
+        for note in report.notes:
+            log.warning("clip %s from branch %s: %s", row.clip_id, branch.code, note)
+        # The checks only judge; the chain's state recorded with the clip is asked for again here,
+        # in the same transaction, so nothing has changed since the check read it.
+        chain = check_chain(session, branch.id, manifest)
 
         product = session.execute(select(Product).where(Product.code == manifest.product.code)).scalar_one()
         ptype = product.product_type
@@ -330,10 +326,33 @@ class IngestService:
                 "chain": chain.status,
                 "chain_note": chain.note,
                 "successors_linked": linked,
+                "checks": report.ran,
+                "notes": report.notes,
             },
         )
         session.commit()
         return UploadOutcome(clip_id=row.clip_id, state="verified", retain_until=decision.retain_until.isoformat())
+
+    @staticmethod
+    def _quarantine(session: Session, row: IngestUpload, branch: Branch, report: CheckReport) -> UploadOutcome:
+        reason = report.reason
+        row.state = "quarantined"
+        row.reason = reason
+        audit.append(
+            session,
+            "center",
+            "ingest.quarantined",
+            row.clip_id,
+            {
+                "reason": reason,
+                "problems": [{"code": p.code, "message": p.message} for p in report.problems],
+                "notes": report.notes,
+                "version_id": row.version_id,
+            },
+        )
+        session.commit()
+        log.error("ALERT clip %s from branch %s quarantined: %s", row.clip_id, branch.code, reason)
+        return UploadOutcome(clip_id=row.clip_id, state="quarantined", reason=reason)
 
 
 def part_count(size: int, part_size: int) -> int:

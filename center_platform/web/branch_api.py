@@ -17,13 +17,21 @@ from center_platform.web import services
 from center_platform.web.branch_auth import require_branch
 from center_platform.web.versioned import versioned_json
 from storage.config_file import describe_validation_error
-from storage.contract.branch_sync import BranchConfigView, CounterView
+from storage.contract import routes
+from storage.contract.branch_sync import (
+    BranchConfigView,
+    CatalogPayload,
+    CatalogProduct,
+    CounterView,
+    StaffMember,
+    StaffPayload,
+)
 from storage.contract.request_signing import HEADER_CENTER_TIME
 from storage.contract.uploads import PresignRequest, RegisterUpload
-from storage.manifest import is_clip_id
+from storage.manifest import ManifestError, is_clip_id
 from storage.object_store import StorageError
 
-bp = Blueprint("branch_api", __name__, url_prefix="/api/branch/v1")
+bp = Blueprint("branch_api", __name__, url_prefix=routes.PREFIX)
 
 
 @bp.after_request
@@ -42,10 +50,15 @@ def _storage_down(exc: StorageError):  # type: ignore[no-untyped-def]
     return jsonify(error=f"archive storage unavailable: {exc}"), 503
 
 
-def _body(model: type[BaseModel]) -> BaseModel:
+def _json_object() -> dict[str, object]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise IngestRejected("request body must be a JSON object", 400)
+    return data
+
+
+def _body(model: type[BaseModel]) -> BaseModel:
+    data = _json_object()
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -58,32 +71,34 @@ def _clip(clip_id: str) -> str:
     return clip_id
 
 
-@bp.get("/time")
+@bp.get(routes.TIME_RULE)
 def center_time():  # type: ignore[no-untyped-def]
     return jsonify(epoch_s=time.time())
 
 
-@bp.get("/catalog")
+@bp.get(routes.CATALOG_RULE)
 @require_branch
 def catalog():  # type: ignore[no-untyped-def]
     with services().sessions() as session:
         products = session.execute(select(Product).where(Product.active.is_(True)).order_by(Product.code)).scalars()
-        items = [
-            {
-                "code": p.code,
-                "name": p.name,
-                "type_code": p.product_type.code,
-                "type_name": p.product_type.name,
-                "term_days": p.term_days,
-                "risk_level": p.risk_level,
-                "disclosure_script": p.disclosure_script,
-            }
-            for p in products
-        ]
-    return versioned_json({"products": items})
+        payload = CatalogPayload(
+            products=[
+                CatalogProduct(
+                    code=p.code,
+                    name=p.name,
+                    type_code=p.product_type.code,
+                    type_name=p.product_type.name,
+                    term_days=p.term_days,
+                    risk_level=p.risk_level,
+                    disclosure_script=p.disclosure_script,
+                )
+                for p in products
+            ]
+        )
+    return versioned_json(payload)
 
 
-@bp.get("/staff")
+@bp.get(routes.STAFF_RULE)
 @require_branch
 def staff():  # type: ignore[no-untyped-def]
     """The branch's staff with password hashes, so counter logins work while the WAN is down."""
@@ -91,11 +106,13 @@ def staff():  # type: ignore[no-untyped-def]
         rows = session.execute(
             select(Staff).where(Staff.branch_id == g.branch_id, Staff.active.is_(True)).order_by(Staff.code)
         ).scalars()
-        items = [{"code": s.code, "name": s.name, "role": s.role, "password_hash": s.password_hash} for s in rows]
-    return versioned_json({"staff": items})
+        payload = StaffPayload(
+            staff=[StaffMember(code=s.code, name=s.name, role=s.role, password_hash=s.password_hash) for s in rows]
+        )
+    return versioned_json(payload)
 
 
-@bp.get("/branch")
+@bp.get(routes.BRANCH_RULE)
 @require_branch
 def branch_config():  # type: ignore[no-untyped-def]
     """The branch as enrolled here: the agent shows it and reports differences from its own file."""
@@ -110,25 +127,29 @@ def branch_config():  # type: ignore[no-untyped-def]
             timezone=branch.timezone,
             counters=[CounterView(code=c.code, name=c.name) for c in counters],
         )
-    return versioned_json(view.model_dump())
+    return versioned_json(view)
 
 
-@bp.post("/uploads")
+@bp.post(routes.UPLOADS_RULE)
 @require_branch
 def register():  # type: ignore[no-untyped-def]
-    body = _body(RegisterUpload)
-    assert isinstance(body, RegisterUpload)
+    try:
+        body = RegisterUpload.from_wire(_json_object())
+    except ValidationError as exc:
+        raise IngestRejected(describe_validation_error("request", exc), 400) from exc
+    except ManifestError as exc:
+        raise IngestRejected(str(exc)) from exc
     plan = services().ingest.register(g.branch_id, body.manifest)
     return jsonify(plan.model_dump())
 
 
-@bp.get("/uploads/<clip_id>")
+@bp.get(routes.UPLOAD_RULE)
 @require_branch
 def status(clip_id: str):  # type: ignore[no-untyped-def]
     return jsonify(services().ingest.status(g.branch_id, _clip(clip_id)).model_dump())
 
 
-@bp.post("/uploads/<clip_id>/parts")
+@bp.post(routes.UPLOAD_PARTS_RULE)
 @require_branch
 def presign(clip_id: str):  # type: ignore[no-untyped-def]
     body = _body(PresignRequest)
@@ -136,7 +157,7 @@ def presign(clip_id: str):  # type: ignore[no-untyped-def]
     return jsonify(services().ingest.presign(g.branch_id, _clip(clip_id), body.parts).model_dump())
 
 
-@bp.post("/uploads/<clip_id>/complete")
+@bp.post(routes.UPLOAD_COMPLETE_RULE)
 @require_branch
 def complete(clip_id: str):  # type: ignore[no-untyped-def]
     outcome = services().ingest.complete(g.branch_id, _clip(clip_id))

@@ -1,4 +1,4 @@
-"""`POST /api/branch/v1/heartbeat`: a branch's minute-by-minute state and its audit lines (HMAC-signed)."""
+"""`POST routes.HEARTBEAT`: a branch's minute-by-minute state and its audit lines (HMAC-signed)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from center_platform.operations.heartbeats import record_heartbeat
 from center_platform.web import services
 from center_platform.web.branch_auth import require_branch
 from storage.config_file import describe_validation_error
+from storage.contract import routes
 from storage.contract.heartbeat import Heartbeat
 from storage.contract.request_signing import HEADER_CENTER_TIME
 from storage.database import utcnow
 
-bp = Blueprint("heartbeat_api", __name__, url_prefix="/api/branch/v1")
+bp = Blueprint("heartbeat_api", __name__, url_prefix=routes.PREFIX)
 
 
 @bp.after_request
@@ -25,7 +26,7 @@ def _center_time(resp: Response) -> Response:
     return resp
 
 
-@bp.post("/heartbeat")
+@bp.post(routes.HEARTBEAT_RULE)
 @require_branch
 def heartbeat():  # type: ignore[no-untyped-def]
     data = request.get_json(silent=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
+from pydantic import BaseModel
 
 from storage.contract.branch_sync import payload_etag
 
@@ -13,7 +14,8 @@ def _matches(etag: str) -> bool:
     return "*" in given or any(t.removeprefix("W/") == etag for t in given)
 
 
-def versioned_json(payload: dict[str, object]) -> Response:
+def versioned_json(model: BaseModel) -> Response:
+    payload = model.model_dump(mode="json")
     etag = payload_etag(payload)
     if _matches(etag):
         resp = Response(status=304)

@@ -10,6 +10,7 @@ import hashlib
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storage.contract.roles import StaffRole
 from storage.manifest import canonical_json
 
 
@@ -51,7 +52,7 @@ class CatalogPayload(BaseModel):
 class StaffMember(BaseModel):
     code: str = Field(min_length=1, max_length=7)
     name: str = Field(min_length=1, max_length=100)
-    role: str = Field(max_length=32)
+    role: StaffRole
     password_hash: str = Field(min_length=1, max_length=256)
 
 

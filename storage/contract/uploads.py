@@ -6,12 +6,31 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storage.manifest import ClipManifest
+
 
 class _Msg(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class RegisterUpload(_Msg):
+    """The signed manifest of a clip the branch is about to send.
+
+    The center verifies the signature over the canonical form it derives from this model, which is
+    the form the branch signed (storage.manifest), so the model loses nothing the signature covers.
+    """
+
+    manifest: ClipManifest
+
+    @classmethod
+    def from_wire(cls, data: dict[str, object]) -> RegisterUpload:
+        """The request as received: a malformed request raises pydantic's ValidationError, a malformed
+        manifest ManifestError naming its first bad field, the message branches have always been given."""
+        envelope = _RegisterEnvelope.model_validate(data)
+        return cls(manifest=ClipManifest.parse(envelope.manifest))
+
+
+class _RegisterEnvelope(_Msg):
     manifest: dict[str, object]
 
 

@@ -1,0 +1,168 @@
+"""The checks an assembled clip must pass before it is catalogued: a list, run in order, every one of them.
+
+Each check looks at one thing and reports every problem it finds. The ingest runs the whole list and a
+clip that fails is quarantined with all the problems, not the first, so whoever looks at it sees at once
+everything that is wrong. A check whose answer would only repeat an earlier failure (the hash of an
+object whose size is already wrong) names that check in `after` and is skipped with a note.
+
+To add a check (per-clip quality, for example), write a function from `IngestContext` to `CheckResult`
+and append it to `CHECKS`. A check only reads: it writes nothing to the catalogue or the store. An
+exception is not a verdict: it leaves the upload as it was (a store outage answers 503 and the branch
+completes again later), so a check raises only for faults that are not the clip's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from center_platform.ingest import manifest_chain
+from storage.manifest import ClipManifest, ManifestError
+from storage.object_store import ObjectStore
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a clip must not be catalogued. `code` is stable (for filters and alerts), `message` is for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    problems: list[Problem] = field(default_factory=list)
+    # Worth an operator's attention, not a reason to refuse the clip.
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """The assembled object as the archive holds it, streamed back and hashed by the center."""
+
+    key: str
+    version_id: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    manifest: ClipManifest
+    stored: StoredMedia
+    branch_id: int
+    branch_code: str
+    branch_public_key: str  # empty when the branch has no signing key enrolled
+    session: Session  # to read the catalogue (the manifest chain); checks never write through it
+    store: ObjectStore  # for checks that read the object's bytes themselves
+
+
+CheckFn = Callable[[IngestContext], CheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: CheckFn
+    # Checks earlier in the list that must have passed for this one to say anything new.
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    ran: list[str]
+    skipped: list[str]
+    problems: list[Problem]
+    notes: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def reason(self) -> str:
+        """Every problem, in the order found: what the upload row, the alert and the branch are told."""
+        return "; ".join(p.message for p in self.problems)
+
+
+# -- the checks -----------------------------------------------------------------------------------
+
+
+def check_size(ctx: IngestContext) -> CheckResult:
+    expected = ctx.manifest.media.size
+    if ctx.stored.size != expected:
+        return CheckResult(
+            [Problem("size_mismatch", f"stored size {ctx.stored.size} differs from the manifest's {expected}")]
+        )
+    return CheckResult()
+
+
+def check_sha256(ctx: IngestContext) -> CheckResult:
+    expected = ctx.manifest.media.sha256
+    if ctx.stored.sha256 != expected:
+        return CheckResult(
+            [Problem("sha256_mismatch", f"stored SHA-256 {ctx.stored.sha256} differs from the manifest's {expected}")]
+        )
+    return CheckResult()
+
+
+def check_signature(ctx: IngestContext) -> CheckResult:
+    """Against the key enrolled now: a key replaced (or withdrawn) since registration no longer vouches for the clip."""
+    if not ctx.branch_public_key:
+        return CheckResult(
+            [Problem("signing_key_missing", f"branch {ctx.branch_code} has no signing key enrolled at the center")]
+        )
+    try:
+        ctx.manifest.verify(ctx.branch_public_key)
+    except ManifestError as exc:
+        return CheckResult([Problem("signature_invalid", str(exc))])
+    return CheckResult()
+
+
+def check_manifest_chain(ctx: IngestContext) -> CheckResult:
+    chain = manifest_chain.check_chain(ctx.session, ctx.branch_id, ctx.manifest)
+    return CheckResult(
+        problems=[Problem("manifest_chain", chain.problem)] if chain.problem else [],
+        notes=[chain.note] if chain.note else [],
+    )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("size", check_size),
+    Check("sha256", check_sha256, after=("size",)),
+    Check("signature", check_signature),
+    Check("manifest_chain", check_manifest_chain),
+)
+
+
+# -- running them ---------------------------------------------------------------------------------
+
+
+def run_checks(ctx: IngestContext, checks: Sequence[Check] = CHECKS) -> CheckReport:
+    """Every check in order; none stops the others, so the report holds every problem there is."""
+    seen: set[str] = set()
+    not_passed: set[str] = set()
+    ran: list[str] = []
+    skipped: list[str] = []
+    problems: list[Problem] = []
+    notes: list[str] = []
+    for check in checks:
+        unknown = [name for name in check.after if name not in seen]
+        if unknown:
+            raise ValueError(f"check {check.name!r} runs after {unknown}, which are not earlier in the list")
+        seen.add(check.name)
+        blocked = [name for name in check.after if name in not_passed]
+        if blocked:
+            skipped.append(check.name)
+            not_passed.add(check.name)
+            notes.append(f"{check.name} not checked: {', '.join(blocked)} already failed")
+            continue
+        result = check.run(ctx)
+        ran.append(check.name)
+        if result.problems:
+            not_passed.add(check.name)
+        problems.extend(result.problems)
+        notes.extend(result.notes)
+    return CheckReport(ran=ran, skipped=skipped, problems=problems, notes=notes)
