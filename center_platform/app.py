@@ -1,4 +1,4 @@
-"""The center's app factory: builds services once and registers one blueprint per domain."""
+"""The center's app factory: builds services once and registers one blueprint per module of `center_platform.web`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
             store=store,
             part_size=config.storage.part_size_mb * 1024 * 1024,
             presign_expiry_s=config.storage.presign_expiry_s,
+            max_clip_age=timedelta(days=config.storage.max_clip_age_days),
         ),
         display_tz=ZoneInfo(config.server.timezone),
     )
@@ -61,23 +62,24 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         operations_api,
         operations_ui,
         recordings_api,
+        retention_admin_api,
         retention_api,
         search_export_api,
+        session_api,
         ui,
-        user_auth,
     )
 
     blueprints = (
-        access_guard.bp,
+        access_guard.bp,  # first: it refuses whatever `roles` does not grant, before any other handler runs
         health.bp,
-        user_auth.bp,
+        session_api.bp,
         branch_api.bp,
         heartbeat_api.bp,
         recordings_api.bp,
         search_export_api.bp,
         export_api.bp,
         retention_api.bp,
-        retention_api.admin_bp,
+        retention_admin_api.bp,
         operations_api.bp,
         catalogue_api.bp,
         audit_api.bp,

@@ -40,6 +40,9 @@ class StorageSection(StrictSection):
     # Every object version the store receives is locked this long before the archive sets its own
     # retention; 0 leaves the bucket's default retention to whoever manages the bucket.
     default_lock_days: int = Field(default=365, ge=0, le=36500)
+    # A clip claiming to be older than this when it reaches the center is flagged, and its retention
+    # counts from no earlier than that many days before its arrival (a branch clock set back).
+    max_clip_age_days: int = Field(default=30, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _external_needs_url(self) -> StorageSection:

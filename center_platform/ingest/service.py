@@ -20,7 +20,7 @@ import math
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -28,8 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.audit import trail as audit
-from center_platform.db.models import Branch, IngestUpload, Product, Recording, utcnow
+from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Product, Recording, utcnow
 from center_platform.ingest.checks import CheckReport, IngestContext, StoredMedia, run_checks
+from center_platform.ingest.clock_bounds import ClockFacts, start_basis
 from center_platform.ingest.manifest_chain import check_chain, link_successors
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
 from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
@@ -53,6 +54,8 @@ class IngestService:
     store: ObjectStore
     part_size: int
     presign_expiry_s: int
+    # A clip waiting longer than this at its branch before upload is flagged (see clock_bounds).
+    max_clip_age: timedelta = timedelta(days=30)
     _clip_locks: defaultdict[str, threading.Lock] = field(
         default_factory=lambda: defaultdict(threading.Lock), repr=False
     )
@@ -206,6 +209,14 @@ class IngestService:
                 row = self._upload(session, branch_id, clip_id, lock_row=True)
             return self._verify_and_catalogue(session, row, branch)
 
+    @staticmethod
+    def _branch_clock_offset(session: Session, branch_id: int) -> timedelta | None:
+        """Center minus branch clock at the branch's last heartbeat, as the center measured it."""
+        beat = session.execute(
+            select(BranchHeartbeat).where(BranchHeartbeat.branch_id == branch_id)
+        ).scalar_one_or_none()
+        return None if beat is None else beat.received_at - beat.sent_at
+
     def _assemble(self, row: IngestUpload) -> str:
         assert row.upload_id is not None
         if not self.store.upload_exists(row.object_key, row.upload_id):
@@ -254,7 +265,17 @@ class IngestService:
         product = session.execute(select(Product).where(Product.code == manifest.product.code)).scalar_one()
         ptype = product.product_type
         tz = ZoneInfo(branch.timezone)
-        purchase = manifest.started_at.astimezone(tz).date()
+        start = start_basis(
+            ClockFacts(
+                started_at=manifest.started_at,
+                received_at=row.created_at,
+                branch_offset=self._branch_clock_offset(session, branch.id),
+                max_clip_age=self.max_clip_age,
+            )
+        )
+        for flag in start.flags:
+            log.error("ALERT clip %s from branch %s: %s", row.clip_id, branch.code, flag)
+        purchase = start.basis.astimezone(tz).date()
         rule = RetentionRule(
             kind=ptype.retention_rule,
             years_after_maturity=ptype.years_after_maturity,
@@ -305,7 +326,8 @@ class IngestService:
             state="archived",
             retention_rule=ptype.retention_rule,
             retain_until=decision.retain_until,
-            retention_reason=decision.reason,
+            retention_reason=decision.reason
+            + (f" (counted from {start.basis.isoformat()}, not the branch's start time)" if start.flags else ""),
             verified_at=utcnow(),
             prev_manifest_sha256=manifest.prev_manifest_sha256,
             chain_status=chain.status,
@@ -327,6 +349,7 @@ class IngestService:
                 "chain_note": chain.note,
                 "successors_linked": linked,
                 "checks": report.ran,
+                "clock_flags": start.flags,
                 "notes": report.notes,
             },
         )

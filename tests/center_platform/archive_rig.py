@@ -242,7 +242,8 @@ def archive_rig(
     config = CenterConfig.model_validate(
         {
             "server": {"data_dir": str(tmp_path / "center")},
-            "storage": {"part_size_mb": 5},
+            # Catalogue fixtures date their sales to fixed days, months back: none of them is flagged as late.
+            "storage": {"part_size_mb": 5, "max_clip_age_days": 3650},
             # The test store is shared by every test: each archive anchors its audit trail apart.
             "audit": {"checkpoint_prefix": f"audit-checkpoints/{secrets.token_hex(6)}/"},
         }
