@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +40,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def private_sqlite_file(url: str, own_directory: bool = False) -> None:
+    """A SQLite database (customers, staff, the evidence index) is its owner's alone: the file is made
+    0600 before SQLite opens it (SQLite gives its -wal and -shm the database's mode), any directory
+    made for it 0700, and with `own_directory` its existing directory is closed too."""
+    if not url.startswith("sqlite:///"):
+        return
+    name = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if name in ("", ":memory:"):
+        return
+    path = Path(name)
+    for directory in reversed([p for p in (path.parent, *path.parent.parents) if not p.exists()]):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    with contextlib.suppress(PermissionError):  # a file of another user stays as that user keeps it
+        if own_directory:
+            os.chmod(path.parent, 0o700)
+        for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+            if file.exists() and stat.S_IMODE(file.stat().st_mode) & 0o077:
+                os.chmod(file, 0o600)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -66,8 +91,7 @@ def alembic_config(url: str, migrations_dir: Path) -> Config:
 
 
 def upgrade_to_head(url: str, migrations_dir: Path) -> None:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(url)
     command.upgrade(alembic_config(url, migrations_dir), "head")
 
 

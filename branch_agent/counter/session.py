@@ -153,7 +153,8 @@ class CounterSession:
             clip_id = uuid.uuid4().hex
             started = datetime.now(UTC)
             day_dir = self.config.spool_dir / started.astimezone(self.tz).strftime("%Y-%m-%d")
-            day_dir.mkdir(parents=True, exist_ok=True)
+            for directory in (self.config.spool_dir, day_dir):  # clips and manifests: the agent's alone
+                directory.mkdir(mode=0o700, exist_ok=True)
             media = day_dir / f"{clip_id}.mp4"
             engine = RecordingEngine(
                 env=self.sources.environment,

@@ -12,5 +12,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def open_spool_db(url: str) -> sessionmaker[Session]:
+    # Sales, customers and the clip index: the database and the branch data directory it lives in
+    # are the agent's alone.
+    database.private_sqlite_file(url, own_directory=True)
     database.upgrade_to_head(url, MIGRATIONS_DIR)
     return database.make_session_factory(database.make_engine(url))

@@ -71,7 +71,7 @@ class _DurableFile:
 
     def __init__(self, path: Path) -> None:
         # O_EXCL: an evidence file must never silently replace another one.
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # evidence: the agent's alone
         # Fsyncing data is not enough after a power cut if the new name itself was never synced.
         try:
             _fsync_directory(path.parent)

@@ -35,7 +35,7 @@ def daily_rate(recent: Sequence[tuple[datetime, int]], now: datetime) -> float:
 def forecast_disk(
     spool_dir: Path, spool_bytes: int, recent: Sequence[tuple[datetime, int]], now: datetime
 ) -> DiskForecast:
-    spool_dir.mkdir(parents=True, exist_ok=True)
+    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     usage = shutil.disk_usage(spool_dir)
     rate = daily_rate(recent, now)
     return DiskForecast(
