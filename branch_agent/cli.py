@@ -67,9 +67,14 @@ def cmd_keys_show(config: BranchConfig, args: argparse.Namespace) -> int:
 
 def cmd_upload_run(config: BranchConfig, args: argparse.Namespace) -> int:
     from branch_agent.services import build_services
+    from branch_agent.upload.uploader import UploadAlreadyRunning
 
     svc = build_services(config, open_sources=False)
-    results = svc.uploader.run_once()
+    try:
+        results = svc.uploader.run_once()
+    except UploadAlreadyRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for r in results:
         print(f"{r.clip_id} {r.state} parts={r.parts_sent} bytes={r.bytes_sent} {r.detail}")
     return 0 if all(r.state == "verified" for r in results) else 1

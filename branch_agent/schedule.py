@@ -11,6 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from branch_agent.center_link.heartbeat import send_heartbeat
 from branch_agent.services import BranchServices
 from branch_agent.spool.purge_policy import purge_verified_clips
+from branch_agent.upload.uploader import UploadAlreadyRunning
 from branch_agent.upload.window import in_window, window_opens_for
 from storage.database import utcnow
 
@@ -24,8 +25,13 @@ def build_scheduler(svc: BranchServices) -> BackgroundScheduler:
     end = time.fromisoformat(config.upload.window_end)
 
     def upload_if_in_window() -> None:
-        if in_window(datetime.now(svc.tz), start, end):
+        if not in_window(datetime.now(svc.tz), start, end):
+            return
+        try:
             svc.uploader.run_once()
+        except UploadAlreadyRunning:
+            # "Upload now" (or the CLI) is sending the queue already; this turn has nothing to add.
+            log.info("scheduled upload skipped: an upload is already running")
 
     def purge() -> None:
         purge_verified_clips(svc.sessions, config.spool.keep_verified_days, utcnow())

@@ -71,7 +71,10 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
         sessions=sessions,
         key=key,
         client=client,
-        uploader=Uploader(sessions, client, config.upload.bandwidth_mbit),
+        # The lock file keeps a CLI upload run and the agent's own runs from sending at once.
+        uploader=Uploader(
+            sessions, client, config.upload.bandwidth_mbit, lock_path=config.branch.data_dir / "upload.lock"
+        ),
         tz=ZoneInfo(config.branch.timezone),
         sync=CenterSync(sessions, client),
         disk_guard=DiskGuard(config.spool, sessions, config.spool_dir),

@@ -209,7 +209,7 @@ class CounterSession:
     def add_marker(self, kind: str, text: str = "") -> Marker:
         with self._lock:
             engine = self._require_recording()
-            marker = Marker(kind=kind, at_ms=max(0, engine.status().elapsed_ms), text=text)  # type: ignore[arg-type]
+            marker = Marker(kind=kind, at_ms=max(0, engine.status().elapsed_ms), text=text)
             self._markers.append(marker)
             return marker
 

@@ -7,6 +7,9 @@ only the missing parts are sent. Before the first byte goes out the spool file i
 manifest, so an altered evidence file is never uploaded; each part then carries its SHA-256, and the
 center re-hashes the assembled object before it says *verified*.
 
+One run at a time: `run_once` holds the branch's upload lock (`run_lock`), so the schedule, the admin's
+"upload now" and the CLI can never send at once; a second caller gets UploadAlreadyRunning at once.
+
 Faults and what they leave behind:
 - center or storage unreachable: the clip stays queued with the error recorded; the batch stops.
 - a part refused as not matching its SHA-256: read again from disk and resent (bounded).
@@ -41,10 +44,19 @@ from branch_agent.upload.parts import (
     hash_clip,
     read_part,
 )
+from branch_agent.upload.run_lock import RunLock, UploadAlreadyRunning
 from storage.contract.uploads import PartChecksum, UploadOutcome, UploadPlan
 from storage.database import utcnow
 
-__all__ = ["EvidenceAltered", "PartRejected", "RateLimiter", "ThrottledBody", "UploadResult", "Uploader"]
+__all__ = [
+    "EvidenceAltered",
+    "PartRejected",
+    "RateLimiter",
+    "ThrottledBody",
+    "UploadAlreadyRunning",
+    "UploadResult",
+    "Uploader",
+]
 
 log = logging.getLogger(__name__)
 PRESIGN_BATCH = 64
@@ -75,10 +87,12 @@ class Uploader:
         part_workers: int = PART_WORKERS,
         read: Callable[[Path, int, int], bytes] = read_part,
         pace: Callable[[float], RateLimiter] = RateLimiter,
+        lock_path: Path | None = None,
     ) -> None:
         """read: how a part's bytes come off the spool disk; pace: the bandwidth cap for one clip (Mbit/s).
-
         Both are seams for tests: a flaky disk, a cap measured on a fake clock.
+
+        lock_path: a file that keeps runs of other processes (the CLI beside the agent) out as well.
         """
         self.sessions = sessions
         self.client = client
@@ -86,6 +100,7 @@ class Uploader:
         self.part_workers = part_workers
         self._read = read
         self._pace = pace
+        self._run_lock = RunLock(lock_path)
         self._http = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(part_workers, 1))
         self._http.mount("http://", adapter)
@@ -102,8 +117,20 @@ class Uploader:
             ).scalars()
             return list(rows)
 
+    @property
+    def running(self) -> bool:
+        """An upload run of this agent is going on now."""
+        return self._run_lock.held
+
     def run_once(self) -> list[UploadResult]:
-        """Uploads everything queued; stops at the first sign the center or storage is down."""
+        """Uploads everything queued; stops at the first sign the center or storage is down.
+
+        Raises UploadAlreadyRunning, without waiting, when another run holds the branch's upload lock.
+        """
+        with self._run_lock.hold():
+            return self._run_queue()
+
+    def _run_queue(self) -> list[UploadResult]:
         results = []
         for clip_id in self.queue():
             try:
@@ -127,6 +154,7 @@ class Uploader:
     # -- one clip -------------------------------------------------------------------------------
 
     def upload(self, clip_id: str) -> UploadResult:
+        """One clip, outside the run lock: safe beside another sender, which the center reconciles."""
         with self.sessions() as db:
             clip = self._clip(db, clip_id)
             if clip.manifest_path is None:

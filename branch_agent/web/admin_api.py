@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict
 
 from flask import Blueprint, g, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from branch_agent.center_link.sync import center_branch_view, config_mismatches, sync_reports
@@ -13,17 +13,16 @@ from branch_agent.db.models import PENDING, UPLOADED, UPLOADING, Clip
 from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.spool.disk_guard import find_shortage
 from branch_agent.spool.usage import measure_spool_disk
+from branch_agent.upload.uploader import UploadAlreadyRunning
+from branch_agent.web import services
 from branch_agent.web.recording_api import counter_status_json
-from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, require_staff, services
 from storage.database import utcnow
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api")
-_upload_running = threading.Lock()
 
 
 @bp.get("/status")
-@require_staff(*COUNTER_ROLES)
-def status():  # type: ignore[no-untyped-def]
+def status() -> ResponseReturnValue:
     svc = services()
     return jsonify(
         counters=[counter_status_json(code, c) for code, c in svc.counters.items()],
@@ -32,8 +31,7 @@ def status():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/admin/overview")
-@require_staff(ADMIN)
-def overview():  # type: ignore[no-untyped-def]
+def overview() -> ResponseReturnValue:
     svc = services()
     with svc.sessions() as db:
         queue = (
@@ -63,7 +61,7 @@ def overview():  # type: ignore[no-untyped-def]
         counters=[counter_status_json(code, c) for code, c in svc.counters.items()],
         disk=asdict(disk),
         upload_queue=queued,
-        upload_running=_upload_running.locked(),
+        upload_running=svc.uploader.running,
         upload_window={"start": svc.config.upload.window_start, "end": svc.config.upload.window_end},
         disk_alert=shortage.message if shortage else None,
         sync=[r.model_dump(mode="json") for r in sync_reports(svc.sessions)],
@@ -73,19 +71,24 @@ def overview():  # type: ignore[no-untyped-def]
     )
 
 
+def _busy(exc: UploadAlreadyRunning) -> ResponseReturnValue:
+    return jsonify(error=str(exc), upload_running=True), 409
+
+
 @bp.post("/uploads/run")
-@require_staff(ADMIN)
-def upload_now():  # type: ignore[no-untyped-def]
+def upload_now() -> ResponseReturnValue:
     svc = services()
-    if not _upload_running.acquire(blocking=False):
-        return jsonify(error="上传正在进行 / an upload run is already in progress"), 409
+    # Checked first so that a press while the schedule uploads is not audited as a run; the uploader's
+    # own lock still decides if another run starts in between.
+    if svc.uploader.running:
+        return _busy(UploadAlreadyRunning())
+    with svc.sessions() as db:
+        audit_local(db, g.staff_code, "upload.run", "branch", {"queued": len(svc.uploader.queue())})
+        db.commit()
     try:
-        with svc.sessions() as db:
-            audit_local(db, g.staff_code, "upload.run", "branch", {"queued": len(svc.uploader.queue())})
-            db.commit()
         results = svc.uploader.run_once()
-    finally:
-        _upload_running.release()
+    except UploadAlreadyRunning as exc:
+        return _busy(exc)
     return jsonify(
         results=[
             {"clip_id": r.clip_id, "state": r.state, "parts_sent": r.parts_sent, "detail": r.detail} for r in results

@@ -1,8 +1,9 @@
-"""The branch agent's app factory: counter and admin pages, their JSON API, health."""
+"""The branch agent's app factory: one blueprint per module of `branch_agent.web`, guarded like the center's."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, redirect, render_template, request, session
+from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from branch_agent.counter.session import SessionError
@@ -19,6 +20,24 @@ _STATUS_TEXT = {
 }
 
 
+def _session_error(exc: SessionError) -> ResponseReturnValue:
+    return jsonify(error=str(exc)), 409
+
+
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    if not request.path.startswith("/api/"):
+        return exc
+    code = exc.code or 500
+    default = exc.description == type(exc).description
+    return jsonify(error=_STATUS_TEXT.get(code, exc.name) if default else exc.description), code
+
+
+def _no_framing(resp: Response) -> Response:
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return resp
+
+
 def create_app(services: BranchServices, secret_key: str) -> Flask:
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config.update(
@@ -31,50 +50,20 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
     app.extensions["branch"] = services
     app.extensions["previews"] = {}
 
-    from branch_agent.web import admin_api, clips_api, recording_api, session_api
+    from branch_agent.web import access_guard, admin_api, clips_api, health, recording_api, session_api, ui
 
-    for module in (session_api, recording_api, clips_api, admin_api):
-        app.register_blueprint(module.bp)
-
-    @app.errorhandler(SessionError)
-    def _session_error(exc: SessionError):  # type: ignore[no-untyped-def]
-        return jsonify(error=str(exc)), 409
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
-        if not request.path.startswith("/api/"):
-            return exc
-        code = exc.code or 500
-        default = exc.description == type(exc).description
-        return jsonify(error=_STATUS_TEXT.get(code, exc.name) if default else exc.description), code
-
-    @app.after_request
-    def _no_framing(resp):  # type: ignore[no-untyped-def]
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return resp
-
-    @app.get("/")
-    def counter_page():  # type: ignore[no-untyped-def]
-        return render_template(
-            "counter.html",
-            branch=services.config.branch.name,
-            counters=[(c.code, c.name) for c in services.config.counters],
-        )
-
-    @app.get("/admin")
-    def admin_page():  # type: ignore[no-untyped-def]
-        if session.get("role") != "branch_admin":
-            return redirect("/")
-        return render_template("admin.html", branch=services.config.branch.name)
-
-    @app.get("/healthz")
-    def health():  # type: ignore[no-untyped-def]
-        sources = [h for s in services.sources.values() for h in s.health()]
-        ok = all(h.connected for h in sources)
-        return {
-            "status": "ok" if ok else "degraded",
-            "sources": [{"name": h.name, "connected": h.connected} for h in sources],
-        }, (200 if ok else 503)
-
+    blueprints = (
+        access_guard.bp,  # first: it refuses whatever `roles` does not grant, before any other handler runs
+        health.bp,
+        ui.bp,
+        session_api.bp,
+        recording_api.bp,
+        clips_api.bp,
+        admin_api.bp,
+    )
+    for bp in blueprints:
+        app.register_blueprint(bp)
+    app.register_error_handler(SessionError, _session_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.after_request(_no_framing)
     return app

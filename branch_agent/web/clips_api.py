@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import NoReturn
 
 from flask import Blueprint, abort, g, jsonify, request, send_file, session
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from branch_agent.db.models import CANCELLED, RECORDING, Clip
 from branch_agent.services import BranchServices
 from branch_agent.spool.clip_manifest import audit_local
-from branch_agent.web.staff_auth import ADMIN, COUNTER_ROLES, RM, require_staff, services
+from branch_agent.web import services
+from branch_agent.web.roles import sees_whole_branch
 from storage.contract.masking import mask_card_number, mask_id_number
 from storage.manifest import is_clip_id
 
@@ -49,11 +53,10 @@ def clip_json(svc: BranchServices, c: Clip) -> dict[str, object]:
 
 
 @bp.get("/clips")
-@require_staff(*COUNTER_ROLES)
-def clips():  # type: ignore[no-untyped-def]
+def clips() -> ResponseReturnValue:
     svc = services()
     q = select(Clip).where(Clip.state.not_in((RECORDING, CANCELLED))).order_by(Clip.started_at.desc())
-    if g.role == RM:
+    if not sees_whole_branch(g.role):
         q = q.where(Clip.staff_code == g.staff_code, Clip.started_at >= start_of_today_utc(svc))
     elif request.args.get("date"):
         try:
@@ -70,15 +73,14 @@ def clips():  # type: ignore[no-untyped-def]
     return jsonify(clips=[clip_json(svc, c) for c in rows])
 
 
-def _deny(db, clip: Clip, reason: str) -> None:  # type: ignore[no-untyped-def]
+def _deny(db: Session, clip: Clip, reason: str) -> NoReturn:
     audit_local(db, g.staff_code, "replay.denied", clip.clip_id, {"owner": clip.staff_code, "reason": reason})
     db.commit()
     abort(403, description="只能回放本人当日的录像 / you may replay only your own clips of today")
 
 
 @bp.get("/clips/<clip_id>/media")
-@require_staff(*COUNTER_ROLES)
-def media(clip_id: str):  # type: ignore[no-untyped-def]
+def media(clip_id: str) -> ResponseReturnValue:
     if not is_clip_id(clip_id):
         abort(404)
     svc = services()
@@ -86,7 +88,7 @@ def media(clip_id: str):  # type: ignore[no-untyped-def]
         clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one_or_none()
         if clip is None or clip.state in (RECORDING, CANCELLED):
             abort(404, description="没有这段录像 / no such clip")
-        if g.role != ADMIN:
+        if not sees_whole_branch(g.role):
             if clip.staff_code != g.staff_code:
                 _deny(db, clip, "another manager's clip")
             if clip.started_at < start_of_today_utc(svc):

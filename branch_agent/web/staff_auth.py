@@ -1,34 +1,28 @@
-"""Counter sign-in with staff code and password: persistent lockout, CSRF, idle timeout, roles."""
+"""Counter sign-in with staff code and password: persistent lockout, idle timeout, the session's CSRF token.
+
+Who may use which route is `roles`; the access guard applies it with `signed_in` and `csrf_matches`.
+"""
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
 
-from flask import abort, current_app, g, request, session
+from flask import request, session
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from branch_agent.db.models import StaffLoginState, SyncedStaff
 from branch_agent.services import BranchServices
 from branch_agent.spool.clip_manifest import audit_local
+from branch_agent.web import services
+from branch_agent.web.roles import COUNTER_ROLES
 from storage.contract.passwords import check_password, hash_password
 from storage.database import utcnow
 
-F = TypeVar("F", bound=Callable[..., object])
-RM = "relationship_manager"
-ADMIN = "branch_admin"
-COUNTER_ROLES = (RM, ADMIN)
 STAFF_CODE = re.compile(r"^[0-9]{7}$")
-
-
-def services() -> BranchServices:
-    return current_app.extensions["branch"]  # type: ignore[no-any-return]
 
 
 class LoginRefused(Exception):
@@ -152,25 +146,6 @@ def signed_in() -> bool:
     return True
 
 
-def require_staff(*roles: str) -> Callable[[F], F]:
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            if not signed_in():
-                abort(401)
-            if session["role"] not in roles:
-                abort(403, description="无此权限 / your role may not do this")
-            if request.method not in ("GET", "HEAD"):
-                given = request.headers.get("X-CSRF-Token", "")
-                if not given or not secrets.compare_digest(given, str(session.get("csrf", ""))):
-                    abort(403, description="CSRF 校验失败，请刷新页面 / missing or wrong CSRF token, reload the page")
-            # Background polling (preview, status) must not keep an unattended counter signed in.
-            if request.headers.get("X-Background-Poll") != "1" and request.args.get("bg") != "1":
-                session["seen"] = time.time()
-            g.staff_code = session["staff"]
-            g.role = session["role"]
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
+def csrf_matches(given: str) -> bool:
+    """An unsafe request must carry the token of this session: another site's page cannot."""
+    return bool(given) and secrets.compare_digest(given, str(session.get("csrf", "")))

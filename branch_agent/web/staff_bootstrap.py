@@ -12,7 +12,8 @@ from branch_agent.config import BranchConfig
 from branch_agent.db.engine import open_spool_db
 from branch_agent.db.models import SyncedStaff
 from branch_agent.spool.clip_manifest import audit_local
-from branch_agent.web.staff_auth import ADMIN, STAFF_CODE
+from branch_agent.web.roles import BRANCH_ADMIN
+from branch_agent.web.staff_auth import STAFF_CODE
 from storage.contract.passwords import hash_password
 
 
@@ -37,6 +38,6 @@ def bootstrap_admin(config: BranchConfig, staff_code: str, name: str, password: 
                 f"本支行已有 {count} 名员工（已从总行同步），不能再建初始管理员 / "
                 f"the branch already has {count} staff synced from the center: no bootstrap admin"
             )
-        db.add(SyncedStaff(code=staff_code, name=name.strip(), role=ADMIN, password_hash=password_hash))
-        audit_local(db, "system", "staff.bootstrap", staff_code, {"role": ADMIN})
+        db.add(SyncedStaff(code=staff_code, name=name.strip(), role=BRANCH_ADMIN, password_hash=password_hash))
+        audit_local(db, "system", "staff.bootstrap", staff_code, {"role": BRANCH_ADMIN})
         db.commit()

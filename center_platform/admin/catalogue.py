@@ -41,7 +41,7 @@ class Changed:
     retention_moved: int = 0
 
 
-def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, object]:
     """Only what changed, for the audit line: {"before": {...}, "after": {...}}."""
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {"before": {k: before.get(k) for k in keys}, "after": {k: after[k] for k in keys}}

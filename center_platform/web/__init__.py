@@ -1,4 +1,5 @@
-"""The center's web layer: one blueprint per domain, JSON APIs (`*_api`) and pages (`*_ui`)."""
+"""The center's web layer: one blueprint per module, named as the module; JSON APIs (`*_api`) and pages
+(`ui`, `*_ui`). Who may use which endpoint is `roles`, applied to every request by `access_guard`."""
 
 from __future__ import annotations
 
@@ -8,4 +9,4 @@ from center_platform.services import CenterServices
 
 
 def services() -> CenterServices:
-    return current_app.extensions["center"]  # type: ignore[no-any-return]
+    return current_app.extensions["center"]

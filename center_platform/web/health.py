@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -12,7 +13,7 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def health():  # type: ignore[no-untyped-def]
+def health() -> ResponseReturnValue:
     svc = services()
     components: dict[str, dict[str, str]] = {}
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
 from center_platform.operations.heartbeats import record_heartbeat
@@ -28,7 +29,7 @@ def _center_time(resp: Response) -> Response:
 
 @bp.post(routes.HEARTBEAT_RULE)
 @require_branch
-def heartbeat():  # type: ignore[no-untyped-def]
+def heartbeat() -> ResponseReturnValue:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return jsonify(error="request body must be a JSON object"), 400

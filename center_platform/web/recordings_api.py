@@ -7,13 +7,23 @@ from dataclasses import asdict
 from datetime import datetime
 
 from flask import Blueprint, Response, abort, g, jsonify, request, session, stream_with_context
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from center_platform.archive.search import MIN_CONTAINS, STATES, RecordingRow, SearchFilters, SearchPage, search
+from center_platform.archive.search import (
+    MIN_CONTAINS,
+    STATES,
+    NameMatch,
+    RecordingRow,
+    SearchFilters,
+    SearchPage,
+    search,
+)
 from center_platform.audit import trail as audit
 from center_platform.db.models import Recording
 from center_platform.web import services
-from center_platform.web.user_auth import BRANCH_ADMIN, COMPLIANCE, CurrentUser, require_role
+from center_platform.web.roles import own_branch_only, sees_full_identifiers
+from center_platform.web.user_auth import CurrentUser
 from storage.contract.masking import mask_card_number, mask_id_number
 from storage.manifest import is_clip_id
 from storage.object_store import StorageError
@@ -32,6 +42,7 @@ _FILTER_KEYS = (
     "staff_code",
     "state",
 )
+_NAME_MATCHES: dict[str, NameMatch] = {"prefix": "prefix", "contains": "contains"}
 
 
 class BadQuery(ValueError):
@@ -39,7 +50,7 @@ class BadQuery(ValueError):
 
 
 @bp.errorhandler(BadQuery)
-def _bad(exc: BadQuery):  # type: ignore[no-untyped-def]
+def _bad(exc: BadQuery) -> ResponseReturnValue:
     return jsonify(error=str(exc)), 400
 
 
@@ -70,9 +81,10 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
     if unknown:
         raise BadQuery(f"unknown search parameter {sorted(unknown)[0]!r}")
     values = {k: (request.args.get(k, "").strip() or None) for k in _FILTER_KEYS}
-    name_match = request.args.get("name_match", "").strip() or "prefix"
-    if name_match not in ("prefix", "contains"):
-        raise BadQuery(f"name_match must be prefix or contains, not {name_match!r}")
+    raw_match = request.args.get("name_match", "").strip() or "prefix"
+    name_match = _NAME_MATCHES.get(raw_match)
+    if name_match is None:
+        raise BadQuery(f"name_match must be prefix or contains, not {raw_match!r}")
     if name_match == "contains" and values["customer_name"] and len(values["customer_name"]) < MIN_CONTAINS:
         # One character occurs in a few percent of all names: a sample of customers, not a search.
         raise BadQuery(
@@ -87,9 +99,9 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
     return SearchFilters(
         started_from=started_from,
         started_to=started_to,
-        name_match=name_match,  # type: ignore[arg-type]
-        restrict_branch_id=user.branch_id if user.role == BRANCH_ADMIN else None,
-        **values,  # type: ignore[arg-type]
+        name_match=name_match,
+        restrict_branch_id=user.branch_id if own_branch_only(user.role) else None,
+        **values,
     )
 
 
@@ -112,7 +124,7 @@ def audit_filters(f: SearchFilters) -> dict[str, str]:
 def run_search(user: CurrentUser, f: SearchFilters, offset: int, limit: int) -> SearchPage:
     """One audited search: who looked, for what, and how many rows they were shown."""
     with services().sessions() as db:
-        page = search(db, f, offset, limit, unmasked=user.role == COMPLIANCE)
+        page = search(db, f, offset, limit, unmasked=sees_full_identifiers(user.role))
         audit.append(
             db,
             user.username,
@@ -134,8 +146,7 @@ def row_json(r: RecordingRow) -> dict[str, object]:
 
 
 @bp.get("")
-@require_role(COMPLIANCE, BRANCH_ADMIN)
-def search_recordings():  # type: ignore[no-untyped-def]
+def search_recordings() -> ResponseReturnValue:
     user: CurrentUser = g.user
     f = filters_from_request(user)
     offset = _int_arg("offset", 0, 0, 10_000_000)
@@ -161,7 +172,7 @@ def recording_for(user: CurrentUser, clip_id: str) -> Recording:
             abort(410, description=f"clip {clip_id} was deleted at the end of its retention")
         if rec.state != "archived":
             abort(404)
-        if user.role == BRANCH_ADMIN and rec.branch_id != user.branch_id:
+        if own_branch_only(user.role) and rec.branch_id != user.branch_id:
             audit.append(db, user.username, "replay.denied", clip_id, {"reason": "other branch"})
             db.commit()
             abort(403)
@@ -199,8 +210,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 @bp.get("/<clip_id>/media")
-@require_role(COMPLIANCE, BRANCH_ADMIN)
-def media(clip_id: str):  # type: ignore[no-untyped-def]
+def media(clip_id: str) -> ResponseReturnValue:
     user: CurrentUser = g.user
     rec = recording_for(user, clip_id)
     try:

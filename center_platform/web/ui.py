@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from center_platform.archive.search import STATES
@@ -10,38 +11,25 @@ from center_platform.db.models import ProductType
 from center_platform.retention.disputes import disputes_of
 from center_platform.web import services
 from center_platform.web.recordings_api import BadQuery, filters_from_request, recording_for, run_search
-from center_platform.web.user_auth import (
-    BRANCH_ADMIN,
-    COMPLIANCE,
-    SYSTEM_ADMIN,
-    LoginFailed,
-    authenticate,
-    csrf_token,
-    current_user,
-    require_role,
-    start_session,
-)
+from center_platform.web.roles import landing_page, may
+from center_platform.web.user_auth import LoginFailed, authenticate, csrf_token, current_user, start_session
 
 bp = Blueprint("ui", __name__)
 
 
 def home_for(role: str) -> str:
     """Each role lands on the first page it may use."""
-    if role in (COMPLIANCE, BRANCH_ADMIN):
-        return url_for("ui.recordings")
-    if role == SYSTEM_ADMIN:
-        return url_for("catalogue_ui.home")
-    return url_for("audit_ui.events")
+    return url_for(landing_page(role))
 
 
 @bp.get("/")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     user = current_user()
     return redirect(home_for(user.role) if user else url_for("ui.login"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     error = ""
     if request.method == "POST":
         try:
@@ -56,7 +44,7 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     session.clear()
     return redirect(url_for("ui.login"))
 
@@ -65,8 +53,7 @@ PAGE_SIZE = 50
 
 
 @bp.get("/recordings")
-@require_role(COMPLIANCE, BRANCH_ADMIN, page=True)
-def recordings():  # type: ignore[no-untyped-def]
+def recordings() -> ResponseReturnValue:
     error = ""
     page = None
     try:
@@ -95,12 +82,11 @@ def recordings():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/recordings/<clip_id>")
-@require_role(COMPLIANCE, BRANCH_ADMIN, page=True)
-def player(clip_id: str):  # type: ignore[no-untyped-def]
+def player(clip_id: str) -> ResponseReturnValue:
     rec = recording_for(g.user, clip_id)  # 404 / 403 / 410 before the page promises a video
-    officer = g.user.role == COMPLIANCE
+    can_manage_retention = may(g.user.role, "retention_api.retention")
     disputes = []
-    if officer:  # retention and disputes are the compliance officer's to see and change
+    if can_manage_retention:  # only who may change retention and disputes sees them
         with services().sessions() as db:
             disputes = disputes_of(db, rec)
     return render_template(
@@ -110,7 +96,7 @@ def player(clip_id: str):  # type: ignore[no-untyped-def]
         user=g.user,
         csrf=csrf_token(),
         tz=services().display_tz,
-        can_export=officer,
-        can_manage_retention=officer,
+        can_export=may(g.user.role, "export_api.export"),
+        can_manage_retention=can_manage_retention,
         disputes=disputes,
     )

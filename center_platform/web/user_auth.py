@@ -1,32 +1,22 @@
-"""Sign-in for center users: hashed passwords, lockout, idle timeout, CSRF, deny-unless-allowed roles."""
+"""Sign-in for center users: hashed passwords, lockout, idle timeout, the session's CSRF token.
+
+Who may use which route is `roles`; the access guard applies it with `current_user` and `csrf_matches`.
+"""
 
 from __future__ import annotations
 
-import functools
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
-from flask import Blueprint, abort, g, jsonify, request, session
+from flask import session
 from sqlalchemy import select
 
 from center_platform.audit import trail as audit
 from center_platform.db.models import User
 from center_platform.web import services
 from storage.contract.passwords import check_password
-
-F = TypeVar("F", bound=Callable[..., object])
-
-COMPLIANCE = "compliance_officer"
-SYSTEM_ADMIN = "system_admin"
-AUDITOR = "auditor"
-BRANCH_ADMIN = "branch_admin"
-ROLES = (COMPLIANCE, SYSTEM_ADMIN, AUDITOR, BRANCH_ADMIN)
-
-bp = Blueprint("session_api", __name__, url_prefix="/api/session")
 
 
 @dataclass(frozen=True)
@@ -110,51 +100,6 @@ def csrf_token() -> str:
     return str(session.get("csrf", ""))
 
 
-def require_role(*roles: str, page: bool = False) -> Callable[[F], F]:
-    """Every route names the roles it allows; no role, no access. Unsafe methods also need the CSRF token."""
-
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            user = current_user()
-            if user is None:
-                if page:
-                    from flask import redirect, url_for
-
-                    return redirect(url_for("ui.login", next=request.path))
-                abort(401)
-            if user.role not in roles:
-                abort(403)
-            if request.method not in ("GET", "HEAD", "OPTIONS"):
-                given = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
-                if not given or not secrets.compare_digest(given, csrf_token()):
-                    abort(403, description="missing or wrong CSRF token")
-            g.user = user
-            return view(*args, **kwargs)
-
-        wrapper.access_roles = frozenset(roles)  # type: ignore[attr-defined]  # read by the deny-by-default guard
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-@bp.post("")
-def login():  # type: ignore[no-untyped-def]
-    data = request.get_json(silent=True) or {}
-    username = str(data.get("username", ""))
-    password = str(data.get("password", ""))
-    if not username or not password:
-        return jsonify(error="username and password are required"), 400
-    try:
-        user = authenticate(username, password)
-    except LoginFailed as exc:
-        return jsonify(error=str(exc)), 401
-    token = start_session(user)
-    return jsonify(username=user.username, role=user.role, csrf_token=token)
-
-
-@bp.delete("")
-@require_role(*ROLES)
-def logout():  # type: ignore[no-untyped-def]
-    session.clear()
-    return jsonify(ok=True)
+def csrf_matches(given: str) -> bool:
+    """An unsafe request must carry the token of this session: another site's form cannot."""
+    return bool(given) and secrets.compare_digest(given, csrf_token())

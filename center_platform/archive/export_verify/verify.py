@@ -339,8 +339,9 @@ def check_audit(folder, manifest, report):
         previous = row
     mentions = [r for _, r in rows if r.get("target") == manifest.get("clip_id")]
     report.check(len(mentions) == len(rows), "audit rows are about this clip", "some rows name another target")
-    if report.check(isinstance(head, dict) and len(str(head.get("hash", ""))) == 64, "audit chain head recorded"):
-        print("      chain head at export: %s (%s rows)" % (head.get("hash"), head.get("count")))
+    recorded = head if isinstance(head, dict) else {}
+    if report.check(len(str(recorded.get("hash", ""))) == 64, "audit chain head recorded"):
+        print("      chain head at export: %s (%s rows)" % (recorded.get("hash"), recorded.get("count")))
 
 
 def main(argv) -> int:

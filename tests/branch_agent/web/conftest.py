@@ -10,7 +10,8 @@ import pytest
 from waitress import create_server
 
 from branch_agent.config import ENV_API_SECRET
-from tests.branch_agent.web.harness import SCREENSHOT_DIR, Agent, seed, start_agent, write_config
+from tests.branch_agent.web.harness import Agent, seed, start_agent, write_config
+from tests.headless_chromium import SCREENSHOT_DIR
 
 
 @pytest.fixture()

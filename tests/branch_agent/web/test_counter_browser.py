@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, PRODUCT, RM_A, SCREENSHOT_DIR, Agent
+from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, PRODUCT, RM_A, Agent
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
+from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, SCREENSHOT_DIR, headless_chromium
 from tests.headless_chromium import save_screenshot as _shot
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING_REASON)
