@@ -169,6 +169,8 @@ class Recording(Base):
         Index("ix_recordings_type_started", "product_type_id", "started_at"),
         Index("ix_recordings_state_started", "state", "started_at"),
         Index("ix_recordings_branch_chain", "branch_id", "chain_status"),
+        # One successor per manifest and branch: a fork can never be catalogued, however it races.
+        Index("ux_recordings_branch_prev_manifest", "branch_id", "prev_manifest_sha256", unique=True),
         # PostgreSQL only (created by migration 0004): customer-name prefix search under any collation,
         # and "contains" through the name's one- and two-character pieces (CJK names are 2-4 characters,
         # too short for trigrams).
@@ -215,7 +217,7 @@ class Recording(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # The branch chain: the manifest this one follows, and whether the center holds it.
     prev_manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    chain_status: Mapped[str] = mapped_column(String(16), default="linked")  # first | linked | awaiting
+    chain_status: Mapped[str] = mapped_column(String(16), default="linked")  # first|linked|awaiting|restarted
 
     branch: Mapped[Branch] = relationship()
     product: Mapped[Product] = relationship()

@@ -4,7 +4,9 @@ Each manifest names the SHA-256 of the branch's previous one, so a branch cannot
 clip without it showing. Clips arrive out of order (a failed upload is retried the next night), so a
 predecessor the center does not hold yet is not an error: the clip is catalogued as *awaiting* and
 linked when the predecessor arrives. Two clips naming the same predecessor are a fork: the branch's
-history was rewritten, and the second one is quarantined for someone to look at.
+history was rewritten, and the second one is quarantined for someone to look at. The catalogue's unique
+key on (branch, predecessor) settles two forks completing at the same moment. A clip that starts a new
+chain when the branch already has one is a *restart*: catalogued, flagged, counted in operations.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from center_platform.db.models import IngestUpload, Recording
@@ -20,12 +22,12 @@ from storage.manifest import ClipManifest
 
 log = logging.getLogger(__name__)
 
-FIRST, LINKED, AWAITING = "first", "linked", "awaiting"
+FIRST, LINKED, AWAITING, RESTARTED = "first", "linked", "awaiting", "restarted"
 
 
 @dataclass(frozen=True)
 class ChainCheck:
-    status: str  # first | linked | awaiting, when problem is empty
+    status: str  # first | linked | awaiting | restarted, when problem is empty
     problem: str = ""  # why the clip must be quarantined
     note: str = ""  # worth an operator's attention, not a reason to refuse
 
@@ -33,13 +35,16 @@ class ChainCheck:
 def check_chain(session: Session, branch_id: int, manifest: ClipManifest) -> ChainCheck:
     prev = manifest.prev_manifest_sha256
     if prev is None:
-        restarted = session.execute(
-            select(Recording.clip_id).where(Recording.branch_id == branch_id, Recording.chain_status == FIRST).limit(1)
+        # A chain starts once per branch. Starting again (a reinstalled agent, a lost spool database, or
+        # someone hiding the clips in between) is accepted as evidence but flagged for operations.
+        earlier = session.execute(
+            select(Recording.clip_id).where(Recording.branch_id == branch_id).order_by(Recording.id).limit(1)
         ).scalar_one_or_none()
-        note = (
-            f"the branch's manifest chain starts again (it started before with clip {restarted})" if restarted else ""
+        if earlier is None:
+            return ChainCheck(FIRST)
+        return ChainCheck(
+            RESTARTED, note=f"the branch's manifest chain starts again (it started before with clip {earlier})"
         )
-        return ChainCheck(FIRST, note=note)
     sibling = session.execute(
         select(Recording.clip_id)
         .where(
@@ -92,3 +97,11 @@ def awaiting_predecessors(session: Session, branch_id: int) -> list[str]:
         )
     ).scalars()
     return sorted({r for r in rows if r})
+
+
+def chain_restarts(session: Session, branch_id: int) -> int:
+    return int(
+        session.execute(
+            select(func.count()).where(Recording.branch_id == branch_id, Recording.chain_status == RESTARTED)
+        ).scalar_one()
+    )

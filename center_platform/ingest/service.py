@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Product, Recording, utcnow
-from center_platform.ingest.checks import CheckReport, IngestContext, StoredMedia, run_checks
+from center_platform.ingest.checks import CheckReport, IngestContext, Problem, StoredMedia, run_checks
 from center_platform.ingest.clock_bounds import ClockFacts, start_basis
 from center_platform.ingest.manifest_chain import check_chain, link_successors
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
@@ -333,6 +333,17 @@ class IngestService:
             chain_status=chain.status,
         )
         session.add(recording)
+        try:
+            session.flush()
+        except IntegrityError:
+            # Another clip naming the same predecessor was catalogued between the check and now: a fork.
+            session.rollback()
+            row = self._upload(session, branch.id, manifest.clip_id, lock_row=True)
+            fork = Problem(
+                "manifest_chain",
+                f"manifest chain fork: another clip already follows manifest {manifest.prev_manifest_sha256}",
+            )
+            return self._quarantine(session, row, branch, CheckReport(report.ran, report.skipped, [fork], report.notes))
         linked = link_successors(session, branch.id, recording.manifest_sha256)
         row.state = "verified"
         audit.append(

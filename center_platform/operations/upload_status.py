@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Recording
-from center_platform.ingest.manifest_chain import awaiting_predecessors
+from center_platform.ingest.manifest_chain import awaiting_predecessors, chain_restarts
 from storage.contract.heartbeat import Heartbeat, HeartbeatAlert
 
 # Three missed minutes: one late heartbeat is a hiccup, three mean the branch or its WAN is down.
@@ -40,6 +40,8 @@ class BranchUploadStatus:
     disk_days_left: float | None
     # Manifests named as predecessors by archived clips and not archived themselves: clips still to come, or lost.
     missing_predecessors: list[str] = field(default_factory=list)
+    # Clips that started the branch's manifest chain again although it already had one.
+    chain_restarts: int = 0
     alerts: list[HeartbeatAlert] = field(default_factory=list)
 
 
@@ -92,6 +94,7 @@ def branch_upload_statuses(db: Session, now: datetime) -> list[BranchUploadStatu
                 disk_free_bytes=beat.disk.free_bytes if beat else None,
                 disk_days_left=beat.disk.days_left if beat else None,
                 missing_predecessors=awaiting_predecessors(db, branch.id),
+                chain_restarts=chain_restarts(db, branch.id),
                 alerts=list(beat.alerts) if beat else [],
             )
         )
@@ -120,5 +123,6 @@ def status_json(s: BranchUploadStatus) -> dict[str, object]:
         "disk_free_bytes": s.disk_free_bytes,
         "disk_days_left": s.disk_days_left,
         "missing_predecessors": s.missing_predecessors,
+        "chain_restarts": s.chain_restarts,
         "alerts": [a.model_dump() for a in s.alerts],
     }

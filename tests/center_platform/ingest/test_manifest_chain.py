@@ -3,11 +3,14 @@ a fork quarantined and never catalogued."""
 
 from __future__ import annotations
 
+import json
 import secrets
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from center_platform.db.models import IngestUpload, Recording
+from center_platform.db.models import AuditEvent, IngestUpload, Recording
 from storage.manifest import ClipManifest
 from tests.center_platform.archive_rig import ArchiveRig, archive_rig, clip_manifest, upload_clip  # noqa: F401
 
@@ -65,3 +68,33 @@ def test_operations_view_lists_the_missing_predecessor_until_it_arrives(archive_
     upload_clip(archive_rig.branch_client(), second, media)
     [row] = [b for b in ops.get("/api/operations/uploads").get_json()["branches"] if b["branch_code"] == "B009"]
     assert row["missing_predecessors"] == []
+
+
+def test_a_chain_started_again_is_catalogued_but_flagged_in_operations(archive_rig: ArchiveRig) -> None:
+    first, _ = _send(archive_rig, None)
+    second, _ = _send(archive_rig, first)
+    again, outcome = _send(archive_rig, None)  # the agent lost its chain state: it starts from nothing
+    assert outcome["state"] == "verified"
+    assert _chain(archive_rig) == {first.clip_id: "first", second.clip_id: "linked", again.clip_id: "restarted"}
+    ops = archive_rig.login("sysadmin")
+    [row] = [b for b in ops.get("/api/operations/uploads").get_json()["branches"] if b["branch_code"] == "B009"]
+    assert row["chain_restarts"] == 1
+    assert 'data-chain-restarts="1"' in ops.get("/operations/uploads").get_data(as_text=True)
+    with archive_rig.sessions() as db:
+        verified = db.execute(
+            select(AuditEvent).where(AuditEvent.target == again.clip_id, AuditEvent.action == "ingest.verified")
+        ).scalar_one()
+    assert "starts again" in json.loads(verified.detail)["chain_note"]
+
+
+def test_the_catalogue_refuses_a_second_successor_of_one_manifest(archive_rig: ArchiveRig) -> None:
+    """Two forks completing at the same moment both pass the check; the catalogue's key stops the second."""
+    first, _ = _send(archive_rig, None)
+    kept, _ = _send(archive_rig, first)
+    with archive_rig.sessions() as db:
+        row = db.execute(select(Recording).where(Recording.clip_id == kept.clip_id)).scalar_one()
+        twin = Recording(**{c.key: getattr(row, c.key) for c in Recording.__table__.columns if c.key != "id"})
+        twin.clip_id, twin.manifest_sha256 = secrets.token_hex(16), "ab" * 32
+        db.add(twin)
+        with pytest.raises(IntegrityError):
+            db.commit()
