@@ -21,7 +21,8 @@ import pytest
 import requests
 
 from storage.object_store import ObjectStore
-from storage.seaweed import SeaweedServer, SeaweedSettings, ensure_tls_material
+from storage.seaweed import SeaweedServer, SeaweedSettings
+from storage.seaweed_tls import ensure_tls_material
 from tests.storage import seaweed_probes as probe
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
