@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,6 +29,7 @@ from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Product, Recording, utcnow
 from center_platform.ingest.checks import CheckReport, IngestContext, Problem, StoredMedia, run_checks
 from center_platform.ingest.clock_bounds import ClockFacts, start_basis
+from center_platform.ingest.keyed_locks import KeyedLocks
 from center_platform.ingest.manifest_chain import check_chain, link_successors
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
 from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
@@ -56,14 +55,8 @@ class IngestService:
     presign_expiry_s: int
     # A clip waiting longer than this at its branch before upload is flagged (see clock_bounds).
     max_clip_age: timedelta = timedelta(days=30)
-    _clip_locks: defaultdict[str, threading.Lock] = field(
-        default_factory=lambda: defaultdict(threading.Lock), repr=False
-    )
-    _locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def _clip_lock(self, clip_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._clip_locks[clip_id]
+    # Completion of one clip is serialised in this process; the entry goes with its last holder.
+    clip_locks: KeyedLocks = field(default_factory=KeyedLocks, repr=False)
 
     # -- register -------------------------------------------------------------------------------
 
@@ -194,7 +187,7 @@ class IngestService:
     # -- complete -------------------------------------------------------------------------------
 
     def complete(self, branch_id: int, clip_id: str) -> UploadOutcome:
-        with self._clip_lock(clip_id), self.sessions() as session:
+        with self.clip_locks.hold(clip_id), self.sessions() as session:
             row = self._upload(session, branch_id, clip_id, lock_row=True)
             if row.state == "verified":
                 rec = session.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one()
