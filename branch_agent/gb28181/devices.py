@@ -32,6 +32,14 @@ class GbPlatformConfig:
     # GB/T 28181-2016 9.6: keepalive every 60 s by default, offline after 3 missed.
     keepalive_interval_s: float = 60.0
     keepalive_misses: int = 3
+    # SIP over TCP: open connections in all and from one address, how long one may stay silent
+    # (None: one keepalive interval past the misses that take a device offline), how long one
+    # message may take to arrive once begun; and the largest message taken over UDP or TCP.
+    tcp_max_connections: int = 256
+    tcp_max_connections_per_peer: int = 16
+    tcp_idle_timeout_s: float | None = None
+    sip_message_timeout_s: float = 30.0
+    max_message_bytes: int = 256 * 1024
 
     def __post_init__(self) -> None:
         server = parse_gb_id(self.server_id, "server ID")
@@ -48,6 +56,18 @@ class GbPlatformConfig:
             raise ValueError("need 0 < min_expires_s <= max_expires_s")
         if self.keepalive_interval_s <= 0 or self.keepalive_misses < 1:
             raise ValueError("keepalive interval must be positive and misses at least 1")
+        if self.tcp_max_connections < 1 or self.tcp_max_connections_per_peer < 1:
+            raise ValueError("TCP connection caps must be at least 1")
+        if (self.tcp_idle_timeout_s is not None and self.tcp_idle_timeout_s <= 0) or self.sip_message_timeout_s <= 0:
+            raise ValueError("TCP idle and message timeouts must be positive")
+        if not 1024 <= self.max_message_bytes <= 16 * 1024 * 1024:
+            raise ValueError(f"max_message_bytes must be 1 KiB-16 MiB, got {self.max_message_bytes}")
+
+    @property
+    def tcp_idle_s(self) -> float:
+        if self.tcp_idle_timeout_s is not None:
+            return self.tcp_idle_timeout_s
+        return self.keepalive_interval_s * (self.keepalive_misses + 1)
 
     def password_for(self, device_id: str) -> str | None:
         return self.passwords.get(device_id, self.default_password)
@@ -60,6 +80,20 @@ REGISTRATION_EXPIRED = "registration expired"
 class Transport(enum.Enum):
     UDP = "UDP"
     TCP = "TCP"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a SIP message came from: over UDP the source address and port, over TCP the
+    connection (its number; the address alone would also name a later connection from it)."""
+
+    transport: Transport
+    address: tuple[str, int]
+    connection: int = 0  # 0 for UDP
+
+    def __str__(self) -> str:
+        text = f"{self.address[0]}:{self.address[1]} over {self.transport.value}"
+        return f"{text} (connection {self.connection})" if self.connection else text
 
 
 @dataclass(frozen=True)
@@ -106,6 +140,13 @@ class DeviceRecord:
     # Catalog items whose DeviceID is not a valid 20-digit ID, with the reason (not usable).
     invalid_channels: tuple[tuple[str, str], ...] = ()
     catalog_complete: bool = False
+    # The TCP connection the device registered on (0 for UDP): its MESSAGEs must come on it.
+    connection: int = 0
+
+    @property
+    def origin(self) -> Origin:
+        """Where the device authenticated: the only place its MESSAGEs are taken from."""
+        return Origin(self.transport, self.address, self.connection)
 
 
 class DeviceTable:
@@ -123,6 +164,7 @@ class DeviceTable:
         expires_s: int,
         now: float,
         user_agent: str = "",
+        connection: int = 0,
     ) -> DeviceRecord:
         previous = self._devices.get(device_id)
         record = DeviceRecord(
@@ -138,6 +180,7 @@ class DeviceTable:
             channels=previous.channels if previous else (),
             invalid_channels=previous.invalid_channels if previous else (),
             catalog_complete=previous.catalog_complete if previous else False,
+            connection=connection,
         )
         self._devices[device_id] = record
         return record
@@ -145,18 +188,18 @@ class DeviceTable:
     def unregister(self, device_id: str, reason: str) -> DeviceRecord | None:
         return self._set_offline(device_id, reason)
 
-    def keepalive(self, device_id: str, address: tuple[str, int], now: float) -> DeviceRecord | None:
+    def keepalive(self, device_id: str, now: float) -> DeviceRecord | None:
         """Refresh a registered device; None if its registration is gone and it must register again.
 
         A device that merely missed keepalives (a network outage) comes back online here, so a
         camera that returns mid-recording is used again without waiting for its next REGISTER.
+        The address stays the registered one: the caller has checked the keepalive came from it,
+        and only an authenticated REGISTER moves a device.
         """
-        record = self._devices.get(device_id)
-        if record is None or record.offline_reason in (UNREGISTERED, REGISTRATION_EXPIRED):
+        record = self.registered(device_id, now)
+        if record is None:
             return None
-        if now - record.registered_at > record.expires_s:
-            return None
-        record = replace(record, last_seen=now, last_keepalive=now, address=address, online=True, offline_reason="")
+        record = replace(record, last_seen=now, last_keepalive=now, online=True, offline_reason="")
         self._devices[device_id] = record
         return record
 
@@ -201,6 +244,15 @@ class DeviceTable:
 
     def get(self, device_id: str) -> DeviceRecord | None:
         return self._devices.get(device_id)
+
+    def registered(self, device_id: str, now: float) -> DeviceRecord | None:
+        """The device's record while its registration stands (not unregistered, not lapsed)."""
+        record = self._devices.get(device_id)
+        if record is None or record.offline_reason in (UNREGISTERED, REGISTRATION_EXPIRED):
+            return None
+        if now - record.registered_at > record.expires_s:
+            return None
+        return record
 
     def snapshot(self) -> list[DeviceRecord]:
         return sorted(self._devices.values(), key=lambda r: r.device_id)

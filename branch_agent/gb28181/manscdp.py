@@ -69,7 +69,7 @@ def parse_manscdp(body: bytes, content_type: str | None = None) -> ManscdpMessag
     for required in ("CmdType", "SN", "DeviceID"):
         if not values.get(required):
             raise ManscdpError(f"<{root.tag}> lacks <{required}>")
-    if not values["SN"].isdigit():
+    if not (values["SN"].isascii() and values["SN"].isdigit()) or len(values["SN"]) > 18:
         raise ManscdpError(f"<SN> must be a number, got {values['SN']!r}")
     fields = {k: v for k, v in values.items() if k not in ("CmdType", "SN", "DeviceID")}
     return ManscdpMessage(

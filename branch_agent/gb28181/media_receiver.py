@@ -7,6 +7,11 @@ demuxer → PyAV decoders, and come out like any other source's: the latest pict
 and health. A device that goes silent is shown as not connected ("no media for N s") once
 ``stale_after_s`` passes, so the recorder sees the picture age and writes a gap; it recovers by
 itself when packets return, from the next key frame.
+
+An SSRC is no proof of origin, so with ``allowed_sources`` set (the device's registered address
+and the one its SDP answer named) UDP packets from any other host are dropped before parsing and
+a TCP passive connection from any other host is closed at once, without disturbing the device's
+own connection. TCP active needs no such check: we connect to the address the answer named.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class ReceiverSettings:
     port: int = 0  # udp and tcp-passive; 0 picks a free port (read ``GbMediaReceiver.port``)
     remote: tuple[str, int] | None = None  # tcp-active: the device's media address from its SDP
     ssrc: int | None = None  # from the SDP y= line; None takes the first SSRC seen
+    # Hosts media is taken from (udp, tcp-passive); None takes it from anywhere.
+    allowed_sources: tuple[str, ...] | None = None
     # Some firmwares ignore y= and use their own SSRC: after this many packets of one other SSRC
     # and none of ours, take theirs (0 = never: strict, as when several streams share a port).
     adopt_ssrc_after: int = 0
@@ -73,6 +80,8 @@ class ReceiverStats:
     connections: int
     reorder: ReorderStats
     demux: DemuxStats
+    # Packets (udp) or connections (tcp-passive) from a host not in allowed_sources, refused.
+    foreign_source: int = 0
 
 
 class GbMediaReceiver(SharedWorker):
@@ -105,6 +114,8 @@ class GbMediaReceiver(SharedWorker):
         self._last_audio_ns: int | None = None
         self._packets = self._bytes = self._bad = self._rtcp = self._decode_errors = 0
         self._video_frames = self._audio_chunks = self._connections = 0
+        self._foreign_source = 0
+        self._allowed = frozenset(settings.allowed_sources) if settings.allowed_sources is not None else None
         self._detail = "not open"
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -138,6 +149,21 @@ class GbMediaReceiver(SharedWorker):
             self._detail = "not open"
             self._audio.clear()
 
+    def allow_sources(self, hosts: tuple[str, ...]) -> None:
+        """The hosts media is taken from, once the device's SDP answer has named its own."""
+        self._allowed = frozenset(hosts)
+
+    def _from_allowed(self, host: str) -> bool:
+        allowed = self._allowed
+        if allowed is None or host in allowed:
+            return True
+        with self._lock:
+            self._foreign_source += 1
+            first = self._foreign_source == 1
+        if first and self.settings.transport == "udp":
+            _log.warning("GB/T 28181 media %s: packets from %s ignored (not the device)", self.name, host)
+        return False
+
     def expect_ssrc(self, ssrc: int) -> None:
         """The SSRC the device's SDP answer settled on, when it differs from the one we offered.
         Meant for before media flows (between INVITE and its answer's ACK)."""
@@ -166,6 +192,7 @@ class GbMediaReceiver(SharedWorker):
                 self._connections,
                 replace(self._reorder.stats),
                 replace(self._demux.stats),
+                self._foreign_source,
             )
 
     def health(self, name: str, audio: bool) -> SourceHealth:
@@ -189,6 +216,9 @@ class GbMediaReceiver(SharedWorker):
                 detail += f"; lost {r.lost} of {r.received + r.lost} packets, {r.reordered} reordered"
             if r.foreign_ssrc:
                 detail += f"; {r.foreign_ssrc} packets from another SSRC ignored"
+            if self._foreign_source:
+                what = "packets" if s.transport == "udp" else "connections"
+                detail += f"; {self._foreign_source} {what} from another address ignored"
             if audio:
                 last, rate = self._last_audio_ns, self._audio_meter.rate(now)
                 if self._audio.overruns:
@@ -258,6 +288,10 @@ class GbMediaReceiver(SharedWorker):
     def _accept(self, sel: selectors.BaseSelector) -> None:
         assert self._server is not None
         conn, peer = self._server.accept()
+        if not self._from_allowed(peer[0]):
+            _log.warning("GB/T 28181 media %s: connection from %s:%d refused (not the device)", self.name, *peer[:2])
+            conn.close()
+            return
         # The newest connection wins: a device that reconnects does not close the old one first.
         self._drop_connection(sel, "")
         _log.info("GB/T 28181 media %s: device connected from %s:%d", self.name, peer[0], peer[1])
@@ -290,10 +324,11 @@ class GbMediaReceiver(SharedWorker):
         assert self._server is not None
         for _ in range(256):  # drain what is queued, but come back to the timers regularly
             try:
-                data = self._server.recv(65536)
+                data, source = self._server.recvfrom(65536)
             except (BlockingIOError, InterruptedError):
                 return
-            self._packet(data)
+            if self._from_allowed(source[0]):
+                self._packet(data)
 
     def _read_tcp(self, sel: selectors.BaseSelector) -> None:
         assert self._conn is not None

@@ -150,15 +150,16 @@ class GbPlatform(Registrar):
     # -- incoming ------------------------------------------------------------------------------
 
     def _on_response(self, response: SipResponse, peer: Peer) -> None:
-        if self._client.on_response(response):
+        source = Destination(peer.transport, peer.address)
+        if self._client.on_response(response, source):
             return
-        if self._play is not None and self._play.handle_stray_response(response, self._client.send_once):
+        if self._play is not None and self._play.handle_stray_response(response, source, self._client.send_once):
             return
         log.debug("answer %d from %s:%d matches no request of ours", response.status, *peer.address)
 
     def _other_request(self, request: SipRequest, peer: Peer) -> SipResponse:
         if request.method == "BYE" and self._play is not None:
-            answer = self._play.handle_bye(request)
+            answer = self._play.handle_bye(request, Destination(peer.transport, peer.address))
             if answer is not None:
                 return answer
             return self._error(request, 481, "Call/Transaction Does Not Exist")
@@ -168,7 +169,7 @@ class GbPlatform(Registrar):
         if body.root != "Response":
             return  # Notify (alarms, catalogue changes) is not handled yet; it is answered 200
         try:
-            delivered = self._queries.deliver(body)
+            delivered = self._queries.deliver(body, peer.origin)
         except Exception:
             # The device still gets its 200: a body we cannot read must not make it resend forever.
             log.exception("%s Response SN %d from %s could not be read", body.cmd_type, body.sn, body.device_id)
@@ -195,7 +196,7 @@ class GbPlatform(Registrar):
         deadline = loop.time() + deadline_s
         sn = next(self._sn)
         # Opened before sending: a fast device's Response may overtake the 200 to our query.
-        pending = self._queries.open(cmd_type, sn, device_id)
+        pending = self._queries.open(cmd_type, sn, device_id, record.origin)
         local = self.local
         request = build_request(
             "MESSAGE",

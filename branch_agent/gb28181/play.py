@@ -4,14 +4,17 @@ The platform INVITEs the channel ID with an SDP offer saying where it receives a
 (``y=``) the camera must stamp; the camera's 200 OK carries its SDP answer (where it sends from
 or, for TCP active, where it listens) and the platform ACKs. Either side ends the session with
 BYE. This module does signalling only: the RTP/PS receiver reads ``PlaySession.media``.
+
+The offered SSRC is random and unique among live sessions (``SsrcPool``), and the plan names the
+hosts media may come from (the device's registered address and the answer's c=), since an SSRC
+alone proves nothing. A BYE, or a resent 200, counts only from where the device registered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import ipaddress
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +25,6 @@ from branch_agent.gb28181.sdp import (
     SdpError,
     SessionDescription,
     build_play_offer,
-    make_ssrc,
     parse_sdp,
 )
 from branch_agent.gb28181.sip_client import (
@@ -39,9 +41,11 @@ from branch_agent.gb28181.sip_message import (
     SipParseError,
     SipRequest,
     SipResponse,
+    ascii_digits,
     make_response,
     parse_name_addr,
 )
+from branch_agent.gb28181.ssrc import SsrcExhausted, SsrcPool
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,20 @@ class MediaPlan:
     remote_setup: str | None  # the camera's a=setup (active/passive) for TCP
     format_params: str | None  # the camera's f= line, if any
     payload_types: dict[int, str]
+    device_host: str = ""  # the address the device registered from
+
+    @property
+    def allowed_sources(self) -> tuple[str, ...]:
+        """Hosts whose RTP is taken (UDP) or whose connection is accepted (TCP passive): the
+        device's registered address and the address its answer's c= names, if that is a usable IP."""
+        hosts = [self.device_host] if self.device_host else []
+        try:
+            named = ipaddress.ip_address(self.remote_host)
+        except ValueError:
+            return tuple(hosts)
+        if not (named.is_unspecified or named.is_multicast) and str(named) not in hosts:
+            hosts.append(str(named))
+        return tuple(hosts)
 
     @property
     def ssrc_value(self) -> int:
@@ -187,15 +205,22 @@ class PlaySessions:
         self._local = local
         self._client = client
         self._sessions: dict[str, PlaySession] = {}
-        # The SSRC sequence is the last four digits of y=; it wraps at 10000.
-        self._ssrc_seq = itertools.count(secrets.randbelow(10000))
+        self._ssrcs = SsrcPool(local.domain)
         self.on_ended: list[EndCallback] = []
 
     def sessions(self) -> list[PlaySession]:
         return [s for s in self._sessions.values() if s.active]
 
     def next_ssrc(self) -> str:
-        return make_ssrc(self._local.domain, next(self._ssrc_seq) % 10000)
+        """A random live SSRC no other session uses, kept for the INVITE it is drawn for
+        (``release_ssrc`` if that INVITE is never sent)."""
+        try:
+            return self._ssrcs.take()
+        except SsrcExhausted as exc:
+            raise PlayError(str(exc)) from None
+
+    def release_ssrc(self, ssrc: str) -> None:
+        self._ssrcs.release(ssrc)
 
     async def invite(
         self,
@@ -210,6 +235,37 @@ class PlaySessions:
         on_end: EndCallback | None = None,
     ) -> PlaySession:
         offered_ssrc = ssrc or self.next_ssrc()
+        try:
+            session = await self._invite(
+                record,
+                channel_id,
+                transport=transport,
+                media_host=media_host,
+                media_port=media_port,
+                offered_ssrc=offered_ssrc,
+                timeout_s=timeout_s,
+                on_end=on_end,
+            )
+        except BaseException:
+            self._ssrcs.release(offered_ssrc)
+            raise
+        self._ssrcs.hold(offered_ssrc)
+        if session.media.ssrc != offered_ssrc:
+            self._ssrcs.hold(session.media.ssrc)
+        return session
+
+    async def _invite(
+        self,
+        record: DeviceRecord,
+        channel_id: str,
+        *,
+        transport: MediaTransport,
+        media_host: str,
+        media_port: int,
+        offered_ssrc: str,
+        timeout_s: float | None,
+        on_end: EndCallback | None,
+    ) -> PlaySession:
         offer = build_play_offer(
             platform_id=self._local.server_id,
             host=media_host,
@@ -260,7 +316,7 @@ class PlaySessions:
         self._client.send_once(ack, destination)
         try:
             answer = parse_sdp(response.body)
-            media = self._plan(answer, transport, media_host, media_port, offered_ssrc)
+            media = self._plan(answer, transport, media_host, media_port, offered_ssrc, record.address[0])
         except SdpError as exc:
             # The dialog exists now (we ACKed); close it so the camera does not stream into nothing.
             await self._bye_raw(destination, remote_target, local_from, remote_to, call_id, cseq + 1)
@@ -290,12 +346,18 @@ class PlaySessions:
 
     @staticmethod
     def _plan(
-        answer: SessionDescription, transport: MediaTransport, media_host: str, media_port: int, offered_ssrc: str
+        answer: SessionDescription,
+        transport: MediaTransport,
+        media_host: str,
+        media_port: int,
+        offered_ssrc: str,
+        device_host: str,
     ) -> MediaPlan:
         video = answer.video
         if transport.is_tcp and not video.is_tcp:
             raise SdpError(f"offered {transport.protocol} but the answer's m= says {video.protocol}")
-        ssrc = answer.ssrc if answer.ssrc and answer.ssrc.isdigit() else offered_ssrc
+        theirs = answer.ssrc
+        ssrc = theirs if theirs and ascii_digits(theirs) and len(theirs) <= 10 else offered_ssrc
         return MediaPlan(
             transport=transport,
             local_host=media_host,
@@ -307,6 +369,7 @@ class PlaySessions:
             remote_setup=video.setup,
             format_params=answer.format_params,
             payload_types=video.rtpmap,
+            device_host=device_host,
         )
 
     async def _bye_raw(
@@ -328,17 +391,29 @@ class PlaySessions:
 
     def _ended(self, session: PlaySession, reason: str, callbacks: list[EndCallback]) -> None:
         self._sessions.pop(session.call_id, None)
+        self._ssrcs.release(session.media.offered_ssrc)
+        if session.media.ssrc != session.media.offered_ssrc:
+            self._ssrcs.release(session.media.ssrc)
         for callback in [*callbacks, *self.on_ended]:
             try:
                 callback(session, reason)
             except Exception:
                 log.exception("play session end callback failed")
 
-    def handle_bye(self, request: SipRequest) -> SipResponse | None:
+    def handle_bye(self, request: SipRequest, source: Destination) -> SipResponse | None:
         """Answer a BYE from a camera; None if it is not for one of our sessions."""
         session = self._sessions.get(request.call_id)
         if session is None:
             return None
+        if source != session.destination:
+            log.warning(
+                "BYE for %s/%s from %s:%d refused: the device is at %s:%d",
+                session.device_id,
+                session.channel_id,
+                *source.address,
+                *session.destination.address,
+            )
+            return make_response(request, 403, "Forbidden (not the device's address)")
         try:
             their_tag = parse_name_addr(request.require("From")).tag
         except SipParseError:
@@ -349,7 +424,9 @@ class PlaySessions:
         session.end("ended by device (BYE)")
         return response
 
-    def handle_stray_response(self, response: SipResponse, send: Callable[[SipRequest, Destination], object]) -> bool:
+    def handle_stray_response(
+        self, response: SipResponse, source: Destination, send: Callable[[SipRequest, Destination], object]
+    ) -> bool:
         """A 200 to an INVITE resent because our ACK was lost: ACK it again (RFC 3261 13.2.2.4)."""
         try:
             _, method = response.cseq
@@ -357,6 +434,8 @@ class PlaySessions:
         except SipParseError:
             return False
         if method != "INVITE" or session is None or session.ack is None or not 200 <= response.status < 300:
+            return False
+        if source != session.destination:
             return False
         send(session.ack, session.destination)
         return True

@@ -2,7 +2,10 @@
 
 The platform sends ``<Query>`` in a MESSAGE; the device answers that MESSAGE with 200 OK and
 later sends its own MESSAGE carrying ``<Response>`` with the same CmdType, SN and DeviceID, which
-is how the answer finds its query (there is no SIP dialog linking them). A Catalog may come in
+is how the answer finds its query (there is no SIP dialog linking them). It must also come from
+where the queried device registered (address and port, or its TCP connection): an answer with
+the right numbers from anyone else, a registered device answering for another included, is not
+taken. A Catalog may come in
 several MESSAGEs: ``SumNum`` is the total, ``<DeviceList Num="n">`` the items in this one, so
 items are collected until SumNum have arrived; on timeout the caller gets what did arrive.
 """
@@ -14,7 +17,7 @@ import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from branch_agent.gb28181.devices import Channel
+from branch_agent.gb28181.devices import Channel, Origin
 from branch_agent.gb28181.gb_ids import InvalidGbId, parse_gb_id
 from branch_agent.gb28181.manscdp import ManscdpMessage
 
@@ -109,7 +112,7 @@ class CatalogParts:
     def add(self, message: ManscdpMessage) -> None:
         self.messages += 1
         sum_text = message.fields.get("SumNum", "").strip()
-        if sum_text.isdigit():
+        if sum_text.isascii() and sum_text.isdigit():
             self.sum_num = int(sum_text)
         for item in _items(message):
             raw_id = _text(item, "DeviceID")
@@ -167,7 +170,7 @@ def parse_device_info(message: ManscdpMessage) -> DeviceInfo:
         manufacturer=f.get("Manufacturer", ""),
         model=f.get("Model", ""),
         firmware=f.get("Firmware", ""),
-        channel_count=int(count) if count.isdigit() else None,
+        channel_count=int(count) if count.isascii() and count.isdigit() else None,
         extra=tuple((k, v) for k, v in f.items() if k not in used),
     )
 
@@ -201,21 +204,22 @@ QueryKey = tuple[str, int, str]  # (CmdType, SN, DeviceID)
 class PendingQuery:
     key: QueryKey
     done: asyncio.Future[None]
+    origin: Origin  # where the queried device registered: the only sender of its answer
     responses: list[ManscdpMessage] = field(default_factory=list)
     catalog: CatalogParts = field(default_factory=CatalogParts)
 
 
 class PendingQueries:
-    """Queries waiting for their Response MESSAGE(s), matched on CmdType, SN and DeviceID."""
+    """Queries waiting for their Response MESSAGE(s), matched on CmdType, SN, DeviceID and sender."""
 
     def __init__(self) -> None:
         self._open: dict[QueryKey, PendingQuery] = {}
 
-    def open(self, cmd_type: str, sn: int, device_id: str) -> PendingQuery:
+    def open(self, cmd_type: str, sn: int, device_id: str, origin: Origin) -> PendingQuery:
         key = (cmd_type, sn, device_id)
         if key in self._open:
             raise QueryError(f"a {cmd_type} query with SN {sn} to {device_id} is already waiting")
-        query = PendingQuery(key, asyncio.get_running_loop().create_future())
+        query = PendingQuery(key, asyncio.get_running_loop().create_future(), origin)
         self._open[key] = query
         return query
 
@@ -223,12 +227,23 @@ class PendingQueries:
         if self._open.get(query.key) is query:
             del self._open[query.key]
 
-    def deliver(self, message: ManscdpMessage) -> bool:
-        """Give a Response to its query; False if nobody asked (late, or another platform's)."""
+    def deliver(self, message: ManscdpMessage, origin: Origin) -> bool:
+        """Give a Response to its query; False if nobody asked (late, or another platform's) or
+        if it did not come from the queried device."""
         if message.root != "Response":
             return False
         query = self._open.get((message.cmd_type, message.sn, message.device_id))
         if query is None:
+            return False
+        if origin != query.origin:
+            log.warning(
+                "%s Response SN %d for %s ignored: it came from %s, the device registered from %s",
+                message.cmd_type,
+                message.sn,
+                message.device_id,
+                origin,
+                query.origin,
+            )
             return False
         query.responses.append(message)
         if message.cmd_type == CATALOG:

@@ -5,8 +5,15 @@ REGISTER without credentials → 401 with a digest challenge; with the right one
 → 403; ``Expires: 0`` unregisters. Keepalive MESSAGEs keep a device online; after
 ``keepalive_misses`` intervals without one it is marked offline.
 
+A device is bound to where its authenticated REGISTER came from (address and port over UDP, the
+connection over TCP). A MESSAGE in its name from anywhere else (a keepalive, a query answer, any
+notify) is refused with 403 and logged: it neither moves the device nor keeps it alive. Only a
+new authenticated REGISTER moves a device.
+
 UDP retransmits a request until its answer arrives, so answers are cached per transaction and a
-retransmission gets the cached answer without being processed twice.
+retransmission gets the cached answer without being processed twice. The sender is part of the
+transaction: a look-alike from elsewhere is processed on its own, never answered from the cache
+nor poisoning it for the device.
 """
 
 from __future__ import annotations
@@ -33,11 +40,12 @@ from branch_agent.gb28181.sip_message import (
     SipParseError,
     SipRequest,
     SipResponse,
+    ascii_digits,
     make_response,
     parse_name_addr,
     parse_via,
 )
-from branch_agent.gb28181.sip_transport import Peer, SipServer
+from branch_agent.gb28181.sip_transport import Peer, SipServer, TcpLimits
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,21 @@ class Registrar:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = SipServer(self.config.host, self.config.port, self.handle, self.config.transports)
+        config = self.config
+        limits = TcpLimits(
+            max_connections=config.tcp_max_connections,
+            max_per_peer=config.tcp_max_connections_per_peer,
+            idle_timeout_s=config.tcp_idle_s,
+            message_timeout_s=config.sip_message_timeout_s,
+        )
+        self._server = SipServer(
+            config.host,
+            config.port,
+            self.handle,
+            config.transports,
+            limits=limits,
+            max_message_bytes=config.max_message_bytes,
+        )
         await self._server.start()
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_keepalives())
 
@@ -89,6 +111,16 @@ class Registrar:
         if self._server is None:
             raise RuntimeError("registrar not started")
         return self._server.port
+
+    @property
+    def tcp_connections(self) -> int:
+        return self._server.tcp_connections if self._server is not None else 0
+
+    def connection_of(self, transport: Transport, address: tuple[str, int]) -> int:
+        """The number of the TCP connection open from ``address`` (0 for UDP or none)."""
+        if transport is Transport.UDP or self._server is None:
+            return 0
+        return self._server.connection_of(address)
 
     async def wait_for(self, predicate: Callable[[DeviceTable], bool], timeout_s: float) -> None:
         """Wait until the device table satisfies ``predicate`` (raises TimeoutError otherwise)."""
@@ -123,7 +155,7 @@ class Registrar:
         if message.method == "ACK":
             return
         try:
-            key = self._transaction_key(message)
+            key = self._transaction_key(message, peer)
         except SipParseError as exc:
             self._send(peer, self._error(message, 400, f"Bad Request ({exc})"))
             return
@@ -144,12 +176,12 @@ class Registrar:
         self._remember(key, raw)
         await self._notify()
 
-    def _transaction_key(self, request: SipRequest) -> tuple[str, ...]:
+    def _transaction_key(self, request: SipRequest, peer: Peer) -> tuple[str, ...]:
         via = parse_via(request.get_all("Via")[0]) if request.get_all("Via") else None
         if via is None:
             raise SipParseError("missing Via header")
         number, method = request.cseq
-        return (request.call_id, str(number), method, via.branch or "", f"{via.host}:{via.port}")
+        return (request.call_id, str(number), method, via.branch or "", f"{via.host}:{via.port}", str(peer.origin))
 
     def _cached(self, key: tuple[str, ...]) -> bytes | None:
         now = self._clock()
@@ -227,7 +259,11 @@ class Registrar:
         except DigestError as exc:
             return self._error(request, 400, f"Bad Request ({exc})")
         verdict = self._nonces.verify(credentials, password, "REGISTER")
-        if verdict in (Verdict.STALE, Verdict.UNKNOWN_NONCE):
+        if verdict is Verdict.REPLAYED:
+            # Whoever sent it may be the camera retrying or someone replaying what they captured:
+            # either way a fresh nonce is the answer, and only the password holder can use it.
+            log.warning("REGISTER for %s from %s carried used credentials (%s)", device_id, peer.origin, verdict.value)
+        if verdict in (Verdict.STALE, Verdict.UNKNOWN_NONCE, Verdict.REPLAYED):
             return self._challenge(request, stale=verdict is Verdict.STALE)
         if verdict is not Verdict.OK:
             log.warning("REGISTER from %s refused: %s", device_id, verdict.value)
@@ -256,8 +292,9 @@ class Registrar:
             granted,
             self._clock(),
             request.get("User-Agent") or "",
+            peer.connection,
         )
-        log.info("GB28181 device %s registered from %s:%d over %s", device_id, *peer.address, peer.transport.value)
+        log.info("GB28181 device %s registered from %s", device_id, peer.origin)
         response = make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
         if contacts:
             response.set(
@@ -280,13 +317,13 @@ class Registrar:
                 return 0
             value = parse_name_addr(contact).params.get("expires")
             if value is not None:
-                if not value.isdigit():
+                if not ascii_digits(value) or len(value) > 10:
                     raise SipParseError(f"Contact expires must be a number, got {value!r}")
                 return int(value)
         header = request.get("Expires")
         if header is None:
             return 3600
-        if not header.strip().isdigit():
+        if not ascii_digits(header.strip()) or len(header.strip()) > 10:
             raise SipParseError(f"Expires must be a number of seconds, got {header!r}")
         return int(header.strip())
 
@@ -297,17 +334,28 @@ class Registrar:
             body = parse_manscdp(request.body, request.get("Content-Type"))
         except ManscdpError as exc:
             return self._error(request, 400, f"Bad Request ({exc})")
+        sender = parse_name_addr(request.require("From")).user
+        now = self._clock()
+        record = self.devices.registered(sender, now)
+        if record is None:
+            # Tells the camera to register again rather than keep sending into a void.
+            log.info("%s MESSAGE from unregistered device %s (%s) refused", body.cmd_type, sender, peer.origin)
+            return self._error(request, 403, "Forbidden (not registered)")
+        if record.origin != peer.origin:
+            log.warning(
+                "%s MESSAGE in the name of %s refused: it came from %s, the device registered from %s",
+                body.cmd_type,
+                sender,
+                peer.origin,
+                record.origin,
+            )
+            return self._error(request, 403, "Forbidden (not the registered address)")
         if body.cmd_type != "Keepalive":
             # Query answers (Catalog, DeviceInfo, ...) are acknowledged, then handed on.
             self._on_manscdp(body, request, peer)
             return make_response(request, 200, "OK", to_tag=secrets.token_hex(4))
-        sender = parse_name_addr(request.require("From")).user
-        was = self.devices.get(sender)
-        record = self.devices.keepalive(sender, peer.address, self._clock())
-        if record is None:
-            # Tells the camera to register again rather than keep sending heartbeats into a void.
-            log.info("keepalive from unregistered device %s refused", sender)
-            return self._error(request, 403, "Forbidden (not registered)")
-        if was is not None and not was.online:
-            log.info("GB28181 device %s back online after %s", sender, was.offline_reason)
+        was_online = record.online
+        self.devices.keepalive(sender, now)
+        if not was_online:
+            log.info("GB28181 device %s back online after %s", sender, record.offline_reason)
         return make_response(request, 200, "OK", to_tag=secrets.token_hex(4))

@@ -88,7 +88,7 @@ class MediaDescription:
         for key, value in self.attributes:
             if key == "rtpmap" and value:
                 number, _, codec = value.partition(" ")
-                if number.strip().isdigit():
+                if _digits(number.strip()) and len(number.strip()) <= 3:
                     out[int(number)] = codec.strip()
         return out
 
@@ -130,6 +130,11 @@ class SessionDescription:
 
 
 _LINE = re.compile(r"^\s*([A-Za-z])\s*=\s*(.*?)\s*$")
+
+
+def _digits(text: str) -> bool:
+    """0-9 only: ``str.isdigit`` also takes '²' or '６', which ``int`` refuses or misreads."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_sdp(body: bytes | str) -> SessionDescription:
@@ -215,7 +220,7 @@ def _media_line(value: str) -> _MediaLines:
     if len(parts) < 3:
         raise SdpError(f"m= line needs '<media> <port> <proto> [formats]', got {value!r}")
     port_text = parts[1].split("/")[0]  # "port/count" is allowed by RFC 4566
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not _digits(port_text) or len(port_text) > 5 or int(port_text) > 65535:
         raise SdpError(f"m= line port must be 0-65535, got {parts[1]!r}")
     return _MediaLines(media=parts[0].lower(), port=int(port_text), protocol=parts[2].upper(), formats=parts[3:])
 
@@ -230,7 +235,7 @@ def _connection_host(value: str) -> str:
 
 def make_ssrc(domain: str, sequence: int, playback: bool = False) -> str:
     """The 10-digit y= value of GB/T 28181-2016 9.2.2 / annex F: [0|1] + domain digits 4-8 + seq."""
-    if len(domain) != 10 or not domain.isdigit():
+    if len(domain) != 10 or not _digits(domain):
         raise ValueError(f"SIP domain must be 10 digits, got {domain!r}")
     if not 0 <= sequence <= 9999:
         raise ValueError(f"SSRC sequence must be 0-9999, got {sequence}")
@@ -249,7 +254,7 @@ def build_play_offer(
     format_params: str | None = None,
 ) -> bytes:
     """The platform's offer for live video: receive only, PS first (GB/T 28181-2016 9.2.2)."""
-    if not (len(ssrc) == 10 and ssrc.isdigit()):
+    if not (len(ssrc) == 10 and _digits(ssrc)):
         raise ValueError(f"SSRC must be 10 digits, got {ssrc!r}")
     payloads = rtpmap or DEFAULT_RTPMAP
     lines = [

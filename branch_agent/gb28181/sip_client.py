@@ -4,7 +4,10 @@ RFC 3261 17.1: over UDP a request is sent again, Timer A starting at T1 and doub
 answer comes; a non-INVITE request keeps retransmitting (capped at T2) until its final answer,
 an INVITE stops at the first provisional answer (100 Trying) because the device has it. Timer B/F
 (64*T1 = 32 s) ends the wait. TCP is reliable, so nothing is resent there; the deadline stays.
-Answers are matched to their request by the top Via branch and the CSeq method (17.1.3).
+Answers are matched to their request by the top Via branch and the CSeq method (17.1.3), and
+must come from where the request went (the device's address, or its TCP connection): an answer
+from anyone else is ignored, however right its branch, since an INVITE's answer says where the
+media will be taken from.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Destination:
 @dataclass
 class _Pending:
     future: asyncio.Future[SipResponse]
+    destination: Destination
     on_provisional: Callable[[SipResponse], None] | None
     provisional: bool = False
     provisional_seen: list[int] = field(default_factory=list)
@@ -137,7 +141,7 @@ class ClientTransactions:
             raise ValueError("a request we send must carry a Via branch")
         method = request.method
         key = (branch, method)
-        pending = _Pending(asyncio.get_running_loop().create_future(), on_provisional)
+        pending = _Pending(asyncio.get_running_loop().create_future(), dest, on_provisional)
         self._pending[key] = pending
         raw = self.send_once(request, dest)
         retransmit = None
@@ -175,8 +179,9 @@ class ClientTransactions:
                 return
             interval = interval * 2 if invite else min(interval * 2, self.t2_s)
 
-    def on_response(self, response: SipResponse) -> bool:
-        """Hand an answer to its waiting request; False if no request of ours is waiting for it."""
+    def on_response(self, response: SipResponse, source: Destination) -> bool:
+        """Hand an answer to its waiting request; False if no request of ours is waiting for it
+        at ``source`` (the transport and address the answer came from)."""
         try:
             vias = response.get_all("Via")
             branch = parse_via(vias[0]).branch if vias else None
@@ -185,6 +190,16 @@ class ClientTransactions:
             return False
         pending = self._pending.get((branch or "", method))
         if pending is None:
+            return False
+        if source != pending.destination:
+            log.warning(
+                "answer %d to %s from %s:%d ignored: the request went to %s:%d over %s",
+                response.status,
+                method,
+                *source.address,
+                *pending.destination.address,
+                pending.destination.transport.value,
+            )
             return False
         if response.status < 200:
             pending.provisional = True

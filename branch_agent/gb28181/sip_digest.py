@@ -1,8 +1,10 @@
 """HTTP digest authentication for SIP REGISTER (RFC 2617, RFC 7616 with MD5 as GB/T 28181 uses).
 
-Nonces are self-validating (issue time + HMAC under a per-process key), so the registrar keeps no
-state per challenge and a nonce older than its lifetime is answered ``stale=true``, which makes a
-camera retry with the same password instead of reporting a wrong one.
+Nonces are random and remembered while they are valid: each is accepted only during its lifetime
+(after it, ``stale=true``, which makes a camera retry with the same password instead of reporting
+a wrong one), and only once per request count: with qop its ``nc`` must grow from one REGISTER to
+the next, without qop it serves a single REGISTER. A captured REGISTER with its Authorization is
+therefore worth nothing to whoever replays it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hmac
 import re
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -179,15 +182,27 @@ class Verdict(enum.Enum):
     OK = "ok"
     # The nonce is ours but too old: re-challenge with stale=true, the password may be right.
     STALE = "stale"
-    # Not a nonce we issued (or tampered with): challenge again.
+    # Not a nonce we issued (or long forgotten): challenge again.
     UNKNOWN_NONCE = "unknown nonce"
     WRONG_REALM = "wrong realm"
     # The digest does not match the password: the camera has the wrong password.
     WRONG_PASSWORD = "wrong password"
+    # Right digest, but this nonce (without qop) or this nc (with qop) was already used: a replay.
+    REPLAYED = "replayed credentials"
+
+
+_NC = re.compile(r"^[0-9a-fA-F]{8}$")
+
+
+@dataclass
+class _Issued:
+    issued_at: float
+    last_nc: int = 0  # the highest nc accepted (qop); without qop 1 once used
 
 
 class NonceIssuer:
-    """Issues and checks nonces of the form ``<issued-at hex>.<hmac>``; no per-nonce state."""
+    """Issues random nonces and remembers them (at most ``max_nonces``, the oldest forgotten
+    first) for twice their lifetime, so an expired one is still recognised as stale."""
 
     def __init__(
         self,
@@ -195,31 +210,40 @@ class NonceIssuer:
         lifetime_s: float = 300.0,
         qop: str | None = "auth",
         clock: Callable[[], float] = time.monotonic,
+        max_nonces: int = 10000,
     ) -> None:
         if lifetime_s <= 0:
             raise ValueError(f"nonce lifetime must be positive, got {lifetime_s}")
         self.realm = realm
         self.lifetime_s = lifetime_s
         self.qop = qop
+        self.max_nonces = max_nonces
         self._clock = clock
-        self._key = secrets.token_bytes(32)
+        self._issued: OrderedDict[str, _Issued] = OrderedDict()
 
-    def _sign(self, stamp: str) -> str:
-        return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+    @property
+    def outstanding(self) -> int:
+        return len(self._issued)
+
+    def _forget_old(self, now: float) -> None:
+        while self._issued:
+            nonce, entry = next(iter(self._issued.items()))
+            if now - entry.issued_at <= 2 * self.lifetime_s and len(self._issued) < self.max_nonces:
+                break
+            del self._issued[nonce]
 
     def challenge(self, stale: bool = False) -> DigestChallenge:
-        stamp = f"{int(self._clock() * 1000):x}"
-        return DigestChallenge(realm=self.realm, nonce=f"{stamp}.{self._sign(stamp)}", qop=self.qop, stale=stale)
+        now = self._clock()
+        self._forget_old(now)
+        nonce = secrets.token_hex(16)
+        self._issued[nonce] = _Issued(now)
+        return DigestChallenge(realm=self.realm, nonce=nonce, qop=self.qop, stale=stale)
 
     def nonce_state(self, nonce: str) -> Verdict:
-        stamp, sep, mac = nonce.partition(".")
-        if not sep or not hmac.compare_digest(mac, self._sign(stamp)):
+        entry = self._issued.get(nonce)
+        if entry is None:
             return Verdict.UNKNOWN_NONCE
-        try:
-            issued_s = int(stamp, 16) / 1000
-        except ValueError:
-            return Verdict.UNKNOWN_NONCE
-        age = self._clock() - issued_s
+        age = self._clock() - entry.issued_at
         if age < 0 or age > self.lifetime_s:
             return Verdict.STALE
         return Verdict.OK
@@ -233,6 +257,11 @@ class NonceIssuer:
         if self.qop and not credentials.qop:
             # We asked for qop=auth; an answer without it would allow a weaker (replayable) digest.
             return Verdict.UNKNOWN_NONCE
+        nc = 1
+        if credentials.qop:
+            if credentials.nc is None or not _NC.match(credentials.nc):
+                return Verdict.WRONG_PASSWORD  # RFC 7616: nc is exactly 8 hex digits
+            nc = int(credentials.nc, 16)
         try:
             expected = compute_response(
                 username=credentials.username,
@@ -248,6 +277,11 @@ class NonceIssuer:
         except DigestError:
             return Verdict.WRONG_PASSWORD
         # Constant time, so the response cannot be guessed byte by byte from timing.
-        if hmac.compare_digest(expected.encode(), credentials.response.encode()):
-            return Verdict.OK
-        return Verdict.WRONG_PASSWORD
+        if not hmac.compare_digest(expected.encode(), credentials.response.encode()):
+            return Verdict.WRONG_PASSWORD
+        # Only a right digest uses up its nc, so nobody can spend a camera's nonce by guessing.
+        entry = self._issued[credentials.nonce]
+        if nc <= entry.last_nc:
+            return Verdict.REPLAYED
+        entry.last_nc = nc
+        return Verdict.OK

@@ -53,14 +53,28 @@ _CANONICAL = {
 _LIST_HEADERS = {"via", "contact", "route", "record-route", "allow", "supported"}
 
 MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 1024 * 1024
+# A whole message (headers and body); a GB/T 28181 catalogue is sent in pieces well below this.
+MAX_MESSAGE_BYTES = 256 * 1024
 
 _REQUEST_LINE = re.compile(r"^([A-Za-z]+) (\S+) SIP/2\.0$")
 _STATUS_LINE = re.compile(r"^SIP/2\.0 (\d{3})(?: (.*))?$")
 
 
 class SipParseError(ValueError):
-    """The bytes are not a SIP message this agent can understand; the message says why."""
+    """The bytes are not a SIP message this agent can understand; the message says why.
+
+    ``partial`` is the message as far as its headers could be read (None if they could not), so
+    a request with a bad Content-Length can still be answered 400.
+    """
+
+    def __init__(self, message: str, partial: SipRequest | SipResponse | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also takes '²', '١' and '６', which are no numbers on the wire."""
+    return text.isascii() and text.isdigit()
 
 
 def canonical_name(name: str) -> str:
@@ -127,7 +141,7 @@ class SipMessage:
     def cseq(self) -> tuple[int, str]:
         raw = self.require("CSeq")
         parts = raw.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or not ascii_digits(parts[0]):
             raise SipParseError(f"CSeq must be '<number> <method>', got {raw!r}")
         return int(parts[0]), parts[1].upper()
 
@@ -260,7 +274,7 @@ def _split_host_port(text: str, context: str) -> tuple[str, int | None]:
         port_text = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port_text = text.partition(":")
-    if port_text and not port_text.isdigit():
+    if port_text and (not ascii_digits(port_text) or int(port_text) > 65535):
         raise SipParseError(f"bad port {port_text!r} in {context!r}")
     return host, int(port_text) if port_text else None
 
@@ -276,19 +290,26 @@ def _params(text: str) -> dict[str, str | None]:
     return params
 
 
-def parse_message(data: bytes) -> SipRequest | SipResponse:
+def parse_message(data: bytes, max_message_bytes: int = MAX_MESSAGE_BYTES) -> SipRequest | SipResponse:
     """One datagram. Bytes after Content-Length are ignored; a body shorter than it is an error."""
     head, body = _split_head(data)
-    message = _parse_head(head)
+    message = _parse_head(head, max_message_bytes)
     length = message.get("Content-Length")
-    if length is None:
-        message.body = body
-    else:
-        n = _content_length(length)
-        if len(body) < n:
-            raise SipParseError(f"Content-Length says {n} bytes but the body has {len(body)}")
-        message.body = body[:n]
+    try:
+        n = len(body) if length is None else _content_length(length)
+        _check_size(len(head) + n, max_message_bytes)
+    except SipParseError as exc:
+        raise SipParseError(str(exc), message) from None
+    if len(body) < n:
+        # RFC 3261 18.3: a datagram shorter than its Content-Length is discarded, not answered.
+        raise SipParseError(f"Content-Length says {n} bytes but the body has {len(body)}")
+    message.body = body[:n]
     return message
+
+
+def _check_size(total: int, limit: int) -> None:
+    if total > limit:
+        raise SipParseError(f"message of {total} bytes exceeds the {limit}-byte limit")
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
@@ -301,17 +322,15 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
 
 def _content_length(text: str) -> int:
     text = text.strip()
-    if not text.isdigit():
+    if not ascii_digits(text) or len(text) > 10:
         raise SipParseError(f"Content-Length must be a non-negative integer, got {text!r}")
-    n = int(text)
-    if n > MAX_BODY_BYTES:
-        raise SipParseError(f"Content-Length {n} exceeds the {MAX_BODY_BYTES}-byte limit")
-    return n
+    return int(text)
 
 
-def _parse_head(head: bytes) -> SipRequest | SipResponse:
-    if len(head) > MAX_HEADER_BYTES:
-        raise SipParseError(f"headers exceed {MAX_HEADER_BYTES} bytes")
+def _parse_head(head: bytes, max_message_bytes: int = MAX_MESSAGE_BYTES) -> SipRequest | SipResponse:
+    limit = min(MAX_HEADER_BYTES, max_message_bytes)
+    if len(head) > limit:
+        raise SipParseError(f"headers exceed {limit} bytes")
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
@@ -347,10 +366,13 @@ class StreamFramer:
     """Cuts a TCP byte stream into messages using Content-Length (RFC 3261 18.3).
 
     Feed it whatever ``read`` returned; it keeps partial data and returns every complete message.
+    A message (headers and body) longer than ``max_message_bytes`` is an error, found as soon as
+    its headers or its Content-Length say so, not after its body has been buffered.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self._buffer = bytearray()
+        self.max_message_bytes = max_message_bytes
 
     def feed(self, data: bytes) -> list[SipRequest | SipResponse]:
         self._buffer.extend(data)
@@ -360,15 +382,20 @@ class StreamFramer:
             while self._buffer[:2] == b"\r\n" or self._buffer[:1] == b"\n":
                 del self._buffer[: 2 if self._buffer[:2] == b"\r\n" else 1]
             end, sep_len = self._head_end()
+            head_limit = min(MAX_HEADER_BYTES, self.max_message_bytes)
             if end < 0:
-                if len(self._buffer) > MAX_HEADER_BYTES:
-                    raise SipParseError(f"no end of headers within {MAX_HEADER_BYTES} bytes")
+                if len(self._buffer) > head_limit:
+                    raise SipParseError(f"no end of headers within {head_limit} bytes")
                 return messages
-            message = _parse_head(bytes(self._buffer[:end]))
+            message = _parse_head(bytes(self._buffer[:end]), self.max_message_bytes)
             length = message.get("Content-Length")
-            if length is None:
-                raise SipParseError("a SIP message over TCP must carry Content-Length")
-            n = _content_length(length)
+            try:
+                if length is None:
+                    raise SipParseError("a SIP message over TCP must carry Content-Length")
+                n = _content_length(length)
+                _check_size(end + n, self.max_message_bytes)
+            except SipParseError as exc:
+                raise SipParseError(str(exc), message) from None
             total = end + sep_len + n
             if len(self._buffer) < total:
                 return messages

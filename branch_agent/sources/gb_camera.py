@@ -8,6 +8,10 @@ unregistered), registers again while its media has stopped (a restart), or sends
 again, with a capped backoff after failures, until the source is closed. A shorter silence is
 just a pause in the picture: the recorder sees the picture age and writes a gap, and the same
 session carries on when packets return.
+
+Media is taken only from the device: the receiver listens for the device's registered address
+before the INVITE and adds the address its SDP answer names once that has come; RTP (or a TCP
+connection) from any other host is refused, whatever SSRC it carries.
 """
 
 from __future__ import annotations
@@ -177,7 +181,9 @@ class GbCamera(SharedWorker):
             stop.wait(backoff)
             backoff = min(backoff * 2, s.retry_max_s)
 
-    def _receiver_settings(self, port: int, ssrc: int, remote: tuple[str, int] | None) -> ReceiverSettings:
+    def _receiver_settings(
+        self, port: int, ssrc: int, remote: tuple[str, int] | None, allowed: tuple[str, ...] | None
+    ) -> ReceiverSettings:
         s = self.settings
         return ReceiverSettings(
             transport=s.transport.receiver_name,
@@ -185,6 +191,7 @@ class GbCamera(SharedWorker):
             port=port,
             remote=remote,
             ssrc=ssrc,
+            allowed_sources=allowed,
             # The port is this camera's alone: a firmware that ignores y= is followed after a while.
             adopt_ssrc_after=50,
             want_audio=s.want_audio,
@@ -195,15 +202,25 @@ class GbCamera(SharedWorker):
     def _play_once(self, platform: GbPlatform, stop: threading.Event) -> tuple[str, bool]:
         """INVITE, receive until the session must end; returns why it ended and whether media came."""
         s = self.settings
-        offered = platform.play_sessions.next_ssrc()
+        record = platform.devices.get(s.device_id)
+        if record is None:
+            return "device forgotten before the INVITE", False
+        try:
+            offered = platform.play_sessions.next_ssrc()
+        except PlayError as exc:
+            self.invite_failures += 1
+            return f"INVITE not sent: {exc}", False
         rx: GbMediaReceiver | None = None
         if s.transport is not MediaTransport.TCP_ACTIVE:
-            # Listening before the INVITE: the device may send the moment it has our ACK.
-            rx = GbMediaReceiver(self.name, self._receiver_settings(s.media_port, int(offered) & 0xFFFFFFFF, None))
+            # Listening before the INVITE: the device may send the moment it has our ACK; until
+            # its answer names another address, only its registered one is listened to.
+            settings = self._receiver_settings(s.media_port, int(offered) & 0xFFFFFFFF, None, (record.address[0],))
+            rx = GbMediaReceiver(self.name, settings)
             try:
                 rx.acquire()
             except OSError as exc:
                 self.invite_failures += 1
+                platform.play_sessions.release_ssrc(offered)
                 return f"cannot receive on {s.bind_host}:{s.media_port}: {exc}", False
             media_port = rx.port
         else:
@@ -211,8 +228,7 @@ class GbCamera(SharedWorker):
         session: PlaySession | None = None
         try:
             self._set_state(f"INVITE sent (media {s.transport.receiver_name}, port {media_port})")
-            record = platform.devices.get(s.device_id)
-            registered_at = record.registered_at if record is not None else None
+            registered_at = record.registered_at
             try:
                 session = self.runner.call(
                     platform.invite(
@@ -234,12 +250,13 @@ class GbCamera(SharedWorker):
                 return f"INVITE abandoned: {exc}", False
             plan = session.media
             if rx is None:
-                rx = GbMediaReceiver(
-                    self.name, self._receiver_settings(0, plan.ssrc_value, (plan.remote_host, plan.remote_port))
-                )
+                remote = (plan.remote_host, plan.remote_port)
+                rx = GbMediaReceiver(self.name, self._receiver_settings(0, plan.ssrc_value, remote, None))
                 rx.acquire()
-            elif plan.ssrc_value != int(offered) & 0xFFFFFFFF:
-                rx.expect_ssrc(plan.ssrc_value)
+            else:
+                rx.allow_sources(plan.allowed_sources)
+                if plan.ssrc_value != int(offered) & 0xFFFFFFFF:
+                    rx.expect_ssrc(plan.ssrc_value)
             self._session = session
             self._receiver = rx
             self.sessions_started += 1

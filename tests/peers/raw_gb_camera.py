@@ -45,7 +45,11 @@ class RawCamera:
         self.sock.setblocking(False)
         if self.transport is Transport.TCP:
             await loop.sock_connect(self.sock, self.server)
-            await asyncio.sleep(0.05)  # let the server see the connection before we are "registered"
+            # Let the server see the connection before we are "registered" (bound to it).
+            for _ in range(int(DEADLINE_S / 0.01)):
+                if self.platform.connection_of(Transport.TCP, ("127.0.0.1", self.port)):
+                    break
+                await asyncio.sleep(0.01)
         self.platform.devices.register(
             self.device_id,
             self.transport,
@@ -53,6 +57,8 @@ class RawCamera:
             f"sip:{self.device_id}@127.0.0.1:{self.port}",
             3600,
             self.platform._clock(),
+            # Bound to this socket's TCP connection, as a REGISTER on it would have bound it.
+            connection=self.platform.connection_of(self.transport, ("127.0.0.1", self.port)),
         )
 
     def close(self) -> None:

@@ -24,6 +24,8 @@ class SippCamera:
     domain: str
     password: str
     transport: str = "udp"  # or "tcp"
+    # The loopback address SIPp sends from; another one (127.0.0.2) plays a second host on the LAN.
+    local_ip: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,10 @@ async def start_sipp(
     platform originates (SIPp maps messages to calls by Call-ID, and the platform picks its own)."""
     if SIPP is None:
         raise RuntimeError(MISSING_REASON)
-    error_file = workdir / f"{scenario}-{camera.transport}-errors.log"
-    log_file = workdir / f"{scenario}-{camera.transport}-actions.log"
-    message_file = workdir / f"{scenario}-{camera.transport}-messages.log"
+    stem = f"{scenario}-{camera.transport}-{camera.local_ip}"
+    error_file = workdir / f"{stem}-errors.log"
+    log_file = workdir / f"{stem}-actions.log"
+    message_file = workdir / f"{stem}-messages.log"
     args = [
         SIPP,
         f"127.0.0.1:{port}",
@@ -108,7 +111,7 @@ async def start_sipp(
         "-t",
         {"udp": "u1", "tcp": "t1"}[camera.transport],
         "-i",
-        "127.0.0.1",
+        camera.local_ip,
         "-s",
         camera.server_id,
         "-key",
@@ -134,9 +137,12 @@ async def start_sipp(
         "-trace_logs",
         "-log_file",
         str(log_file),
+        "-trace_msg",
+        "-message_file",
+        str(message_file),
     ]
     if ooc is not None:
-        args += ["-oocsf", str(SCENARIOS / f"{ooc}.xml"), "-trace_msg", "-message_file", str(message_file)]
+        args += ["-oocsf", str(SCENARIOS / f"{ooc}.xml")]
     for name, value in (keys or {}).items():
         args += ["-key", name, value]
     process = await asyncio.create_subprocess_exec(

@@ -168,7 +168,7 @@ def _engine(sources: CounterSources, path: Path, font: Path) -> RecordingEngine:
 
 
 def _start_simulator(
-    session: SessionSummary, frames: list[EncodedFrame], faults: Faults | None = None
+    session: SessionSummary, frames: list[EncodedFrame], faults: Faults | None = None, bind_host: str | None = None
 ) -> DeviceSimulator:
     transport = "udp" if session.transport.value == "udp" else "tcp-connect"
     sim = DeviceSimulator(
@@ -179,6 +179,7 @@ def _start_simulator(
         faults or Faults(),
         speed=1.0,
         loop=True,
+        bind_host=bind_host,
     )
     sim.start()
     return sim
@@ -366,3 +367,41 @@ def test_camera_that_hangs_up_is_invited_again_mid_recording(
     frames, red = _decode(result)
     assert frames == result.video_frames
     assert sum(1 for n in red if n > 300) >= 0.8 * frames, red
+
+
+@pytest.mark.parametrize("media_transport", ["udp", "tcp_passive"])
+def test_media_from_another_host_with_the_session_ssrc_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media: list[EncodedFrame], media_transport: str
+) -> None:
+    """Another host on the LAN that learnt the media port and the SSRC sends first: nothing of
+    it reaches the camera's picture; the camera's own media (from its registered address) does."""
+
+    async def body(sources: CounterSources, camera: GbCamera, runner: GbPlatformRunner) -> None:
+        await _until(lambda: _session(runner) is not None, what="the INVITE to be answered")
+        session = _session(runner)
+        assert session is not None and session.transport.value == media_transport
+
+        def refused() -> int:
+            stats = camera.media_stats()
+            return getattr(stats, "foreign_source", 0) if stats is not None else 0
+
+        def taken() -> int:
+            stats = camera.media_stats()
+            return stats.packets + stats.connections if stats is not None else 0
+
+        attacker = _start_simulator(session, media, bind_host="127.0.0.2")
+        try:
+            needed = 30 if media_transport == "udp" else 1
+            await _until(lambda: taken() > 0 or refused() >= needed, what="the attacker's media to be seen")
+            stats = camera.media_stats()
+            assert stats is not None and (stats.packets, stats.connections, stats.video_frames) == (0, 0, 0)
+            assert not sources.environment.health().connected
+        finally:
+            attacker.stop()
+        sim = _start_simulator(session, media, bind_host="127.0.0.1")
+        try:
+            await _until(lambda: sources.environment.health().connected, what="the camera's own media")
+        finally:
+            sim.stop()
+
+    asyncio.run(_with_gb_counter(tmp_path, monkeypatch, media_transport, "answer_invite", body))

@@ -55,3 +55,9 @@ def test_built_body_is_gb2312_and_parses_back() -> None:
 def test_bad_bodies_get_clear_errors(body: bytes, message: str) -> None:
     with pytest.raises(ManscdpError, match=message):
         parse_manscdp(body)
+
+
+def test_unicode_digit_sn_is_a_clear_error() -> None:
+    body = "<Notify><CmdType>Keepalive</CmdType><SN>²</SN><DeviceID>34020000001320000264</DeviceID></Notify>"
+    with pytest.raises(ManscdpError, match="SN"):
+        parse_manscdp(body.encode())

@@ -6,6 +6,7 @@ we connect to the device), network trouble (loss and reordering), and a device g
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -229,5 +230,58 @@ def test_h265_with_aac_sound() -> None:
         samples = sum(len(c.samples) for c in rx.read_audio(1000))
         assert 0.8 * 48000 < samples < 1.3 * 48000
         assert rx.stats().decode_errors == 0
+    finally:
+        rx.release()
+
+
+def test_udp_rtp_from_another_address_is_ignored_even_with_the_right_ssrc(media: list[EncodedFrame]) -> None:
+    settings = ReceiverSettings("udp", bind_host="127.0.0.1", ssrc=SSRC, allowed_sources=("127.0.0.1",))
+    rx = GbMediaReceiver("cam", settings)
+    rx.acquire()
+    try:
+        # The attacker knows the port and the SSRC, but sends from another host of the LAN.
+        with DeviceSimulator(media[:20], SSRC, ("127.0.0.1", rx.port), "udp", speed=4.0, bind_host="127.0.0.2") as bad:
+            assert bad.done.wait(5) and bad.stats.packets_sent > 0
+            assert wait_until(lambda: rx.stats().foreign_source == bad.stats.packets_sent)
+        stats = rx.stats()
+        assert (stats.packets, stats.video_frames, stats.reorder.received) == (0, 0, 0)
+        assert "from another address ignored" in rx.health("cam", audio=False).detail
+        with DeviceSimulator(media, SSRC, ("127.0.0.1", rx.port), "udp", speed=2.0, bind_host="127.0.0.1") as good:
+            assert good.done.wait(5)
+            assert wait_until(lambda: rx.stats().video_frames == 50)
+    finally:
+        rx.release()
+
+
+def test_allowed_sources_can_be_widened_once_the_answer_names_them(media: list[EncodedFrame]) -> None:
+    settings = ReceiverSettings("udp", bind_host="127.0.0.1", ssrc=SSRC, allowed_sources=("127.0.0.9",))
+    rx = GbMediaReceiver("cam", settings)
+    rx.acquire()
+    try:
+        rx.allow_sources(("127.0.0.9", "127.0.0.1"))
+        with DeviceSimulator(media, SSRC, ("127.0.0.1", rx.port), "udp", speed=2.0) as good:
+            assert good.done.wait(5)
+            assert wait_until(lambda: rx.stats().video_frames == 50)
+        assert rx.stats().foreign_source == 0
+    finally:
+        rx.release()
+
+
+def test_tcp_passive_refuses_a_connection_from_another_address(media: list[EncodedFrame]) -> None:
+    settings = ReceiverSettings("tcp-passive", bind_host="127.0.0.1", ssrc=SSRC, allowed_sources=("127.0.0.1",))
+    rx = GbMediaReceiver("cam", settings)
+    rx.acquire()
+    try:
+        with DeviceSimulator(media, SSRC, ("127.0.0.1", rx.port), "tcp-connect", speed=2.0, loop=True) as good:
+            assert wait_until(lambda: rx.stats().video_frames >= 10)
+            # Connecting from elsewhere neither takes over nor drops the device's connection.
+            with socket.create_connection(("127.0.0.1", rx.port), source_address=("127.0.0.2", 0)) as bad:
+                bad.settimeout(5)
+                assert wait_until(lambda: rx.stats().foreign_source == 1)
+                with contextlib.suppress(ConnectionResetError):
+                    assert bad.recv(1) == b""  # closed by the receiver
+            frames = rx.stats().video_frames
+            assert wait_until(lambda: rx.stats().video_frames > frames + 10)
+            assert rx.stats().connections == 1 and good.stats.error == ""
     finally:
         rx.release()

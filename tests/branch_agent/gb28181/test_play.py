@@ -5,14 +5,17 @@ unusable SDP answers, and INVITEs nobody answers."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from branch_agent.gb28181.devices import GbPlatformConfig
 from branch_agent.gb28181.platform import GbPlatform
-from branch_agent.gb28181.play import PlayError, PlaySession
+from branch_agent.gb28181.play import PlayError, PlaySession, PlaySessions
 from branch_agent.gb28181.sdp import parse_sdp
+from branch_agent.gb28181.sip_client import ClientTransactions, LocalParty
 from branch_agent.gb28181.sip_message import SipRequest, SipResponse, parse_name_addr, parse_via
 from tests.peers.raw_gb_camera import RawCamera
 
@@ -177,3 +180,29 @@ def test_camera_ssrc_overrides_ours_when_it_answers_another() -> None:
         await asyncio.wait_for(bye_task, 5)
 
     asyncio.run(run(body))
+
+
+def test_answer_ssrc_in_unicode_digits_falls_back_to_ours() -> None:
+    async def body(platform: GbPlatform, camera: RawCamera) -> None:
+        task = asyncio.create_task(
+            platform.invite(CAMERA, CHANNEL, media_host="127.0.0.1", media_port=30000, timeout_s=5)
+        )
+        invite = await camera.recv_request("INVITE")
+        await camera.answer(invite, 200, "OK", ANSWER.format(ssrc="²" * 10).encode(), "application/sdp")
+        await camera.recv_request("ACK")
+        session = await asyncio.wait_for(task, 5)
+        assert session.media.ssrc == session.media.offered_ssrc == parse_sdp(invite.body).ssrc
+        assert session.media.ssrc_value == int(session.media.ssrc)
+
+    asyncio.run(run(body))
+
+
+def test_play_sessions_offer_random_unique_ssrcs() -> None:
+    sessions = PlaySessions(LocalParty(SERVER_ID, DOMAIN, "127.0.0.1", 5060), ClientTransactions(lambda *_: None))
+    drawn = [sessions.next_ssrc() for _ in range(300)]
+    assert all(re.fullmatch(r"020000\d{4}", s) for s in drawn), drawn[:5]
+    # Unique while they are held (300 random draws from 10000 would otherwise repeat).
+    assert len(set(drawn)) == len(drawn)
+    # Not a counter: the next one cannot be guessed from the last.
+    steps = sum(1 for a, b in itertools.pairwise(drawn) if int(b) - int(a) == 1)
+    assert steps < 30, drawn[:20]

@@ -126,3 +126,17 @@ def test_transport_names_of_both_spellings() -> None:
     assert MediaTransport.TCP_PASSIVE.receiver_name == "tcp-passive"
     with pytest.raises(ValueError):
         MediaTransport("sctp")
+
+
+@pytest.mark.parametrize(
+    "port", ["²", "¹²³⁴", "١٢٣٤", "６０００"], ids=["superscript", "superscripts", "arabic", "fullwidth"]
+)
+def test_unicode_digits_in_a_port_are_a_clear_error(port: str) -> None:
+    with pytest.raises(SdpError, match="port must be"):
+        parse_sdp(f"v=0\nc=IN IP4 10.0.0.1\nm=video {port} RTP/AVP 96\n")
+
+
+def test_unicode_digits_elsewhere_do_not_break_the_answer() -> None:
+    answer = parse_sdp("v=0\nc=IN IP4 10.0.0.1\nm=video 6000 RTP/AVP 96\na=rtpmap:⁹⁶ PS/90000\ny=²²²²²²²²²²\n")
+    assert answer.video.rtpmap == {}
+    assert answer.ssrc == "²²²²²²²²²²"

@@ -6,6 +6,7 @@ import pytest
 
 from branch_agent.gb28181.sip_digest import (
     DigestChallenge,
+    DigestCredentials,
     DigestError,
     NonceIssuer,
     Verdict,
@@ -135,3 +136,66 @@ def test_parses_camera_authorization_header() -> None:
 def test_malformed_authorization_gets_clear_error(header: str, message: str) -> None:
     with pytest.raises(DigestError, match=message):
         parse_authorization(header)
+
+
+def _creds(challenge: DigestChallenge, nc: int = 1, password: str = "p", cnonce: str = "c0ffee") -> DigestCredentials:
+    return parse_authorization(
+        authorization_header(
+            challenge, username="u", password=password, method="REGISTER", uri=URI, nc=nc, cnonce=cnonce
+        )
+    )
+
+
+def test_nonces_are_random_and_only_issued_ones_are_known() -> None:
+    issuer = NonceIssuer("3402000000", clock=SteppedClock())
+    nonces = {issuer.challenge().nonce for _ in range(50)}
+    assert len(nonces) == 50 and all(len(n) >= 32 for n in nonces)
+    # Another issuer's nonce (another process, another run) is not ours.
+    foreign = NonceIssuer("3402000000", clock=SteppedClock()).challenge()
+    assert issuer.verify(_creds(foreign), "p", "REGISTER") is Verdict.UNKNOWN_NONCE
+
+
+def test_with_qop_each_nc_is_accepted_once_and_must_increase() -> None:
+    issuer = NonceIssuer("3402000000", qop="auth", clock=SteppedClock())
+    challenge = issuer.challenge()
+    assert issuer.verify(_creds(challenge, 1), "p", "REGISTER") is Verdict.OK
+    # The same Authorization again (a captured REGISTER replayed) is refused.
+    assert issuer.verify(_creds(challenge, 1), "p", "REGISTER") is Verdict.REPLAYED
+    assert issuer.verify(_creds(challenge, 3), "p", "REGISTER") is Verdict.OK
+    assert issuer.verify(_creds(challenge, 2), "p", "REGISTER") is Verdict.REPLAYED
+    assert issuer.verify(_creds(challenge, 3, cnonce="other"), "p", "REGISTER") is Verdict.REPLAYED
+    assert issuer.verify(_creds(challenge, 4), "p", "REGISTER") is Verdict.OK
+
+
+def test_without_qop_a_nonce_is_single_use() -> None:
+    issuer = NonceIssuer("3402000000", qop=None, clock=SteppedClock())
+    challenge = issuer.challenge()
+    assert issuer.verify(_creds(challenge), "p", "REGISTER") is Verdict.OK
+    assert issuer.verify(_creds(challenge), "p", "REGISTER") is Verdict.REPLAYED
+
+
+def test_wrong_password_does_not_use_up_the_nonce() -> None:
+    issuer = NonceIssuer("3402000000", qop="auth", clock=SteppedClock())
+    challenge = issuer.challenge()
+    assert issuer.verify(_creds(challenge, 5, password="guess"), "p", "REGISTER") is Verdict.WRONG_PASSWORD
+    assert issuer.verify(_creds(challenge, 1), "p", "REGISTER") is Verdict.OK
+
+
+@pytest.mark.parametrize("nc", ["0000000g", "²", "", "000000001"])
+def test_unreadable_nc_is_refused(nc: str) -> None:
+    issuer = NonceIssuer("3402000000", qop="auth", clock=SteppedClock())
+    challenge = issuer.challenge()
+    good = _creds(challenge)
+    bad = DigestCredentials(**{**good.__dict__, "nc": nc})
+    assert issuer.verify(bad, "p", "REGISTER") is not Verdict.OK
+
+
+def test_expired_nonce_is_stale_and_the_table_stays_bounded() -> None:
+    clock = SteppedClock()
+    issuer = NonceIssuer("3402000000", lifetime_s=60, qop="auth", clock=clock, max_nonces=100)
+    challenge = issuer.challenge()
+    clock.now += 61
+    assert issuer.verify(_creds(challenge), "p", "REGISTER") is Verdict.STALE
+    for _ in range(1000):
+        issuer.challenge()
+    assert issuer.outstanding <= 100

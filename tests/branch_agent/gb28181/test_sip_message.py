@@ -185,3 +185,36 @@ def test_serialise_refuses_header_injection() -> None:
     response.add("Subject", "x\r\nContact: <sip:evil@example.com>")
     with pytest.raises(ValueError, match="line break"):
         response.serialize()
+
+
+@pytest.mark.parametrize("value", ["²", "١٠", "１０", "0x10"], ids=["superscript", "arabic", "fullwidth", "hex"])
+def test_unicode_digits_in_content_length_are_a_parse_error_naming_the_request(value: str) -> None:
+    data = REGISTER.replace(b"Content-Length: 0", f"Content-Length: {value}".encode())
+    with pytest.raises(SipParseError, match="Content-Length") as caught:
+        parse_message(data)
+    # The head was readable: enough to answer 400 to it.
+    partial = caught.value.partial
+    assert isinstance(partial, SipRequest) and partial.method == "REGISTER"
+    with pytest.raises(SipParseError, match="Content-Length"):
+        StreamFramer().feed(data)
+
+
+@pytest.mark.parametrize("value", ["² REGISTER", "١ REGISTER", "1"])
+def test_unicode_digits_in_cseq_are_a_parse_error(value: str) -> None:
+    message = parse_message(REGISTER.replace(b"CSeq: 1 REGISTER", f"CSeq: {value}".encode()))
+    with pytest.raises(SipParseError, match="CSeq"):
+        _ = message.cseq
+
+
+def test_unicode_digit_port_in_via_is_a_parse_error() -> None:
+    with pytest.raises(SipParseError, match="bad port"):
+        parse_via("SIP/2.0/UDP 192.168.2.64:５０６０;branch=z9hG4bK1")
+
+
+def test_framer_refuses_a_message_over_its_size_limit() -> None:
+    framer = StreamFramer(max_message_bytes=1024)
+    head = REGISTER.replace(b"Content-Length: 0", b"Content-Length: 2000")
+    with pytest.raises(SipParseError, match="exceeds"):
+        framer.feed(head)
+    with pytest.raises(SipParseError, match="no end of headers"):
+        StreamFramer(max_message_bytes=1024).feed(b"REGISTER sip:x SIP/2.0\r\nX: " + b"a" * 2000)

@@ -175,6 +175,8 @@ class DeviceSimulator:
     audio_codec: str | None = "pcm_alaw"
     first_sequence: int | None = None
     stats: SimulatorStats = field(default_factory=SimulatorStats)
+    # The local address to send or connect from (udp, tcp-connect); None lets the OS choose.
+    bind_host: str | None = None
 
     def __post_init__(self) -> None:
         if not self.frames:
@@ -258,11 +260,14 @@ class DeviceSimulator:
     def _connect(self) -> None:
         if self.transport == "udp":
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if self.bind_host is not None:
+                self._sock.bind((self.bind_host, 0))
         elif self.transport == "tcp-connect":
             deadline = time.monotonic() + 5
+            source = (self.bind_host, 0) if self.bind_host is not None else None
             while True:
                 try:
-                    self._sock = socket.create_connection(self.address, timeout=1)
+                    self._sock = socket.create_connection(self.address, timeout=1, source_address=source)
                     break
                 except OSError:
                     if self._stop.is_set() or time.monotonic() > deadline:
