@@ -21,10 +21,10 @@ from branch_agent.config import ENV_API_SECRET
 from center_platform.app import create_app
 from center_platform.config import CenterConfig
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
-from storage.contract.passwords import hash_password
 from storage.object_store import ObjectStore
 from storage.signing import SigningKey
 from tests.branch_agent.web.harness import Agent, start_agent, write_config
+from tests.password_hashes import seeded_hash
 
 BRANCH_CODE = "B001"  # as in configs/branch.example.toml
 BRANCH_SECRET = "live-center-branch-secret"
@@ -91,7 +91,7 @@ def _seed(app: Flask) -> None:
                 name="李经理",
                 role="relationship_manager",
                 branch_id=branch.id,
-                password_hash=hash_password(RM_PASSWORD),
+                password_hash=seeded_hash(RM_PASSWORD),
             )
         )
         db.add(
@@ -100,12 +100,12 @@ def _seed(app: Flask) -> None:
                 name="王主管",
                 role="branch_admin",
                 branch_id=branch.id,
-                password_hash=hash_password(ADMIN_PASSWORD),
+                password_hash=seeded_hash(ADMIN_PASSWORD),
             )
         )
         for username, role in CENTER_USERS.items():
             db.add(
-                User(username=username, display_name=username, role=role, password_hash=hash_password(CENTER_PASSWORD))
+                User(username=username, display_name=username, role=role, password_hash=seeded_hash(CENTER_PASSWORD))
             )
         db.commit()
 

@@ -14,6 +14,7 @@ from datetime import tzinfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 from center_platform.archive.search import RecordingRow
@@ -57,6 +58,14 @@ def _safe(value: object) -> object:
     return value
 
 
+def _xlsx_safe(value: object) -> object:
+    # XLSX (XML 1.0) cannot hold most control characters; shown as \xNN they stay visible as evidence.
+    value = _safe(value)
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value
+
+
 def csv_chunks(rows: Iterable[RecordingRow], tz: tzinfo) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -83,7 +92,7 @@ def xlsx_bytes(rows: Iterable[RecordingRow], tz: tzinfo, title: str) -> bytes:
     ws.append(header)
     for r in rows:
         # Serial, ID and card numbers stay text: as numbers a spreadsheet would round them.
-        ws.append([_safe(c.value(r, tz)) for c in COLUMNS])
+        ws.append([_xlsx_safe(c.value(r, tz)) for c in COLUMNS])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from center_platform.app import create_app
 from center_platform.config import CenterConfig
 from center_platform.db.models import Branch, Counter, Product, ProductType, User
-from storage.contract.passwords import hash_password
 from storage.contract.request_signing import sign_request
 from storage.manifest import ClipManifest
 from storage.object_store import ObjectStore
 from storage.signing import SigningKey
+from tests.password_hashes import seeded_hash
 
 BRANCH_CODE = "B009"
 OTHER_BRANCH_CODE = "B010"
@@ -227,7 +227,7 @@ def seed_archive(app: Flask, key: SigningKey) -> None:
                     username=username,
                     display_name=username,
                     role=role,
-                    password_hash=hash_password(USER_PASSWORD),
+                    password_hash=seeded_hash(USER_PASSWORD),
                     branch_id=branches[branch_code].id if branch_code else None,
                 )
             )

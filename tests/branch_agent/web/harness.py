@@ -16,7 +16,7 @@ from branch_agent.config import BranchConfig, load_branch_config
 from branch_agent.db.models import SyncedProduct, SyncedStaff
 from branch_agent.services import BranchServices, build_services
 from branch_agent.web.app import create_app
-from storage.contract.passwords import hash_password
+from tests.password_hashes import seeded_hash
 
 REPO = Path(__file__).resolve().parents[3]
 COUNTER = "C01"
@@ -80,7 +80,7 @@ def write_config(tmp_path: Path, counter_ui: str | None = None) -> Path:
 def seed(svc: BranchServices, staff: tuple[Staff, ...] = (RM_A, RM_B, ADMIN)) -> None:
     with svc.sessions() as db:
         for s in staff:
-            db.add(SyncedStaff(code=s.code, name=s.name, role=s.role, password_hash=hash_password(s.password)))
+            db.add(SyncedStaff(code=s.code, name=s.name, role=s.role, password_hash=seeded_hash(s.password)))
         db.add(
             SyncedProduct(
                 **{

@@ -174,3 +174,13 @@ def test_an_export_larger_than_the_limit_is_refused(
     assert r.status_code == 400 and "more than 4" in r.get_json()["error"]
     with archive_rig.sessions() as db:
         assert db.execute(select(Recording).where(Recording.state == "archived")).scalars().all().__len__() == 5
+
+
+def test_xlsx_list_shows_control_characters_instead_of_failing(archive_rig: ArchiveRig) -> None:
+    clip = archive_rig.archive(customer_name="王\x07小明")
+    r = archive_rig.login("compliance").get("/api/recordings/export.xlsx", query_string={"customer_name": "王"})
+    assert r.status_code == 200
+    ws = load_workbook(io.BytesIO(r.data)).active
+    assert ws is not None
+    rows = list(ws.iter_rows(values_only=True))
+    assert [(row[5], row[-2]) for row in rows[1:]] == [("王\\x07小明", clip)]
