@@ -205,7 +205,7 @@ def build_package(db: Session, store: ObjectStore, rec: Recording, exported_by: 
     path = Path(tmp)
     try:
         with os.fdopen(fd, "w+b") as fh, zipfile.ZipFile(fh, "w", allowZip64=True) as zf:
-            info = zipfile.ZipInfo(clip_name, date_time=stamp)  # type: ignore[arg-type]
+            info = zipfile.ZipInfo(clip_name, date_time=stamp)
             info.compress_type = zipfile.ZIP_STORED  # video does not compress
             info.external_attr = 0o644 << 16
             with zf.open(info, "w", force_zip64=True) as member:
