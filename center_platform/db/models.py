@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -338,3 +339,20 @@ class StoreScrubRun(Base):
     findings_json: Mapped[str] = mapped_column(Text, default="[]")
     last_recording_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     last_store_key: Mapped[str] = mapped_column(String(300), default="")
+
+
+class ReplayIndex(Base):
+    """A clip's fragment index (storage.mp4_index), from which the player's view of it is built.
+
+    Made while ingest reads the object anyway, or on the first replay of a clip archived before;
+    `fragment_index` is NULL for an object that cannot be indexed, which is then played as it is.
+    """
+
+    __tablename__ = "replay_indexes"
+
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    version_id: Mapped[str] = mapped_column(String(128))  # the object version it describes
+    media_size: Mapped[int] = mapped_column(BigInteger)
+    fragment_index: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")  # why there is no index
+    built_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
