@@ -95,12 +95,47 @@ def test_no_matching_profile_names_the_device_and_lists_what_it_has(device: Onvi
 def test_snapshot_uri_serves_a_jpeg_of_the_main_picture(camera: SimulatedCamera, device: OnvifDevice) -> None:
     main = pick_profile(device.profiles, "main")
     assert main.snapshot_uri == f"http://127.0.0.1:{camera.onvif_port}/snapshot.jpg"
-    picture = Image.open(io.BytesIO(fetch_snapshot(endpoint_of(camera), main.snapshot_uri)))
+    # The simulator offers only HTTP Basic: by default the password is not sent over plain HTTP.
+    with pytest.raises(OnvifAuthError, match="HTTP Basic over plain HTTP") as clear_text:
+        fetch_snapshot(endpoint_of(camera), main.snapshot_uri)
+    assert camera.password not in str(clear_text.value)
+    # Allowed for this camera by its operator: the picture comes.
+    picture = Image.open(io.BytesIO(fetch_snapshot(endpoint_of(camera), main.snapshot_uri, basic_over_http=True)))
     assert (picture.format, picture.size) == ("JPEG", (camera.width, camera.height))
 
     with pytest.raises(OnvifAuthError, match="refused the credentials for user 'admin'") as refused:
-        fetch_snapshot(endpoint_of(camera, password="not-it"), main.snapshot_uri)
+        fetch_snapshot(endpoint_of(camera, password="not-it"), main.snapshot_uri, basic_over_http=True)
     assert "not-it" not in str(refused.value)
+
+
+def test_snapshot_larger_than_any_picture_is_refused_unread() -> None:
+    """Whatever answers at a camera's address cannot make the agent read without end."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            try:
+                self.wfile.write(b"\xff\xd8")
+                for _ in range(10_000):
+                    self.wfile.write(b"\0" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = OnvifEndpoint("127.0.0.1", server.server_port, timeout_s=10.0)
+        with pytest.raises(OnvifError, match="goes on past"):
+            fetch_snapshot(endpoint, f"http://127.0.0.1:{server.server_port}/snapshot.jpg")
+    finally:
+        server.shutdown()
 
 
 def test_stream_uri_with_credentials_plays(camera: SimulatedCamera, device: OnvifDevice) -> None:
