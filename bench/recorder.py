@@ -3,6 +3,8 @@
     python bench/recorder.py            throughput against the ffmpeg command line  -> ratio: X
     python bench/recorder.py --sync     audio/video offset over a long live recording -> max_offset_ms: X
     python bench/recorder.py --crash    seconds of a clip lost to kill -9             -> lost_s: X
+    python bench/recorder.py --counters N  1..N counters recording at once in real time
+                                        -> max_counters_without_drop: X
 
 Throughput: the recorder and ffmpeg do the same job on the same input in the same invocation:
 a 1920x1080 environment picture with a 720x576 desk picture scaled into the corner inside a
@@ -163,7 +165,11 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sync", action="store_true", help="measure audio/video offset over a long recording")
     mode.add_argument("--crash", action="store_true", help="measure what kill -9 loses")
-    parser.add_argument("--seconds", type=int, default=60, help="throughput: length of the clip")
+    mode.add_argument("--counters", type=int, metavar="N", help="record on 1..N counters at once in real time")
+    parser.add_argument(
+        "--check", action="store_true", help="--counters: quality-check the previous clips while recording"
+    )
+    parser.add_argument("--seconds", type=int, default=60, help="throughput and --counters: length of the clip")
     parser.add_argument("--repeat", type=int, default=1, help="throughput: runs of each, median taken")
     parser.add_argument("--minutes", type=float, default=10.0, help="--sync: length of the recording")
     parser.add_argument("--kills", type=int, default=3, help="--crash: how many recordings to kill")
@@ -178,6 +184,10 @@ def main() -> None:
             from recorder_sync import sync_benchmark
 
             sync_benchmark(args.minutes, work, FONT)
+        elif args.counters:
+            from recorder_counters import counters_benchmark
+
+            counters_benchmark(args.counters, args.seconds, work, FONT, args.check)
         elif args.crash:
             from recorder_crash import crash_benchmark
 

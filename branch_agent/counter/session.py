@@ -42,7 +42,7 @@ from branch_agent.spool.clip_manifest import (
 )
 from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.spool.recovery import close_interrupted
-from storage.manifest import Marker
+from storage.manifest import Marker, sha256_file
 from storage.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -250,6 +250,11 @@ class CounterSession:
         }
         gaps = [{"source": g.source, "start_ms": g.start_ms, "duration_ms": g.duration_ms} for g in result.gaps]
         with self.sessions() as db:
+            media = Path(db.execute(select(Clip.media_path).where(Clip.clip_id == self._clip_id)).scalar_one())
+        # Hashed before the chain is taken: other counters wait on the chain only for the signing.
+        media_digest = sha256_file(media)
+        with self.sessions() as db:
+            prev = chain_head(db)
             clip = db.execute(select(Clip).where(Clip.clip_id == self._clip_id)).scalar_one()
             manifest = build_manifest(
                 clip,
@@ -263,8 +268,9 @@ class CounterSession:
                 codec,
                 gaps,
                 self._markers,
-                chain_head(db),
+                prev,
                 self.key,
+                media_digest,
             )
             commit_manifest(db, clip, manifest, COMPLETED)
             audit_local(

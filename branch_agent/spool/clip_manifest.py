@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from branch_agent.db.models import PENDING, ChainHead, Clip, LocalAudit
@@ -69,8 +70,9 @@ def build_manifest(
     markers: list[Marker],
     prev: str | None,
     key: SigningKey,
+    media_digest: tuple[str, int] | None = None,
 ) -> ClipManifest:
-    digest, size = sha256_file(media)
+    digest, size = media_digest or sha256_file(media)
     return ClipManifest.model_validate(
         {
             "clip_id": clip.clip_id,
@@ -118,5 +120,18 @@ def commit_manifest(db: Session, clip: Clip, manifest: ClipManifest, state: str)
 
 
 def chain_head(db: Session) -> str | None:
-    head = db.get(ChainHead, 1)
+    """The branch's latest manifest, read under the database's write lock, which this transaction then
+    holds until it commits the next manifest.
+
+    Counters complete on their own threads; two reading the same head would each name it as their
+    predecessor, a fork the center quarantines. Writing the head row first (a no-op update) takes
+    SQLite's write lock, so the next completion waits here until this one's manifest is committed.
+    Hash the media before calling this: the lock is held only for signing and one small fsync'd write.
+    """
+    taken = db.execute(update(ChainHead).where(ChainHead.id == 1).values(manifest_sha256=ChainHead.manifest_sha256))
+    if getattr(taken, "rowcount", 0) == 0:
+        db.add(ChainHead(id=1, manifest_sha256=None))
+        db.flush()
+        return None
+    head = db.get(ChainHead, 1, populate_existing=True)
     return head.manifest_sha256 if head else None

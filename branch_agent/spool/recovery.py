@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.db.models import CANCELLED, INTERRUPTED, RECORDING, Clip
 from branch_agent.spool.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest
+from branch_agent.spool.replay_index import build_index_quietly
+from storage.manifest import sha256_file
 from storage.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ def close_interrupted(db: Session, clip: Clip, branch_code: str, key: SigningKey
         "audio_codec": playable.audio_codec,
         "sample_rate": playable.sample_rate,
     }
+    media_digest = sha256_file(media)  # before the chain's lock is taken: hashing a long clip takes a while
     manifest = build_manifest(
         clip,
         sale,
@@ -100,6 +103,7 @@ def close_interrupted(db: Session, clip: Clip, branch_code: str, key: SigningKey
         [],
         chain_head(db),
         key,
+        media_digest,
     )
     commit_manifest(db, clip, manifest, INTERRUPTED)
     audit_local(
@@ -109,6 +113,8 @@ def close_interrupted(db: Session, clip: Clip, branch_code: str, key: SigningKey
     log.warning(
         "clip %s was cut off (%s); kept as interrupted, %d ms playable", clip.clip_id, reason, playable.duration_ms
     )
+    # It has no index at its end: one beside it lets the player open and seek it at once.
+    build_index_quietly(media)
     return True
 
 
