@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -339,6 +340,11 @@ class StoreScrubRun(Base):
     findings_json: Mapped[str] = mapped_column(Text, default="[]")
     last_recording_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     last_store_key: Mapped[str] = mapped_column(String(300), default="")
+
+    @property
+    def findings(self) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = json.loads(self.findings_json or "[]")
+        return found
 
 
 class ReplayIndex(Base):

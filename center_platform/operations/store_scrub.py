@@ -203,3 +203,17 @@ def _raise(db: Session, f: ScrubFinding) -> None:
 def latest_runs(sessions: sessionmaker[Session], limit: int = 10) -> list[StoreScrubRun]:
     with sessions() as db:
         return list(db.execute(select(StoreScrubRun).order_by(StoreScrubRun.id.desc()).limit(limit)).scalars())
+
+
+def run_json(run: StoreScrubRun) -> dict[str, object]:
+    return {
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat(),
+        "checked": run.checked,
+        "hashed": run.hashed,
+        "listed": run.listed,
+        "missing": run.missing,
+        "altered": run.altered,
+        "unknown": run.unknown,
+        "findings": run.findings,
+    }

@@ -50,6 +50,13 @@ def test_scrub_marks_missing_and_altered_clips_and_names_unknown_objects(archive
     assert _actions(rig, lost)[-1] == "store.missing" and _actions(rig, changed)[-1] == "store.altered"
     [run] = latest_runs(rig.sessions)
     assert (run.missing, run.altered) == (1, 1) and run.unknown >= 1
+    # Operations sees it: the API and the page name what was found.
+    ops = rig.login("sysadmin")
+    [shown] = ops.get("/api/operations/store-scrub").get_json()["runs"]
+    assert (shown["missing"], shown["altered"]) == (1, 1)
+    assert {(f["kind"], f["clip_id"]) for f in shown["findings"]} >= {("missing", lost), ("altered", changed)}
+    page = ops.get("/operations/uploads").get_data(as_text=True)
+    assert 'data-scrub-missing="1"' in page and f"missing {lost}" in page
 
 
 def test_successive_runs_cover_the_whole_catalogue_and_wrap_round(archive_rig: ArchiveRig) -> None:
