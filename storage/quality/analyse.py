@@ -41,8 +41,8 @@ def analyser_version() -> str:
     )
 
 
-def _share(flags: list[bool]) -> float | None:
-    return round(sum(flags) / len(flags), 4) if flags else None
+def _rounded(share: float | None) -> float | None:
+    return round(share, 4) if share is not None else None
 
 
 def _levels(ev: Evidence, policy: QualityPolicy) -> LevelStats:
@@ -86,9 +86,9 @@ def report_from(ev: Evidence, policy: QualityPolicy, facts: ManifestFacts, cost:
             audio_duration_s=round(ev.audio.duration_s, 3) if ev.audio.duration_s is not None else None,
             video_samples=len(ev.times),
             audio_seconds=len(ev.sound),
-            face_share=_share([n > 0 for n in ev.faces]),
-            person_share=_share(ev.person_samples()[0]),
-            speech_share=_share([v >= policy.speech_frame_share for v in ev.sound.voice_share]),
+            face_share=_rounded(ev.face_share()),
+            person_share=_rounded(ev.person_share()),
+            speech_share=_rounded(ev.speech_share(policy)),
             levels=_levels(ev, policy),
         ),
         policy=policy,

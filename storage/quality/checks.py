@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from storage.quality.measure import Evidence
+from storage.quality.measure import Evidence, time_share
 from storage.quality.policy import FindingCode, ManifestFacts, QualityPolicy
 from storage.quality.report import Finding, Subject, finding
 
@@ -76,9 +76,9 @@ def _presence_findings(
 ) -> tuple[float | None, list[Finding]]:
     """Stretches without a face, a person or a voice; they fail the clip when the share of samples
     with one is below ``minimum``, and are warnings otherwise."""
-    if not present:
+    share = time_share(present, spans)
+    if share is None:
         return None, []
-    share = float(np.mean(present))
     failing = share + 1e-9 < minimum
     shares = {
         "share_zh": f"（全片比例 {share:.0%}，要求不低于 {minimum:.0%}）",
@@ -154,8 +154,9 @@ def picture(ev: Evidence, policy: QualityPolicy, facts: ManifestFacts) -> list[F
         flags = [s.flags(policy) for s in stats]
         for code in ("black", "occluded", "too_dark", "too_bright", "blurred"):
             out += _defect_findings(code, subject, [f[code] for f in flags], spans, policy)
-        # A sample is frozen when its picture did not change from the previous one or to the next.
-        still = [s.change is not None and s.change < policy.frozen_mad for s in stats]
+        # A sample is frozen when its picture did not change from the previous one or to the next;
+        # a black picture shows no movement either, and is reported as black.
+        still = [s.change is not None and s.change < policy.frozen_mad and not f["black"] for s, f in zip(stats, flags)]
         frozen = [still[i] or (i + 1 < len(still) and still[i + 1]) for i in range(len(still))]
         out += _defect_findings("frozen", subject, frozen, spans, policy)
     return out

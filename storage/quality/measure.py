@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,17 @@ from storage.quality.media import StreamSpan, read_clip
 from storage.quality.policy import QualityPolicy
 from storage.quality.sound import SoundMeter, SoundSeconds
 from storage.quality.vision import DlibFaceDetector, FaceDetector, PictureStats, RegionView, resize_to_width
+
+
+def time_share(flags: Sequence[bool], spans: Sequence[tuple[float, float]]) -> float | None:
+    """The share of the clip's time where ``flags`` hold, each flag standing for its span."""
+    pairs = list(zip(flags, spans))
+    total = sum(e - s for _, (s, e) in pairs)
+    if not pairs:
+        return None
+    if total <= 0:
+        return sum(f for f, _ in pairs) / len(pairs)
+    return sum(e - s for f, (s, e) in pairs if f) / total
 
 
 @dataclass
@@ -49,6 +61,15 @@ class Evidence:
             elif merged:
                 merged[-1] = (merged[-1][0], end)
         return present, merged
+
+    def face_share(self) -> float | None:
+        return time_share([n > 0 for n in self.faces], self.sample_spans())
+
+    def person_share(self) -> float | None:
+        return time_share(*self.person_samples())
+
+    def speech_share(self, policy: QualityPolicy) -> float | None:
+        return time_share([v >= policy.speech_frame_share for v in self.sound.voice_share], self.second_spans())
 
     def second_spans(self) -> list[tuple[float, float]]:
         start = self.sound.start_s

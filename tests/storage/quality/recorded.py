@@ -1,13 +1,14 @@
 """Clips recorded with the real recorder engine from real photographs and speech, for the quality tests.
 
 The engine runs on its free-running clock with sources that follow it, so a clip of 12 s is
-rendered in a second or two with exactly the scripted content: which photo the desk camera shows
-from when, when a camera stalls, when the microphone falls silent. Small pictures (640x360, an
+rendered in a second or two, exactly 12 s long, with exactly the scripted content: which photo the
+desk camera shows from when, when a camera stalls, when the microphone falls silent. Small pictures (640x360, an
 inset of 240x192) and 10 frames a second keep it quick; key frames stay one second apart.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,28 @@ class Recording:
                 "source_roles": ROLES,
             }
         )
+
+
+class HoldingClock(FreeRunningClock):
+    """The free-running clock up to ``limit_s``, where it holds the recorder until it is stopped.
+
+    So a clip is exactly ``limit_s`` long however slowly the test gets round to stopping it. The
+    first event the recorder waits on is its own stop event (its clock loop); waits on any other
+    (the audio drain after stop) run free as before.
+    """
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__()
+        self._limit_ns = round(limit_s * 1e9)
+        self._held: threading.Event | None = None
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        if self._held is None:
+            self._held = stop
+        if stop is self._held and self.monotonic_ns() + seconds * 1e9 > self._limit_ns:
+            stop.wait()
+            return True
+        return super().wait(stop, seconds)
 
 
 def small_layout() -> PipLayout:
@@ -111,7 +134,7 @@ def record(
     desk_size: tuple[int, int] = (360, 288),
 ) -> Recording:
     lay = layout or small_layout()
-    clock = FreeRunningClock()
+    clock = HoldingClock(seconds)
     sources = (
         StillImageVideoSource(ENV, env, lay.output_width, lay.output_height, fps, stalls=env_stalls, clock=clock),
         StillImageVideoSource(DESK, desk, *desk_size, fps, stalls=desk_stalls, clock=clock),

@@ -73,9 +73,10 @@ def test_good_sale_passes_with_both_faces_a_voice_and_its_moments_in_order(good,
     assert m.face_share == 1.0 and m.person_share == 1.0
     assert m.speech_share is not None and m.speech_share >= 0.8
     assert abs(r.duration_s - good.result.duration_ms / 1000) < 0.01
-    assert abs(m.video_duration_s - 10) <= 0.2 and m.audio_duration_s is not None
+    assert good.result.duration_ms == 10000 and abs(m.video_duration_s - 10) <= 0.05
+    assert m.audio_duration_s is not None
     assert abs(m.audio_duration_s - m.video_duration_s) <= 0.05
-    assert m.video_samples in (10, 11) and m.audio_seconds == 10  # one sample a second (the recorder may add a frame)
+    assert m.video_samples == 10 and m.audio_seconds == 10  # one picture and one second of sound a second
     assert m.levels.speech_rms_dbfs is not None and -40 < m.levels.speech_rms_dbfs < -10
     assert m.levels.silent_seconds == 0 and m.levels.clipped_seconds == 0
     assert r.policy.required_markers == tuple(REQUIRED) and r.policy.min_duration_s == 8
@@ -164,7 +165,7 @@ def test_face_leaving_the_desk_fails_from_when_it_left(degraded_report):
     assert r.verdict == "fail"
     f = only(r, "no_face", "desk")
     assert f.severity == "fail" and near(f.start_s, 6) and near(f.end_s, 12)
-    assert r.measurements.face_share == 0.5
+    assert r.measurements.face_share == pytest.approx(0.5, abs=0.01)  # of the time
     assert "50%" in f.message_zh and "80%" in f.message_en
 
 
