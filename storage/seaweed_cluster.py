@@ -360,3 +360,43 @@ class SeaweedCluster:
                     os.killpg(node.proc.pid, signal.SIGKILL)
                     node.proc.wait(timeout=timeout_s)
                 node.proc = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m storage.seaweed_cluster", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start a cluster on 127.0.0.1 and keep it up until Ctrl-C")
+    run.add_argument("dir", type=Path)
+    run.add_argument("--bucket", default="evidence")
+    run.add_argument("--masters", type=int, choices=(1, 3), default=3)
+    run.add_argument("--s3-port", type=int, default=0)
+    compose = sub.add_parser("compose-config", help="security.toml, certificates and s3.json for docker-compose.yml")
+    compose.add_argument("dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "compose-config":
+        from storage.seaweed_compose import write_compose_config
+
+        creds = write_compose_config(args.dir)
+        print(f"wrote {args.dir}/security.toml, tls/, filer.toml and s3.json; put into .env:")
+        print(f"CENTER_S3_ACCESS_KEY={creds.access_key}")
+        print(f"CENTER_S3_SECRET_KEY={creds.secret_key}")
+        return 0
+    cluster = SeaweedCluster(
+        ClusterSettings(data_dir=args.dir, bucket=args.bucket, masters=args.masters, s3_port=args.s3_port)
+    )
+    endpoint = cluster.start()
+    try:
+        from storage.object_store import ObjectStore
+
+        ObjectStore(endpoint).ensure_evidence_bucket()
+        print(f"S3 {endpoint.url} bucket {endpoint.bucket}; credentials in {args.dir / 'credentials.json'}", flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -40,8 +40,9 @@ def tls_files(tls_dir: Path) -> TlsFiles:
     )
 
 
-def _tls_is_current(files: TlsFiles) -> bool:
-    """Every certificate present, issued by the CA beside it, matching its key and not about to expire."""
+def _tls_is_current(files: TlsFiles, dns_names: tuple[str, ...] = ()) -> bool:
+    """Every certificate present, issued by the CA beside it, matching its key, naming every host it
+    must and not about to expire."""
     renew_after = dt.datetime.now(dt.UTC) + dt.timedelta(days=_CERT_RENEW_BEFORE_DAYS)
     try:
         ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
@@ -53,7 +54,10 @@ def _tls_is_current(files: TlsFiles) -> bool:
             cert.verify_directly_issued_by(ca)
             if cert.not_valid_after_utc < renew_after or cert.public_key() != key.public_key():
                 return False
-    except (OSError, ValueError, TypeError, InvalidSignature):
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            if not set(dns_names) <= set(san.get_values_for_type(x509.DNSName)):
+                return False
+    except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
         return False
     return True
 
@@ -64,7 +68,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _issue_tls(files: TlsFiles) -> None:
+def _issue_tls(files: TlsFiles, dns_names: tuple[str, ...] = ()) -> None:
     """A private CA and one certificate per component. The CA key is never written: to reissue, the
     whole set is made again (the store's components are its only holders)."""
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
@@ -113,7 +117,11 @@ def _issue_tls(files: TlsFiles) -> None:
             )
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [
+                        x509.DNSName("localhost"),
+                        *(x509.DNSName(name) for name in dns_names),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    ]
                 ),
                 critical=False,
             )
@@ -125,10 +133,11 @@ def _issue_tls(files: TlsFiles) -> None:
     write_private(files.ca, ca_cert.public_bytes(serialization.Encoding.PEM))
 
 
-def ensure_tls_material(tls_dir: Path) -> TlsFiles:
-    """The store's gRPC certificates: made at the first start, reused at every later one."""
+def ensure_tls_material(tls_dir: Path, dns_names: tuple[str, ...] = ()) -> TlsFiles:
+    """The store's gRPC certificates: made at the first start, reused at every later one.
+    `dns_names`: host names every certificate carries besides localhost (a cluster's service names)."""
     private_dir(tls_dir)
     files = tls_files(tls_dir)
-    if not _tls_is_current(files):
-        _issue_tls(files)
+    if not _tls_is_current(files, dns_names):
+        _issue_tls(files, dns_names)
     return files
