@@ -59,8 +59,11 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         export_api,
         health,
         heartbeat_api,
+        ledger_api,
         operations_api,
         operations_ui,
+        reconciliation_api,
+        reconciliation_ui,
         recordings_api,
         retention_admin_api,
         retention_api,
@@ -75,6 +78,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         session_api.bp,
         branch_api.bp,
         heartbeat_api.bp,
+        ledger_api.bp,
         recordings_api.bp,
         search_export_api.bp,
         export_api.bp,
@@ -87,6 +91,8 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         operations_ui.bp,
         catalogue_ui.bp,
         audit_ui.bp,
+        reconciliation_api.bp,
+        reconciliation_ui.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

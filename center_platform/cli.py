@@ -276,6 +276,34 @@ def cmd_expiry_run(config: CenterConfig, args: argparse.Namespace) -> int:
     return 1 if report.refused else 0
 
 
+def cmd_reconcile_run(config: CenterConfig, args: argparse.Namespace) -> int:
+    from center_platform.reconciliation.runner import ReconciliationBusy, RunRequest, run_days, settings_of
+
+    try:
+        first = date.fromisoformat(args.day)
+        last = date.fromisoformat(args.last_day) if args.last_day else first
+    except ValueError as exc:
+        raise CommandError(f"--day/--last-day: {exc}") from exc
+    if last < first:
+        raise CommandError("--last-day is before --day")
+    days = tuple(date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1))
+    try:
+        runs = run_days(_sessions(config), RunRequest(days, "cli"), settings_of(config.reconciliation))
+    except ReconciliationBusy:
+        print("another reconciliation run holds the lock; nothing done")
+        return 1
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    for r in runs:
+        c = r.counts
+        print(
+            f"{r.day}: {c.sales} sales, {c.recorded} recorded ({c.late} late), {c.missed} missed, "
+            f"{c.not_uploaded} not uploaded, {c.cancelled_sales} cancelled, {c.unsold} recordings without a sale "
+            f"({r.seconds:.1f} s)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m center_platform", description="Center archive for sales dual-recording evidence."
@@ -346,6 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
     erun.add_argument("--dry-run", action="store_true", help="list what would be deleted; change nothing")
     erun.add_argument("--limit", type=int, help="at most this many clips")
     erun.set_defaults(fn=cmd_expiry_run)
+
+    rec = sub.add_parser("reconcile", help="sales against recordings").add_subparsers(
+        dest="reconcile_command", required=True
+    )
+    rrun = rec.add_parser("run", help="reconcile one day (or --last-day for a range) of the sales ledger")
+    rrun.add_argument("--day", required=True, help="YYYY-MM-DD, the branches' calendar day")
+    rrun.add_argument("--last-day", help="YYYY-MM-DD, reconcile every day from --day to this one")
+    rrun.set_defaults(fn=cmd_reconcile_run)
     return parser
 
 

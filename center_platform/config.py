@@ -15,6 +15,8 @@ ENV_DATABASE_URL = "CENTER_DATABASE_URL"
 ENV_S3_ACCESS_KEY = "CENTER_S3_ACCESS_KEY"
 ENV_S3_SECRET_KEY = "CENTER_S3_SECRET_KEY"
 ENV_AUDIT_KEY = "CENTER_AUDIT_KEY"
+# The key the core banking system signs its sales-ledger uploads with (POST /api/ledger/v1/imports).
+ENV_LEDGER_API_SECRET = "CENTER_LEDGER_API_SECRET"
 
 
 class ServerSection(StrictSection):
@@ -83,6 +85,18 @@ class ScrubSection(StrictSection):
     list_count: int = Field(default=1000, ge=0, le=100_000)
 
 
+class ReconciliationSection(StrictSection):
+    # Sales against recordings, nightly after the branches' upload window (07:00 by default), for the
+    # last `days_back` days so late uploads and late ledger imports are picked up; one runner at a time.
+    enabled: bool = True
+    run_at: str = Field(default="07:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # HH:MM in server.timezone
+    days_back: int = Field(default=3, ge=1, le=31)
+    # A recording matched by customer, product and time must start within this of the sale's time.
+    match_window_minutes: int = Field(default=30, ge=1, le=1440)
+    # A recording starting later than this after the sale's time is "recorded late".
+    late_after_minutes: int = Field(default=30, ge=0, le=10080)
+
+
 class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
@@ -91,6 +105,7 @@ class CenterConfig(StrictSection):
     expiry: ExpirySection = ExpirySection()
     audit: AuditSection = AuditSection()
     scrub: ScrubSection = ScrubSection()
+    reconciliation: ReconciliationSection = ReconciliationSection()
 
     def database_url(self) -> str:
         from_env = os.environ.get(ENV_DATABASE_URL, "")

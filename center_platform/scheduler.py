@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from center_platform.audit.anchor import write_checkpoint
 from center_platform.operations.store_scrub import run_scrub
+from center_platform.reconciliation.runner import run_nightly
 from center_platform.retention.expiry import run_expiry
 from center_platform.services import CenterServices
 
@@ -74,6 +75,17 @@ def start_center_scheduler(svc: CenterServices) -> BackgroundScheduler:
         id="audit-checkpoint",
         **common,
     )
+    recon = svc.config.reconciliation
+    if recon.enabled:
+        hour, minute = (int(x) for x in recon.run_at.split(":"))
+        scheduler.add_job(
+            run_nightly,
+            CronTrigger(hour=hour, minute=minute, timezone=tz),
+            args=[svc.sessions, recon, svc.config.server.timezone],
+            id="reconciliation",
+            misfire_grace_time=3600,
+            **common,
+        )
     if svc.config.scrub.enabled:
         scheduler.add_job(
             scrub_store, "interval", minutes=svc.config.scrub.interval_minutes, args=[svc], id="store-scrub", **common

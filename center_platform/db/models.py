@@ -220,6 +220,9 @@ class Recording(Base):
     # The branch chain: the manifest this one follows, and whether the center holds it.
     prev_manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     chain_status: Mapped[str] = mapped_column(String(16), default="linked")  # first|linked|awaiting|restarted
+    # The quality check's verdict (pass | fail), written by that feature; NULL until a clip is checked.
+    # Reconciliation counts "fail" as a failed quality check.
+    quality_verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     branch: Mapped[Branch] = relationship()
     product: Mapped[Product] = relationship()
@@ -362,3 +365,7 @@ class ReplayIndex(Base):
     fragment_index: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")  # why there is no index
     built_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# The management half's tables share this metadata (kept in their own module for size).
+from center_platform.db import reconciliation_models as _reconciliation_models  # noqa: E402,F401

@@ -24,6 +24,8 @@ SEARCHERS: Final = frozenset({COMPLIANCE, BRANCH_ADMIN})
 OPERATORS: Final = frozenset({SYSTEM_ADMIN, COMPLIANCE})
 # The audit trail and deletion certificates.
 AUDIT_READERS: Final = frozenset({AUDITOR, SYSTEM_ADMIN})
+# Ledger, staff assessment and trend reports.
+REPORT_READERS: Final = frozenset({COMPLIANCE, AUDITOR, BRANCH_ADMIN})
 
 # Sign-in, liveness and the branch clock check: nothing behind them reveals or changes evidence.
 PUBLIC_ENDPOINTS: Final = frozenset(
@@ -39,7 +41,8 @@ PUBLIC_ENDPOINTS: Final = frozenset(
 )
 
 # Blueprints that branches call with HMAC-signed requests (`branch_auth.require_branch`); no user reaches them.
-BRANCH_SIGNED_BLUEPRINTS: Final = frozenset({"branch_api", "heartbeat_api"})
+# `ledger_api` is the core banking system's, signed the same way with its own key (CENTER_LEDGER_API_SECRET).
+BRANCH_SIGNED_BLUEPRINTS: Final = frozenset({"branch_api", "heartbeat_api", "ledger_api"})
 
 # Every endpoint of a blueprint goes to these roles, unless ENDPOINT_GRANTS names the endpoint.
 BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
@@ -55,6 +58,12 @@ BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     "operations_ui": OPERATORS,
     "audit_api": AUDIT_READERS,
     "audit_ui": AUDIT_READERS,
+    # Sales ledger, reconciliation and its gaps: compliance officers.
+    "reconciliation_api": frozenset({COMPLIANCE}),
+    "reconciliation_ui": frozenset({COMPLIANCE}),
+    # Reports: a branch admin sees the own branch's only (own_branch_only).
+    "reports_api": REPORT_READERS,
+    "reports_ui": REPORT_READERS,
 }
 
 ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
