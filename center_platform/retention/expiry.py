@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 JOB_NAME = "retention-expiry"
 MAX_BATCH = 1000
-LEASE = timedelta(minutes=10)
+# How long a dead runner keeps the others out; CENTER_EXPIRY_LEASE_S shortens it for a test of a crash.
+LEASE = timedelta(seconds=int(os.environ.get("CENTER_EXPIRY_LEASE_S", "600")))
+# A recording whose deletion has begun: the store may already have deleted it when its runner died.
+# The next run finishes it and certifies it, instead of taking it for a clip that vanished.
+EXPIRING = "expiring"
 # A clip alone in its folder within a batch is listed by its own key; many together, by the folder.
 FOLDER_LISTING_MIN = 20
 DELETE_CHUNK = 250
@@ -47,6 +51,7 @@ class DueClip:
     reason: str
     object_key: str
     version_id: str
+    interrupted: bool = False  # a runner began deleting it and died
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def _due_query(now: datetime, after_id: int, limit: int):  # type: ignore[no-unt
     return (
         select(Recording)
         .where(
-            Recording.state == "archived",
+            Recording.state.in_(("archived", EXPIRING)),
             Recording.retain_until < now,
             Recording.legal_hold.is_(False),
             ~open_dispute,
@@ -94,6 +99,7 @@ def due_clips(session: Session, now: datetime, after_id: int = 0, limit: int = M
             r.retention_reason,
             r.object_key,
             r.version_id,
+            r.state == EXPIRING,
         )
         for r in session.execute(_due_query(now, after_id, limit)).scalars()
     ]
@@ -159,8 +165,16 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
     vanished = {
         c.clip_id
         for c in clips
-        if not any(v.key == c.object_key and v.version_id == c.version_id for v in versions.get(c.clip_id, []))
+        if not c.interrupted
+        and not any(v.key == c.object_key and v.version_id == c.version_id for v in versions.get(c.clip_id, []))
     }
+    # The intent first: a runner that dies after the store deleted leaves its clips marked, not lost.
+    session.execute(
+        update(Recording)
+        .where(Recording.id.in_([c.recording_id for c in clips if c.clip_id not in vanished]))
+        .values(state=EXPIRING)
+    )
+    session.commit()
     result = delete_in_parallel(
         store, [v for c in clips if c.clip_id not in vanished for v in versions.get(c.clip_id, [])]
     )
@@ -171,6 +185,7 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
     deleted_at = utcnow()
     gone_ids: list[int] = []
     missing_ids: list[int] = []
+    kept_ids: list[int] = []
     lines: list[AuditLine] = []
     for c in clips:
         mine = versions.get(c.clip_id, [])
@@ -192,6 +207,7 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
         media_left = any(v.key == c.object_key and (v.key, v.version_id) not in deleted for v in mine)
         if media_left:
             report.refused.append(Refusal(c.clip_id, problems or ["the store kept the clip"]))
+            kept_ids.append(c.recording_id)
             log.error(
                 "ALERT expiry: the store refused to delete clip %s (retain-until %s): %s",
                 c.clip_id,
@@ -208,7 +224,11 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
             )
             continue
         gone_ids.append(c.recording_id)
+        if c.interrupted and not any(v.key == c.object_key for v in gone):
+            gone.append(ObjectVersion(c.object_key, c.version_id))  # deleted by the runner that died
         cert = _certificate(c, gone, deleted_at, actor)
+        if c.interrupted:
+            cert["completed_after_interrupted_run"] = True
         if problems:
             cert["left_in_store"] = problems
             log.error("ALERT expiry: clip %s deleted but the store kept: %s", c.clip_id, "; ".join(problems))
@@ -220,6 +240,8 @@ def delete_clips(session: Session, store: ObjectStore, clips: list[DueClip], act
         )
     if missing_ids:
         session.execute(update(Recording).where(Recording.id.in_(missing_ids)).values(state=MISSING))
+    if kept_ids:
+        session.execute(update(Recording).where(Recording.id.in_(kept_ids)).values(state="archived"))
     append_many(session, lines)
     session.commit()
 
