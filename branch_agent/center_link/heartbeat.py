@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from branch_agent.center_link.client import CenterRefused, CenterUnavailable
 from branch_agent.center_link.sync import center_branch_view, config_mismatches, sync_reports
+from branch_agent.center_link.take_reports import cancelled_takes, queued_takes
 from branch_agent.db.models import LocalAudit
 from branch_agent.gb28181.service import platform_report
 from branch_agent.spool.disk_forecast import DiskForecast
@@ -93,6 +94,8 @@ def build_heartbeat(svc: BranchServices, now: datetime) -> Heartbeat:
             )
             for a in lines
         ]
+        cancelled = cancelled_takes(db, lines)
+        queued = queued_takes(db)
     return Heartbeat(
         sent_at=now,
         software_version=software_version(),
@@ -104,6 +107,8 @@ def build_heartbeat(svc: BranchServices, now: datetime) -> Heartbeat:
         alerts=_alerts(svc, disk),
         audit=audit,
         gb28181=platform_report(svc.gb28181),
+        cancelled=cancelled,
+        queued=queued,
     )
 
 

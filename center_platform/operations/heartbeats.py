@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from center_platform.audit import trail as audit
 from center_platform.db.models import BranchAuditReceipt, BranchHeartbeat
+from center_platform.reconciliation.takes import file_takes
 from storage.contract.heartbeat import BranchAuditLine, Heartbeat, HeartbeatReceipt
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ def file_branch_audit(db: Session, branch_id: int, branch_code: str, lines: list
 def record_heartbeat(db: Session, branch_id: int, branch_code: str, beat: Heartbeat, now: datetime) -> HeartbeatReceipt:
     """One transaction: the audit lines and the latest-heartbeat row commit together or not at all."""
     stored = file_branch_audit(db, branch_id, branch_code, beat.audit)
+    # Cancelled takes ride with their audit lines (acknowledged by `audit_stored`), the backlog as a whole.
+    file_takes(db, branch_id, beat.cancelled, beat.queued, now)
     row = db.execute(select(BranchHeartbeat).where(BranchHeartbeat.branch_id == branch_id)).scalar_one_or_none()
     if row is None:
         row = BranchHeartbeat(branch_id=branch_id)
@@ -88,7 +91,7 @@ def record_heartbeat(db: Session, branch_id: int, branch_code: str, beat: Heartb
     row.queued_bytes = beat.uploads.queued_bytes
     row.alert_count = len(beat.alerts)
     # The audit lines are in the trail already; the stored heartbeat is the branch's state only.
-    row.payload_json = beat.model_copy(update={"audit": []}).model_dump_json()
+    row.payload_json = beat.model_copy(update={"audit": [], "cancelled": [], "queued": None}).model_dump_json()
     db.commit()
     for alert in beat.alerts:
         log.warning("branch %s alert %s: %s", branch_code, alert.code, alert.message)

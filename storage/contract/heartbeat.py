@@ -129,6 +129,33 @@ class GbPlatformReport(_Msg):
     sessions: list[GbSessionReport] = Field(default_factory=list, max_length=MAX_GB_ITEMS)
 
 
+class CancelledTakeReport(_Msg):
+    """A take cancelled at the counter (取消录像): no clip, only this. Sent with its audit line
+    (`branch_audit_id`), and acknowledged with it in the receipt's `audit_stored`."""
+
+    branch_audit_id: int = Field(ge=1)
+    clip_id: str = Field(max_length=32)
+    business_serial: str = Field(max_length=64)
+    counter_code: str = Field(max_length=32)
+    staff_code: str = Field(max_length=7)
+    product_code: str = Field(default="", max_length=40)
+    reason: str = Field(max_length=2000)
+    cancelled_at: datetime
+
+
+class QueuedTakeReport(_Msg):
+    """A clip of the upload backlog, so the center can tell "not yet uploaded" from "never recorded"."""
+
+    clip_id: str = Field(max_length=32)
+    business_serial: str = Field(max_length=64)
+    counter_code: str = Field(max_length=32)
+    staff_code: str = Field(max_length=7)
+    started_at: datetime
+
+
+MAX_QUEUED_TAKES = 2000
+
+
 class Heartbeat(_Msg):
     sent_at: datetime
     software_version: str = Field(max_length=64)
@@ -141,6 +168,10 @@ class Heartbeat(_Msg):
     audit: list[BranchAuditLine] = Field(default_factory=list, max_length=MAX_AUDIT_LINES)
     # Branches without GB/T 28181 cameras (and older agents) leave it out.
     gb28181: GbPlatformReport | None = None
+    # Older agents leave both out. `queued` None: not reported (the center keeps what it had); a list:
+    # the whole backlog (oldest first, at most MAX_QUEUED_TAKES).
+    cancelled: list[CancelledTakeReport] = Field(default_factory=list, max_length=MAX_AUDIT_LINES)
+    queued: list[QueuedTakeReport] | None = Field(default=None, max_length=MAX_QUEUED_TAKES)
 
 
 class HeartbeatReceipt(_Msg):
