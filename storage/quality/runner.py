@@ -1,7 +1,8 @@
 """Running the check beside the recorder without getting in its way.
 
 The check of a 30-minute clip takes a few minutes of one core. It runs in its own process
-(``python -m storage.quality``), at the lowest CPU priority (``nice`` 19) and on one thread for
+(``python -m storage.quality``), at the lowest CPU priority (``nice`` 19 and, on Linux, the idle
+scheduling class, set before the libraries are even loaded) and on one thread for
 every library that would otherwise start one per core (OpenCV, the H.264 decoder, BLAS), so the
 recorder of the next sale keeps both cores whenever it needs them. ``start_quality_check``
 returns at once; ``run_quality_check`` waits for the report.
@@ -9,6 +10,7 @@ returns at once; ``run_quality_check`` waits for the report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -22,14 +24,38 @@ LOWEST_PRIORITY = 19
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+_BOOTSTRAP = """import os, sys
+os.nice({niceness})
+if {idle} and hasattr(os, "SCHED_IDLE"):
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except OSError:
+        pass
+from storage.quality.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 class QualityCheckFailed(RuntimeError):
     """The check process could not produce a report (unreadable input, crash, timeout, cancel)."""
 
 
+def lower_priority(niceness: int = LOWEST_PRIORITY) -> None:
+    """Lower the calling process's CPU priority: ``nice``, and on Linux the idle scheduling class,
+    which only runs it on CPU time that nothing else wants."""
+    if niceness <= 0:
+        return
+    current = os.nice(0)
+    if current < niceness:
+        os.nice(niceness - current)
+    if niceness >= LOWEST_PRIORITY and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):  # not allowed here: nice alone
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def quiet_process(niceness: int = LOWEST_PRIORITY, threads: int = 1) -> None:
     """Make the calling process polite: lower its priority and bound its libraries' threads."""
-    if niceness > 0:
-        os.nice(niceness)
+    lower_priority(niceness)
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(threads)
     import cv2
@@ -94,8 +120,10 @@ def start_quality_check(
         "threads": threads,
     }
     env = dict(os.environ, **{name: str(threads) for name in _THREAD_VARIABLES})
+    # The priority is lowered before anything is imported: loading the libraries is work too.
+    bootstrap = _BOOTSTRAP.format(niceness=max(0, int(niceness)), idle=niceness >= LOWEST_PRIORITY)
     popen = subprocess.Popen(
-        [sys.executable, "-m", "storage.quality", "--request", json.dumps(request)],
+        [sys.executable, "-c", bootstrap, "--request", json.dumps(request)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -11,6 +11,7 @@ Missing, misplaced and late markers, an interrupted end and a short clip reuse t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -250,8 +251,9 @@ def test_a_longer_black_picture_fails_the_clip(defects):
 
 def _proc_field(pid: int, name: str) -> int | None:
     try:
-        if name == "nice":
-            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        if name in ("nice", "policy"):  # fields 19 and 41 of /proc/PID/stat
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return int(fields[16 if name == "nice" else 38])
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(f"{name}:"):
                 return int(line.split()[1])
@@ -263,16 +265,18 @@ def _proc_field(pid: int, name: str) -> int | None:
 def test_the_check_in_a_low_priority_child_process_gives_the_same_report(good, good_report):
     policy, facts = good.policy.for_product(REQUIRED, 8), good.facts(SALE_MARKERS)
     job = start_quality_check(good.path, policy, facts)
-    niceness, threads = set(), set()
+    niceness, policies, threads = set(), set(), set()
     while job.poll() is None:
-        for name, seen in (("nice", niceness), ("Threads", threads)):
+        for name, seen in (("nice", niceness), ("policy", policies), ("Threads", threads)):
             value = _proc_field(job.pid, name)
             if value is not None:
                 seen.add(value)
         time.sleep(0.01)
     r = job.wait()
-    assert LOWEST_PRIORITY in niceness
-    print(f"\nchild process: niceness seen {sorted(niceness)}, threads seen {sorted(threads)}")
+    print(
+        f"\nchild process: niceness {sorted(niceness)}, scheduling policy {sorted(policies)}, threads {sorted(threads)}"
+    )
+    assert LOWEST_PRIORITY in niceness and os.SCHED_IDLE in policies
     assert max(threads) <= 4  # the main thread and a few idle helpers: no pool of one thread per core
     same = {"cost", "analysed_at"}
     assert r.model_dump(exclude=same) == good_report.model_dump(exclude=same)
