@@ -53,10 +53,15 @@ def luma_plane(frame: av.video.frame.VideoFrame) -> np.ndarray:
 
 
 def _mono_float(frame: av.audio.frame.AudioFrame) -> np.ndarray:
+    """The frame's sound as float32 in -1..1, channels averaged (AAC decodes to planar float already)."""
     data = frame.to_ndarray()
-    if frame.format.name.startswith(("s16", "s32", "u8")):
-        scale = {"s16": 32768.0, "s32": 2147483648.0, "u8": 128.0}[frame.format.name[:3]]
-        data = data.astype(np.float32) / scale if not frame.format.name.startswith("u8") else (data - 128.0) / scale
+    kind = frame.format.name[:3]
+    if kind == "s16":
+        data = data / 32768.0
+    elif kind == "s32":
+        data = data / 2147483648.0
+    elif kind == "u8":
+        data = (data - 128.0) / 128.0
     data = data.astype(np.float32, copy=False)
     if frame.format.is_planar:
         return data.mean(axis=0) if data.shape[0] > 1 else data[0]

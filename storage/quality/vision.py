@@ -2,14 +2,16 @@
 
 Faces and people are found with dlib's frontal face detector (HOG features and linear SVMs for
 frontal, left- and right-turned and tilted faces, trained by dlib on real photographs; the weights
-are compiled into the library, so nothing is downloaded). It finds faces from about 80 pixels wide
-in the picture it is given, which is why the desk camera's inset is analysed at
-``face_analysis_width`` and the environment picture at ``person_analysis_width``: a person in the
-environment picture counts when their face is turned at least partly towards the camera.
+are compiled into the library, so nothing is downloaded). OpenCV 5, which the recorder uses, no
+longer carries the Haar cascades nor the HOG people detector in its main package. dlib finds faces
+from about 80 pixels wide in the picture it is given, which is why the desk camera's inset is
+analysed at ``face_analysis_width`` and the environment picture at ``person_analysis_width`` (a
+face from about 120 px wide in 1080p): a person in the environment picture counts when their face
+is turned at least partly towards the camera.
 
 The picture measures are plain statistics of the luma plane: mean and spread (black, too dark,
-too bright), variance of the Laplacian against the picture's own variance (blurred), the share of grid cells without texture
-(covered), and the mean change since the previous sample (frozen).
+too bright), variance of the Laplacian against the picture's own variance (blurred), the share of
+grid cells without texture (covered), and the mean change since the previous sample (frozen).
 """
 
 from __future__ import annotations
