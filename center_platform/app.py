@@ -65,6 +65,8 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         reconciliation_api,
         reconciliation_ui,
         recordings_api,
+        reports_api,
+        reports_ui,
         retention_admin_api,
         retention_api,
         search_export_api,
@@ -93,6 +95,8 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         audit_ui.bp,
         reconciliation_api.bp,
         reconciliation_ui.bp,
+        reports_api.bp,
+        reports_ui.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

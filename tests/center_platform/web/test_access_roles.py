@@ -72,7 +72,8 @@ def test_each_role_reaches_exactly_its_part(archive_rig: ArchiveRig) -> None:
         return {e for e in endpoints if paths[e].startswith(prefixes)}
 
     auditor = _allowed(app, "auditor") - logout
-    assert auditor and auditor == under(auditor, "/api/audit", "/audit")
+    # The auditor reads the audit trail and the reports (read-only figures, no replay).
+    assert auditor and auditor == under(auditor, "/api/audit", "/audit", "/api/reports", "/reports")
     admin = _allowed(app, "system_admin") - logout
     assert under(admin, "/api/admin", "/admin") and not under(admin, "/api/recordings", "/recordings")
     for role in ("compliance_officer", "branch_admin"):

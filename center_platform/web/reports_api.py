@@ -1,0 +1,24 @@
+"""Report figures as JSON: the same filters and branch restriction as the report pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from center_platform.reports.figures import assessment, by_branch, figures_json, trend
+from center_platform.web import services
+from center_platform.web.reports_ui import report_filters
+
+bp = Blueprint("reports_api", __name__, url_prefix="/api/reports")
+
+
+@bp.get("/assessment")
+def assessment_json() -> ResponseReturnValue:
+    f, args = report_filters()
+    with services().sessions() as db:
+        return jsonify(
+            filters=args,
+            staff=[figures_json(x) for x in assessment(db, f)],
+            branches=[figures_json(x) for x in by_branch(db, f)],
+            days=[figures_json(x) for x in trend(db, f)],
+        )
