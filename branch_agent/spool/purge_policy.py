@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.db.models import PURGED, VERIFIED, Clip, UploadTransition
 from branch_agent.spool.clip_manifest import audit_local, fsync_dir
+from branch_agent.spool.replay_index import remove_index
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
@@ -52,6 +53,7 @@ def purge_verified_clips(sessions: sessionmaker[Session], keep_verified_days: in
             missing = not media.exists()
             size = 0 if missing else media.stat().st_size
             media.unlink(missing_ok=True)
+            remove_index(media)
             if media.parent.exists():
                 fsync_dir(media.parent)
             detail = f"kept {keep_verified_days} days after recording; {'file already missing' if missing else f'{size} bytes freed'}"

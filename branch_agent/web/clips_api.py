@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import NoReturn
+from typing import BinaryIO, NoReturn
 
-from flask import Blueprint, abort, g, jsonify, request, send_file, session
+from flask import Blueprint, Response, abort, g, jsonify, request, session
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,13 +16,16 @@ from sqlalchemy.orm import Session
 from branch_agent.db.models import CANCELLED, RECORDING, Clip
 from branch_agent.services import BranchServices
 from branch_agent.spool.clip_manifest import audit_local
+from branch_agent.spool.replay_index import replay_view_of
 from branch_agent.web import services
 from branch_agent.web.roles import sees_whole_branch
 from storage.contract.masking import mask_card_number, mask_id_number
 from storage.manifest import is_clip_id
+from storage.virtual_media import RangeNotServed, answer_range
 
 bp = Blueprint("clips_api", __name__, url_prefix="/api")
 LIST_LIMIT = 500
+MAX_RANGE_BYTES = 4 * 1024 * 1024  # the most one range request is answered with; the player asks for the rest
 
 
 def start_of_today_utc(svc: BranchServices) -> datetime:
@@ -103,8 +107,38 @@ def media(clip_id: str) -> ResponseReturnValue:
             # The list lives in the session cookie: kept short to stay well under the 4 KB cookie limit.
             session["replayed"] = (replayed + [clip_id])[-40:]
         path = Path(clip.media_path)
+    return _replay_response(path, request.headers.get("Range", ""))
+
+
+def _replay_response(path: Path, range_header: str) -> ResponseReturnValue:
+    """The clip's replay view (its bytes with seek boxes inserted, the file untouched) by HTTP Range."""
+    view = replay_view_of(path)
+    try:
+        answer = answer_range(range_header, view.size, MAX_RANGE_BYTES if range_header else None)
+    except RangeNotServed as exc:
+        return jsonify(error=str(exc)), 416
+    if answer.status == 416:
+        return Response(status=416, headers=answer.headers())
+    span = view.original_span(answer.start, answer.end) if answer.length else None
+
+    def body() -> Iterator[bytes]:
+        with path.open("rb") as f:
+            original = _file_range(f, *span) if span else iter(())
+            yield from view.read(answer.start, answer.end, original) if answer.length else ()
+
     # Played in the page, never offered as a download: no attachment disposition, nothing cached.
-    resp = send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
+    resp = Response(body(), status=answer.status, mimetype="video/mp4", headers=answer.headers())
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Disposition"] = "inline"
     return resp
+
+
+def _file_range(f: BinaryIO, first: int, last: int, chunk: int = 256 * 1024) -> Iterator[bytes]:
+    f.seek(first)
+    left = last - first + 1
+    while left > 0:
+        data = f.read(min(chunk, left))
+        if not data:
+            return
+        left -= len(data)
+        yield data

@@ -10,7 +10,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from branch_agent.db.models import Clip, LocalAudit
+from storage.mp4_index import scan_file
+from storage.replay_view import replay_view
 from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, RM_A, RM_B, Agent, sign_in
+from tests.replay_clips import view_bytes
 
 
 def _actions(agent: Agent, target: str) -> list[tuple[str, str]]:
@@ -64,13 +67,15 @@ def test_record_replay_and_keep_other_managers_out(agent: Agent) -> None:
     assert listed["card_number_masked"] == "622202*********0128" and listed["id_number_masked"] == "1101**********002X"
     assert "6222021234567890128" not in json.dumps(listed)
 
-    # Replay by Range; shown inline, never as an attachment, never cached.
+    # Replay by Range of the clip's replay view (its bytes with seek boxes inserted); shown inline, never as an
+    # attachment, never cached.
+    served = view_bytes(replay_view(scan_file(Path(clip.media_path))), media)
     r = rm.get(f"/api/clips/{clip_id}/media", headers={"Range": "bytes=100-1099"})
-    assert r.status_code == 206 and r.data == media[100:1100]
-    assert r.headers["Content-Range"] == f"bytes 100-1099/{len(media)}"
+    assert r.status_code == 206 and r.data == served[100:1100]
+    assert r.headers["Content-Range"] == f"bytes 100-1099/{len(served)}"
     assert r.headers["Content-Disposition"] == "inline" and r.headers["Cache-Control"] == "no-store"
-    r = rm.get(f"/api/clips/{clip_id}/media", headers={"Range": f"bytes={len(media) - 500}-"})
-    assert r.status_code == 206 and r.data == media[-500:]
+    r = rm.get(f"/api/clips/{clip_id}/media", headers={"Range": f"bytes={len(served) - 500}-"})
+    assert r.status_code == 206 and r.data == served[-500:]
 
     # Another manager neither sees nor fetches it; the attempt is audited.
     assert other.get("/api/clips").get_json()["clips"] == []
