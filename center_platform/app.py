@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from center_platform.archive.replay import ReplayService, ReplaySettings
 from center_platform.config import CenterConfig
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.ingest.service import IngestService
@@ -35,6 +36,15 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
             max_clip_age=timedelta(days=config.storage.max_clip_age_days),
         ),
         display_tz=ZoneInfo(config.server.timezone),
+        replay=ReplayService(
+            sessions,
+            store,
+            ReplaySettings(
+                max_concurrent_reads=config.replay.max_concurrent_reads,
+                max_response_bytes=config.replay.max_response_mb * 1024 * 1024,
+                slot_wait_s=config.replay.slot_wait_ms / 1000,
+            ),
+        ),
     )
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(

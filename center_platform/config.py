@@ -85,6 +85,14 @@ class ScrubSection(StrictSection):
     list_count: int = Field(default=1000, ge=0, le=100_000)
 
 
+class ReplaySection(StrictSection):
+    # Replay reads the archive by range: at most this many store reads at once (the rest wait up to
+    # slot_wait_ms, then get 503 with Retry-After), each answering at most max_response_mb.
+    max_concurrent_reads: int = Field(default=6, ge=1, le=256)
+    max_response_mb: int = Field(default=4, ge=1, le=64)
+    slot_wait_ms: int = Field(default=1000, ge=0, le=30_000)
+
+
 class ReconciliationSection(StrictSection):
     # Sales against recordings, nightly after the branches' upload window (07:00 by default), for the
     # last `days_back` days so late uploads and late ledger imports are picked up; one runner at a time.
@@ -105,6 +113,7 @@ class CenterConfig(StrictSection):
     expiry: ExpirySection = ExpirySection()
     audit: AuditSection = AuditSection()
     scrub: ScrubSection = ScrubSection()
+    replay: ReplaySection = ReplaySection()
     reconciliation: ReconciliationSection = ReconciliationSection()
 
     def database_url(self) -> str:

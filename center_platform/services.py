@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from center_platform.archive.replay import ReplayService
 from center_platform.config import CenterConfig
 from center_platform.ingest.service import IngestService
 from storage.object_store import ObjectStore
@@ -21,3 +22,4 @@ class CenterServices:
     store: ObjectStore
     ingest: IngestService
     display_tz: ZoneInfo
+    replay: ReplayService

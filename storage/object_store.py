@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +90,7 @@ class RangeRead:
     start: int
     end: int  # inclusive
     total_size: int
+    close: Callable[[], None] = lambda: None  # gives the connection back when the body is not read to its end
 
 
 def sha256_b64(data: bytes) -> str:
@@ -359,10 +360,14 @@ class ObjectStore:
         span, total = content_range.split(" ", 1)[1].split("/")
         first, last = (int(x) for x in span.split("-"))
         body = resp["Body"]
-        return RangeRead(body=body.iter_chunks(chunk), start=first, end=last, total_size=int(total))
+        return RangeRead(body=body.iter_chunks(chunk), start=first, end=last, total_size=int(total), close=body.close)
 
-    def sha256_hex(self, key: str, version_id: str, chunk: int = 1024 * 1024) -> tuple[str, int]:
-        """Streams the stored object and returns (hex SHA-256, size): what the archive really holds."""
+    def sha256_hex(
+        self, key: str, version_id: str, chunk: int = 1024 * 1024, observe: Callable[[bytes], None] | None = None
+    ) -> tuple[str, int]:
+        """Streams the stored object and returns (hex SHA-256, size): what the archive really holds.
+
+        `observe` sees every block as it is hashed, for what else is made from the same single read."""
         resp = self._call("reading object", self._s3.get_object, Bucket=self.bucket, Key=key, VersionId=version_id)
         digest = hashlib.sha256()
         size = 0
@@ -371,6 +376,8 @@ class ObjectStore:
             for block in body.iter_chunks(chunk):
                 digest.update(block)
                 size += len(block)
+                if observe is not None:
+                    observe(block)
         except (BotoCoreError, OSError) as exc:
             raise StorageError(f"reading {key} failed mid-stream: {exc}") from exc
         return digest.hexdigest(), size

@@ -23,7 +23,10 @@ from botocore.exceptions import ClientError
 
 from center_platform.config import ENV_DATABASE_URL
 from scripts import demo
+from storage.mp4_index import scan_file
+from storage.replay_view import replay_view
 from tests.postgres import fresh_postgres_database
+from tests.replay_clips import view_bytes
 
 CLIP_SECONDS = 10
 SALE = {
@@ -155,14 +158,16 @@ def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
     # Fixed term of 180 days from purchase, kept two more years, to the end of the day in Shanghai.
     assert row["retain_until"] > "2028-05-01"
 
+    # Replay serves the clip's view: its bytes, unchanged and in order, with seek boxes inserted.
+    served = view_bytes(replay_view(scan_file(local)), local_bytes)
     r = center.get(
         f"{system.center_url}/api/recordings/{clip_id}/media", headers={"Range": "bytes=1000-1999"}, timeout=10
     )
     assert r.status_code == 206
-    assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(local_bytes)}"
-    assert r.content == local_bytes[1000:2000]
+    assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(served)}"
+    assert r.content == served[1000:2000]
     r = center.get(f"{system.center_url}/api/recordings/{clip_id}/media", headers={"Range": "bytes=-500"}, timeout=10)
-    assert r.status_code == 206 and r.content == local_bytes[-500:]
+    assert r.status_code == 206 and r.content == served[-500:]
 
     s3 = _s3(system)
     key = f"clips/{demo.BRANCH_CODE}/" + manifest["started_at"][:10].replace("-", "/") + f"/{clip_id}.mp4"
@@ -174,7 +179,7 @@ def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
     assert s3.head_object(Bucket="evidence", Key=key, VersionId=head["VersionId"])["ContentLength"] == len(local_bytes)
 
     # The manager replays the clip at the counter by Range; one viewing is one audit line.
-    for rng, want in (("bytes=0-99", local_bytes[:100]), ("bytes=5000-5099", local_bytes[5000:5100])):
+    for rng, want in (("bytes=0-99", served[:100]), ("bytes=5000-5099", served[5000:5100])):
         r = rm.get(f"{system.branch_url}/api/clips/{clip_id}/media", headers={"Range": rng}, timeout=10)
         assert r.status_code == 206 and r.content == want
     with sqlite3.connect(system.workdir / "branch" / "branch.db") as db:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from center_platform.archive.replay import index_row
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Product, Recording, utcnow
 from center_platform.ingest.checks import CheckReport, IngestContext, Problem, StoredMedia, run_checks
@@ -34,6 +35,7 @@ from center_platform.ingest.manifest_chain import check_chain, link_successors
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
 from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
 from storage.manifest import ClipManifest, ManifestError
+from storage.mp4_index import FragmentScanner
 from storage.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -235,7 +237,8 @@ class IngestService:
     def _verify_and_catalogue(self, session: Session, row: IngestUpload, branch: Branch) -> UploadOutcome:
         assert row.version_id is not None
         manifest = ClipManifest.parse(row.manifest_json)
-        digest, size = self.store.sha256_hex(row.object_key, row.version_id)
+        scanner = FragmentScanner()  # the clip's replay index, made from this same read of the object
+        digest, size = self.store.sha256_hex(row.object_key, row.version_id, observe=scanner.feed)
         report = run_checks(
             IngestContext(
                 manifest=manifest,
@@ -338,6 +341,7 @@ class IngestService:
             )
             return self._quarantine(session, row, branch, CheckReport(report.ran, report.skipped, [fork], report.notes))
         linked = link_successors(session, branch.id, recording.manifest_sha256)
+        session.add(index_row(recording, scanner))
         row.state = "verified"
         audit.append(
             session,

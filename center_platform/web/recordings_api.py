@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from datetime import datetime
 
@@ -10,6 +9,7 @@ from flask import Blueprint, Response, abort, g, jsonify, request, session, stre
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from center_platform.archive.replay import ReplayBusy
 from center_platform.archive.search import (
     MIN_CONTAINS,
     STATES,
@@ -27,10 +27,10 @@ from center_platform.web.user_auth import CurrentUser
 from storage.contract.masking import mask_card_number, mask_id_number
 from storage.manifest import is_clip_id
 from storage.object_store import StorageError
+from storage.virtual_media import RangeNotServed, answer_range
 
 bp = Blueprint("recordings_api", __name__, url_prefix="/api/recordings")
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _FILTER_KEYS = (
     "business_serial",
     "customer_name",
@@ -190,47 +190,30 @@ def _audit_replay_once(user: CurrentUser, clip_id: str) -> None:
     session["replayed"] = (seen + [clip_id])[-200:]
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """(start, end inclusive) or None for the whole object; raises BadQuery for a range we cannot serve."""
-    if not header:
-        return None
-    m = _RANGE.match(header.strip())
-    if not m or (not m.group(1) and not m.group(2)):
-        raise BadQuery("unsupported Range header: only one bytes=START-END range is served")
-    if m.group(1):
-        start = int(m.group(1))
-        end = int(m.group(2)) if m.group(2) else size - 1
-    else:  # suffix range: the last N bytes
-        start = max(0, size - int(m.group(2)))
-        end = size - 1
-    end = min(end, size - 1)
-    if start > end or start >= size:
-        return (-1, -1)
-    return start, end
-
-
 @bp.get("/<clip_id>/media")
 def media(clip_id: str) -> ResponseReturnValue:
+    """The clip's replay view (the object's bytes with seek boxes inserted) by HTTP Range, capped per request."""
     user: CurrentUser = g.user
     rec = recording_for(user, clip_id)
+    replay = services().replay
+    header = request.headers.get("Range", "")
     try:
-        wanted = parse_range(request.headers.get("Range", ""), rec.size)
-    except BadQuery as exc:
+        view = replay.view(rec)
+        answer = answer_range(header, view.size, replay.settings.max_response_bytes if header else None)
+        if answer.status == 416:
+            return Response(status=416, headers=answer.headers())
+        _audit_replay_once(user, clip_id)
+        body = replay.stream(rec, view, answer)
+    except RangeNotServed as exc:
         return jsonify(error=str(exc)), 416
-    if wanted == (-1, -1):
-        resp = Response(status=416)
-        resp.headers["Content-Range"] = f"bytes */{rec.size}"
-        return resp
-    _audit_replay_once(user, clip_id)
-    start, end = wanted if wanted else (0, rec.size - 1)
-    try:
-        read = services().store.read_range(rec.object_key, rec.version_id, start, end)
+    except ReplayBusy:
+        busy = jsonify(
+            error="回放服务繁忙，请稍后重试 / replay is busy, please try again shortly",
+            retry_after_s=replay.settings.retry_after_s,
+        )
+        return busy, 503, {"Retry-After": str(replay.settings.retry_after_s)}
     except StorageError as exc:
-        return jsonify(error=f"archive storage unavailable: {exc}"), 503
-    resp = Response(stream_with_context(read.body), status=206 if wanted else 200, mimetype="video/mp4")
-    resp.headers["Accept-Ranges"] = "bytes"
-    resp.headers["Content-Length"] = str(read.end - read.start + 1)
+        return jsonify(error=f"档案存储暂不可用 / archive storage unavailable: {exc}"), 503
+    resp = Response(stream_with_context(body), status=answer.status, mimetype="video/mp4", headers=answer.headers())
     resp.headers["Cache-Control"] = "no-store"
-    if wanted:
-        resp.headers["Content-Range"] = f"bytes {read.start}-{read.end}/{read.total_size}"
     return resp
