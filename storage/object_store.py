@@ -350,6 +350,24 @@ class ObjectStore:
         )
         return [str(item["Key"]) for item in resp.get("Contents", [])]
 
+    def key_pages(self, prefix: str, page: int = 1000) -> Iterator[list[str]]:
+        """Every current key under `prefix` in the store's listing order, a page of at most `page` keys at a time.
+
+        Paged by the store's continuation token, not by StartAfter: SeaweedFS (4.48) answers StartAfter
+        wrongly in a versioned bucket when a key is the start of another (X.mp4, X.mp4.manifest.json),
+        listing a key again and skipping another; nor does it list such keys in plain key order.
+        """
+        token = ""
+        while True:
+            kwargs: dict[str, object] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page}
+            if token:
+                kwargs["ContinuationToken"] = token
+            resp = self._call("listing objects", self._s3.list_objects_v2, **kwargs)
+            yield [str(item["Key"]) for item in resp.get("Contents", [])]
+            if not resp.get("IsTruncated") or not resp.get("NextContinuationToken"):
+                return
+            token = str(resp["NextContinuationToken"])
+
     def read_range(self, key: str, version_id: str, start: int, end: int | None, chunk: int = 256 * 1024) -> RangeRead:
         rng = f"bytes={start}-" if end is None else f"bytes={start}-{end}"
         resp = self._call(
