@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -22,7 +23,7 @@ from storage.quality.checks import stretches
 from storage.quality.measure import Evidence
 from storage.quality.media import StreamSpan
 from storage.quality.report import Finding, finding
-from storage.quality.sound import SoundSeconds
+from storage.quality.sound import SoundMeter, SoundSeconds
 from storage.quality.vision import PictureStats
 
 
@@ -131,3 +132,33 @@ def test_a_check_added_to_the_registry_runs_with_the_others():
         CHECKS.remove(no_red_ties)
     assert [(f.code, f.start_s) for f in report.findings] == [("occluded", 1.0)]
     assert report.verdict == "pass"
+
+
+def test_sound_out_of_step_with_the_picture_fails_from_where_they_part():
+    ev = _evidence([1] * 10)
+    ev.audio = StreamSpan(0.0, 9.5)
+    report = report_from(ev, QualityPolicy(), ManifestFacts())
+    [f] = report.findings
+    assert (f.code, f.severity, f.start_s, f.end_s) == ("desync", "fail", 9.5, 10.0)
+    assert "0.50" in f.message_zh
+
+
+def test_the_sound_meter_measures_level_overload_and_silence_per_second():
+    policy = QualityPolicy()
+    meter = SoundMeter(policy)
+    rate = 48000
+    t = np.arange(rate) / rate
+    loud = np.clip(1.5 * np.sin(2 * np.pi * 440 * t), -1, 1).astype(np.float32)  # overdriven
+    quiet = (0.01 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    silence = np.zeros(rate, np.float32)
+    for k, second in enumerate((loud, quiet, silence)):
+        meter.add(float(k), second, rate, second[::3].copy())
+    s = meter.finish()
+    assert len(s) == 3
+    assert s.clipped_share[0] > 0.3 and s.clipped_share[1] == 0
+    assert s.rms_dbfs[1] == pytest.approx(20 * np.log10(0.01 / np.sqrt(2)), abs=0.1)
+    assert s.rms_dbfs[2] == -120.0 and s.peak_dbfs[0] == pytest.approx(0.0, abs=0.01)
+    ev = _evidence([1, 1, 1], duration=3.0)
+    ev.sound = s
+    codes = {(f.code, f.start_s, f.end_s) for f in report_from(ev, QualityPolicy(), ManifestFacts()).findings}
+    assert ("clipped", 0.0, 1.0) in codes
