@@ -143,13 +143,16 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
         "outcome",
     ]
     s, r = LedgerSale, Recording
-    # 1. By serial: the earliest recording of the serial at the sale's branch.
+    # 1. By serial: the earliest recording of the serial at the sale's branch. The day's pairs are found
+    # first (grouped, so the planner cannot fold them into a join against every recording), then joined
+    # back by primary key.
     r2 = aliased(Recording)
     first_of_serial = (
-        select(func.min(r2.id))
-        .where(r2.business_serial == s.business_serial, r2.branch_id == s.branch_id)
-        .correlate(s)
-        .scalar_subquery()
+        select(s.id.label("sale_id"), func.min(r2.id).label("recording_id"))
+        .join(r2, and_(r2.business_serial == s.business_serial, r2.branch_id == s.branch_id))
+        .where(s.sale_day == day)
+        .group_by(s.id)
+        .subquery()
     )
     late = _minutes_after(r.started_at, s.sold_at, late_min, dialect)
     db.execute(
@@ -166,8 +169,9 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
                 literal("serial"),
                 case((late, literal(gaps.LATE)), else_=literal(RECORDED)),
             )
-            .join(r, r.id == first_of_serial)
-            .where(s.sale_day == day),
+            .select_from(first_of_serial)
+            .join(s, s.id == first_of_serial.c.sale_id)
+            .join(r, r.id == first_of_serial.c.recording_id),
         )
     )
     # 2. By customer, product and time, among what is still unmatched.

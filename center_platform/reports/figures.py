@@ -107,11 +107,14 @@ def assessment(db: Session, f: ReportFilters) -> list[Figures]:
     return [_figures(row[1], row[0], tuple(row[2:])) for row in db.execute(q)]
 
 
-def by_branch(db: Session, f: ReportFilters) -> list[Figures]:
-    q = _filtered(
-        select(Branch.code, *_sums()).join(Branch, Branch.id == F.branch_id).group_by(Branch.code), f
-    ).order_by(Branch.code)
-    return [_figures(row[0], row[0], tuple(row[1:])) for row in db.execute(q)]
+def by_branch(staff: list[Figures]) -> list[Figures]:
+    """Per branch, summed from the staff assessment (each manager row is one branch's): no second scan."""
+    sums: dict[str, list[int]] = {}
+    for x in staff:
+        acc = sums.setdefault(x.branch_code, [0] * len(MEASURES))
+        for i, m in enumerate(MEASURES):
+            acc[i] += getattr(x, m)
+    return [Figures(code, code, *values) for code, values in sorted(sums.items())]
 
 
 def trend(db: Session, f: ReportFilters) -> list[Figures]:

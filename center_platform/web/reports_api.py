@@ -16,9 +16,10 @@ bp = Blueprint("reports_api", __name__, url_prefix="/api/reports")
 def assessment_json() -> ResponseReturnValue:
     f, args = report_filters()
     with services().sessions() as db:
+        staff = assessment(db, f)
         return jsonify(
             filters=args,
-            staff=[figures_json(x) for x in assessment(db, f)],
-            branches=[figures_json(x) for x in by_branch(db, f)],
+            staff=[figures_json(x) for x in staff],
+            branches=[figures_json(x) for x in by_branch(staff)],
             days=[figures_json(x) for x in trend(db, f)],
         )

@@ -69,7 +69,7 @@ def assessment_page() -> ResponseReturnValue:
     f, args = report_filters()
     with services().sessions() as db:
         staff = assessment(db, f)
-        branches = by_branch(db, f)
+        branches = by_branch(staff)
         days = trend(db, f)
         branch_list = list(db.execute(select(Branch.code, Branch.name).order_by(Branch.code)).tuples())
         types = list(db.execute(select(ProductType.code, ProductType.name).order_by(ProductType.code)).tuples())
