@@ -1,13 +1,17 @@
 """The center's background jobs inside `serve`: the daily expiry, the audit trail's checkpoints and
 the store scrub.
 
-Every center process may schedule them: expiry and scrub take a database lease so that one runs, and
-two processes anchoring the same audit head write the same checkpoint key, which is harmless.
+Every center process may schedule them: expiry, scrub and checkpoint each take a database lease so
+that one runs at a time; the scrub also skips a round another process has just done, and a checkpoint
+of a head already anchored is not written again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,12 +19,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from center_platform.audit.anchor import write_checkpoint
+from center_platform.db import job_lock
 from center_platform.operations.store_scrub import run_scrub
 from center_platform.reconciliation.runner import run_nightly
 from center_platform.retention.expiry import run_expiry
 from center_platform.services import CenterServices
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_JOB = "audit-checkpoint"
+CHECKPOINT_LEASE = timedelta(minutes=5)
 
 
 def _expire(svc: CenterServices) -> None:
@@ -31,10 +39,18 @@ def _expire(svc: CenterServices) -> None:
 
 
 def anchor_audit_trail(svc: CenterServices) -> None:
+    """One checkpoint of the head however many centers anchor at once: the lease makes the look for an
+    existing checkpoint and the write one step, so a second writer of the same head finds the first's."""
     retention = timedelta(days=366 * svc.config.audit.checkpoint_retention_years)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     try:
-        with svc.sessions() as db:
-            write_checkpoint(db, svc.store, svc.config.audit.checkpoint_prefix, svc.config.audit_key(), retention)
+        if not job_lock.acquire(svc.sessions, CHECKPOINT_JOB, holder, CHECKPOINT_LEASE):
+            return  # another center is anchoring this head now
+        try:
+            with svc.sessions() as db:
+                write_checkpoint(db, svc.store, svc.config.audit.checkpoint_prefix, svc.config.audit_key(), retention)
+        finally:
+            job_lock.release(svc.sessions, CHECKPOINT_JOB, holder)
     except Exception:  # the store may be down; the next interval anchors the head it finds then
         log.exception("ALERT audit checkpoint could not be written")
 
@@ -43,7 +59,12 @@ def scrub_store(svc: CenterServices) -> None:
     cfg = svc.config.scrub
     try:
         run_scrub(
-            svc.sessions, svc.store, check_count=cfg.check_count, hash_count=cfg.hash_count, list_count=cfg.list_count
+            svc.sessions,
+            svc.store,
+            check_count=cfg.check_count,
+            hash_count=cfg.hash_count,
+            list_count=cfg.list_count,
+            min_gap=timedelta(minutes=cfg.interval_minutes) / 2,
         )
     except Exception:  # the store may be down; the next run starts where this one would have
         log.exception("ALERT store scrub failed")

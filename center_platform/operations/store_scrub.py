@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import secrets
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -129,14 +132,26 @@ def run_scrub(
     check_count: int = 500,
     hash_count: int = 5,
     list_count: int = 1000,
-    holder: str = "store-scrub",
+    holder: str = "",
     rng: random.Random | None = None,
     now: datetime | None = None,
+    min_gap: timedelta = timedelta(0),
 ) -> ScrubReport:
+    """One scrub pass, unless another center process runs one now or one started less than `min_gap` ago.
+
+    Every center schedules the scrub on its own clock; the lease keeps two passes from overlapping and
+    `min_gap` (the scheduler gives half its interval) keeps a second process from a second pass that round.
+    """
     started = now or utcnow()
+    holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     if not job_lock.acquire(sessions, JOB_NAME, holder, LEASE, started):
         return ScrubReport(ran=False)
     try:
+        if min_gap > timedelta(0):
+            with sessions() as db:
+                last = _last_run(db)
+            if last is not None and last.started_at > started - min_gap:
+                return ScrubReport(ran=False)
         return _scrub(sessions, store, check_count, hash_count, list_count, rng or random.Random(), started)
     finally:
         job_lock.release(sessions, JOB_NAME, holder)
