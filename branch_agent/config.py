@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -37,11 +39,42 @@ class ServerSection(StrictSection):
 
 
 class CenterSection(StrictSection):
+    # https:// in production. Plain http only to a loopback address (the embedded demo), unless
+    # allow_plain_http says otherwise: over plain http the customer data in manifests and the center's
+    # answers cross the network readable by anyone on the path.
     url: str = Field(default="http://127.0.0.1:8700", pattern=r"^https?://")
+    allow_plain_http: bool = False
+    # A CA file (PEM) to check the center's certificate against, when a private CA signed it;
+    # empty: the system's trusted CAs.
+    ca_file: ConfigPath | None = None
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Products, staff and branch settings are pulled this often (a 304 costs one small request).
     sync_interval_minutes: int = Field(default=5, ge=1, le=24 * 60)
     heartbeat_interval_s: int = Field(default=60, ge=10, le=3600)
+
+    @model_validator(mode="after")
+    def _tls_unless_loopback(self) -> CenterSection:
+        if self.url.lower().startswith("http://") and not self.allow_plain_http and not _loopback(self.url):
+            raise ValueError(
+                f"中心地址 {self.url} 使用明文 HTTP 且不是本机回环地址,已拒绝;请改用 https:// / "
+                "center.url uses plain http to a host that is not loopback: use https:// (TLS), or set "
+                "allow_plain_http = true in [center] to accept sending evidence metadata unencrypted"
+            )
+        return self
+
+    def tls_verify(self) -> bool | str:
+        """What the HTTP client checks the center's certificate against."""
+        return str(self.ca_file) if self.ca_file else True
+
+
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _hhmm(value: str) -> time:

@@ -65,7 +65,13 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
     config.branch.data_dir.mkdir(parents=True, exist_ok=True)
     sessions = open_spool_db(config.database_url())
     key = SigningKey.load_or_create(config.key_path)
-    client = CenterClient(config.center.url, config.branch.code, config.api_secret(), timeout_s=config.center.timeout_s)
+    client = CenterClient(
+        config.center.url,
+        config.branch.code,
+        config.api_secret(),
+        timeout_s=config.center.timeout_s,
+        verify=config.center.tls_verify(),
+    )
     svc = BranchServices(
         config=config,
         sessions=sessions,

@@ -12,6 +12,7 @@ from center_platform.archive.replay import ReplayService, ReplaySettings
 from center_platform.config import CenterConfig
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.ingest.service import IngestService
+from center_platform.retention.minimum import report_below_minimum
 from center_platform.retention.rules import last_day_kept
 from center_platform.services import CenterServices
 from storage.object_store import ObjectStore
@@ -57,6 +58,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["center"] = svc
+    report_below_minimum(sessions, config.retention.minimum_years)  # logged, never changed
     app.jinja_env.filters["last_day_kept"] = last_day_kept
 
     from center_platform.web import (

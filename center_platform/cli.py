@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from center_platform.admin import signing_keys
 from center_platform.audit import trail as audit
 from center_platform.config import CenterConfig, load_center_config
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
-from center_platform.retention.rules import RULES
+from center_platform.retention.rules import RULES, YEAR_FIELDS, below_minimum, minimum_message
 from center_platform.web.roles import BRANCH_ADMIN, ROLES
 from storage.config_file import ConfigError
 from storage.contract.passwords import hash_password
@@ -37,6 +38,15 @@ ENV_NEW_PASSWORD = "CENTER_NEW_PASSWORD"
 
 class CommandError(Exception):
     pass
+
+
+def _only_on_the_admin_page(what_zh: str, what_en: str, page: str) -> CommandError:
+    """Four eyes: the CLI creates (bootstrap) but never changes what a second system admin must approve."""
+    return CommandError(
+        f"{what_zh}须在管理页面 {page} 提出,经另一名系统管理员复核(待复核)后生效;命令行不能修改 / "
+        f"{what_en} is proposed on the admin page ({page}) and applies once a second system admin approves it "
+        "(Pending approval); the command line does not change it"
+    )
 
 
 @contextlib.contextmanager
@@ -134,7 +144,11 @@ def cmd_branch_add(config: CenterConfig, args: argparse.Namespace) -> int:
     sessions = _sessions(config)
     with sessions() as db:
         if db.execute(select(Branch).where(Branch.code == args.code)).scalar_one_or_none():
-            raise CommandError(f"branch {args.code} already exists")
+            raise _only_on_the_admin_page(
+                f"网点 {args.code} 已存在;更换签名密钥",
+                f"branch {args.code} already exists; a new signing key",
+                f"/admin/branches/{args.code}",
+            )
         api_secret = secrets.token_urlsafe(32)
         branch = Branch(
             code=args.code,
@@ -145,6 +159,7 @@ def cmd_branch_add(config: CenterConfig, args: argparse.Namespace) -> int:
         )
         db.add(branch)
         db.flush()
+        signing_keys.enrol(db, branch, "cli")
         for code in args.counter:
             db.add(Counter(branch_id=branch.id, code=code, name=code))
         audit.append(db, "cli", "branch.enrolled", args.code, {"counters": args.counter})
@@ -156,6 +171,12 @@ def cmd_branch_add(config: CenterConfig, args: argparse.Namespace) -> int:
 def cmd_user_add(config: CenterConfig, args: argparse.Namespace) -> int:
     sessions = _sessions(config)
     with sessions() as db:
+        if db.execute(select(User.id).where(User.username == args.username)).first():
+            raise _only_on_the_admin_page(
+                f"用户 {args.username} 已存在;重置密码或修改角色",
+                f"user {args.username} already exists; a password reset or a new role",
+                f"/admin/users/{args.username}",
+            )
         branch_id = None
         if args.role == BRANCH_ADMIN:
             branch = db.execute(select(Branch).where(Branch.code == args.branch)).scalar_one_or_none()
@@ -199,10 +220,20 @@ def cmd_staff_add(config: CenterConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_product_type_add(config: CenterConfig, args: argparse.Namespace) -> int:
+    years = {f: getattr(args, f) for f in YEAR_FIELDS}
+    low = below_minimum(years, config.retention.minimum_years)
+    if low:
+        raise CommandError(minimum_message(low[0], years[low[0]], config.retention.minimum_years))
     sessions = _sessions(config)
     with sessions() as db:
-        db.add(ProductType(code=args.code, name=args.name, retention_rule=args.rule))
-        audit.append(db, "cli", "product_type.created", args.code, {"rule": args.rule})
+        if db.execute(select(ProductType.id).where(ProductType.code == args.code)).first():
+            raise _only_on_the_admin_page(
+                f"业务类型 {args.code} 已存在;修改保存规则",
+                f"business type {args.code} already exists; a change of its retention rule",
+                f"/admin/product-types/{args.code}",
+            )
+        db.add(ProductType(code=args.code, name=args.name, retention_rule=args.rule, **years))
+        audit.append(db, "cli", "product_type.created", args.code, {"rule": args.rule, **years})
         db.commit()
     print(f"product type {args.code} created")
     return 0
@@ -351,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     ptadd.add_argument("--code", required=True)
     ptadd.add_argument("--name", required=True)
     ptadd.add_argument("--rule", required=True, choices=RULES)
+    for name, default in zip(YEAR_FIELDS, (2, 5, 2, 2), strict=True):
+        ptadd.add_argument(
+            "--" + name.replace("_", "-"), dest=name, type=int, default=default, help=f"default {default}"
+        )
     ptadd.set_defaults(fn=cmd_product_type_add)
 
     product = sub.add_parser("product", help="products").add_subparsers(dest="product_command", required=True)

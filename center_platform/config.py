@@ -105,6 +105,19 @@ class ReconciliationSection(StrictSection):
     late_after_minutes: int = Field(default=30, ge=0, le=10080)
 
 
+class RetentionSection(StrictSection):
+    # The regulator's floor: no year count of any business type's retention rule (after maturity,
+    # purchase, redemption, dispute) may be lower. Types already below it are reported at start-up.
+    minimum_years: int = Field(default=2, ge=1, le=100)
+
+
+class ApprovalsSection(StrictSection):
+    # Four eyes: a retention rule, a branch's signing key, the password or the role of a compliance
+    # officer or system admin change only when a second system admin approves; unapproved proposals
+    # lapse after this many hours.
+    expire_hours: int = Field(default=72, ge=1, le=720)
+
+
 class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
@@ -115,6 +128,8 @@ class CenterConfig(StrictSection):
     scrub: ScrubSection = ScrubSection()
     replay: ReplaySection = ReplaySection()
     reconciliation: ReconciliationSection = ReconciliationSection()
+    retention: RetentionSection = RetentionSection()
+    approvals: ApprovalsSection = ApprovalsSection()
 
     def database_url(self) -> str:
         from_env = os.environ.get(ENV_DATABASE_URL, "")

@@ -98,7 +98,8 @@ def write_configs(workdir: Path, center_port: int, branch_port: int) -> tuple[Pa
     branch.write_text(
         example.replace('data_dir = "../var/branch"', 'data_dir = "branch"')
         .replace("port = 8710", f"port = {branch_port}")
-        .replace('url = "http://127.0.0.1:8700"', f'url = "http://127.0.0.1:{center_port}"'),
+        # The demo's center is on this machine: plain http to loopback is what the agent allows without TLS.
+        .replace('url = "https://center.bank.example:8443"', f'url = "http://127.0.0.1:{center_port}"'),
         encoding="utf-8",
     )
     return center, branch

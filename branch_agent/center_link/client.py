@@ -1,4 +1,10 @@
-"""HTTP client for the center's branch API: signed requests, clock-offset correction, typed replies."""
+"""HTTP client for the center's branch API: signed requests, signed replies, clock-offset correction, typed replies.
+
+Every reply must carry the center's signature for the very request it answers
+(`storage.contract.reply_signing`); one that does not is refused like a center that cannot be reached
+(CenterReplyNotSigned is a CenterUnavailable): nothing is marked, the clip stays queued. The clock
+offset is learned only from signed replies.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel
 
+from storage.contract import reply_signing, routes
 from storage.contract import request_signing as rs
-from storage.contract import routes
 from storage.contract.branch_sync import BranchConfigView, CatalogPayload, StaffPayload
 from storage.contract.heartbeat import Heartbeat, HeartbeatReceipt
 from storage.contract.uploads import (
@@ -39,6 +45,16 @@ class CenterUnavailable(RuntimeError):
     """The center could not be reached or answered 5xx: try again later, keep everything queued."""
 
 
+class CenterReplyNotSigned(CenterUnavailable):
+    """The answer is not signed by the center for this request: whoever sent it, it is believed in nothing."""
+
+
+@dataclass(frozen=True)
+class SignedReply:
+    response: requests.Response
+    receipt: reply_signing.ReplyReceipt
+
+
 class CenterRefused(RuntimeError):
     """The center understood and refused (4xx): the message is the center's reason."""
 
@@ -57,7 +73,12 @@ class CenterClient:
     clock_offset_s: float = 0.0
     # This host's wall clock; injectable so that a branch hours off can be tested without changing the machine's.
     clock: Callable[[], float] = time.time
+    # TLS: True checks the center's certificate against the system's CAs, a path against that CA file.
+    verify: bool | str = True
     _http: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self._http.verify = self.verify
 
     def _request(
         self,
@@ -67,13 +88,15 @@ class CenterClient:
         retry_on_clock: bool = True,
         outcome_statuses: tuple[int, ...] = (),
         headers: dict[str, str] | None = None,
-    ) -> requests.Response:
-        """A signed request; raises for 5xx and for 4xx not in outcome_statuses, else returns the reply."""
+    ) -> SignedReply:
+        """A signed request; raises for 5xx, for 4xx not in outcome_statuses and for a reply the center did
+        not sign, else returns the reply with its receipt."""
         data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         url = self.base_url.rstrip("/") + path
         signed_path = urlsplit(url).path + (("?" + urlsplit(url).query) if urlsplit(url).query else "")
         ts = int(self.clock() + self.clock_offset_s)
         sent_headers = rs.sign_request(self.branch_code, self.api_secret, method, signed_path, data, ts).as_dict()
+        nonce = sent_headers[rs.HEADER_NONCE]
         sent_headers.update(headers or {})
         if body is not None:
             sent_headers["Content-Type"] = "application/json"
@@ -81,9 +104,17 @@ class CenterClient:
             resp = self._http.request(method, url, data=data, headers=sent_headers, timeout=self.timeout_s)
         except requests.RequestException as exc:
             raise CenterUnavailable(f"center at {self.base_url} unreachable: {exc}") from exc
-        center_time = resp.headers.get(rs.HEADER_CENTER_TIME)
-        if center_time and center_time.isdigit():
-            self.clock_offset_s = float(center_time) - self.clock()
+        try:
+            receipt = reply_signing.verify_reply(
+                self.api_secret, method, signed_path, resp.status_code, resp.headers, resp.content, nonce
+            )
+        except reply_signing.ReplyNotSigned as exc:
+            raise CenterReplyNotSigned(
+                f"中心应答未经签名或签名不符,按中心不可达处理,不标记任何录像 / the reply to {method} {signed_path} "
+                f"(HTTP {resp.status_code}) from {self.base_url} is not signed by the center ({exc}); treated as "
+                "the center being unreachable, nothing is marked: check that center.url is the real center"
+            ) from exc
+        self.clock_offset_s = float(receipt.timestamp) - self.clock()
         if resp.status_code == 401 and retry_on_clock and "timestamp" in resp.text:
             return self._request(
                 method, path, body, retry_on_clock=False, outcome_statuses=outcome_statuses, headers=headers
@@ -92,7 +123,7 @@ class CenterClient:
             raise CenterUnavailable(f"center answered {resp.status_code}: {_error(resp)}")
         if resp.status_code >= 400 and resp.status_code not in outcome_statuses:
             raise CenterRefused(resp.status_code, _error(resp))
-        return resp
+        return SignedReply(resp, receipt)
 
     def _send(
         self,
@@ -103,8 +134,7 @@ class CenterClient:
         outcome_statuses: tuple[int, ...] = (),
     ) -> dict[str, object]:
         """outcome_statuses: 4xx answers whose body is a normal reply (a quarantined clip, for example)."""
-        resp = self._request(method, path, body, retry_on_clock, outcome_statuses)
-        return _json_object(resp)
+        return _json_object(self._request(method, path, body, retry_on_clock, outcome_statuses).response)
 
     def _get(self, path: str, model: type[M]) -> M:
         return model.model_validate(self._send("GET", path))
@@ -120,7 +150,7 @@ class CenterClient:
 
     def fetch_versioned(self, path: str, etag: str | None) -> VersionedReply | None:
         """A conditional GET: None when the center answers 304 (our copy, tagged `etag`, is current)."""
-        resp = self._request("GET", path, headers={"If-None-Match": etag} if etag else None)
+        resp = self._request("GET", path, headers={"If-None-Match": etag} if etag else None).response
         if resp.status_code == 304:
             return None
         new_etag = resp.headers.get("ETag")
@@ -146,10 +176,16 @@ class CenterClient:
         return PresignResponse.model_validate(self._send("POST", routes.upload_parts(clip_id), body))
 
     def complete(self, clip_id: str) -> UploadOutcome:
+        return self.complete_with_receipt(clip_id)[0]
+
+    def complete_with_receipt(self, clip_id: str) -> tuple[UploadOutcome, reply_signing.ReplyReceipt]:
+        """The center's answer on a clip and its signed receipt (what lets the spool purge a verified clip)."""
         # 422 carries the quarantine outcome: the center refused the bytes, and says why.
-        return UploadOutcome.model_validate(
-            self._send("POST", routes.upload_complete(clip_id), outcome_statuses=(422,))
-        )
+        reply = self._request("POST", routes.upload_complete(clip_id), outcome_statuses=(422,))
+        outcome = UploadOutcome.model_validate(_json_object(reply.response))
+        if outcome.clip_id != clip_id:
+            raise CenterUnavailable(f"center answered on clip {outcome.clip_id} when asked about {clip_id}")
+        return outcome, reply.receipt
 
 
 def _json_object(resp: requests.Response) -> dict[str, object]:

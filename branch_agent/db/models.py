@@ -57,6 +57,9 @@ class Clip(Base):
     upload_attempts: Mapped[int] = mapped_column(Integer, default=0)
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     retain_until: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The center's signed answer that it verified this clip (storage.contract.reply_signing.ReplyReceipt
+    # as JSON). The spool purge deletes no media without it.
+    verification_receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ChainHead(Base):

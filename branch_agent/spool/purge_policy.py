@@ -1,9 +1,11 @@
 """Frees the spool of clips the center has verified, once the local replay period is over.
 
-Only a clip in state *verified* is ever touched: pending, uploading, uploaded and quarantined clips
-are the only copy of their evidence and stay whatever their age. The manifest stays too (it is small
-and says what was here); the media file goes, the directory is fsync'd, and the clip moves to
-*purged* with a transition row and an audit line in the same transaction.
+Only a clip in state *verified* is ever touched, and only with the center's signed verification kept
+beside it (`verification_receipt`): pending, uploading, uploaded and quarantined clips, and a clip
+marked verified without that receipt, are the only copy of their evidence and stay whatever their
+age. The manifest stays too (it is small and says what was here); the media file goes, the directory
+is fsync'd, and the clip moves to *purged* with a transition row and an audit line in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from branch_agent.db.models import PURGED, VERIFIED, Clip, UploadTransition
 from branch_agent.spool.clip_manifest import audit_local, fsync_dir
 from branch_agent.spool.replay_index import remove_index
+from branch_agent.spool.verification_receipt import confirms_verified
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
@@ -39,7 +42,12 @@ def purge_verified_clips(sessions: sessionmaker[Session], keep_verified_days: in
         ids = list(
             db.execute(
                 select(Clip.clip_id)
-                .where(Clip.upload_state == VERIFIED, Clip.verified_at.is_not(None), Clip.started_at < cutoff)
+                .where(
+                    Clip.upload_state == VERIFIED,
+                    Clip.verified_at.is_not(None),
+                    Clip.verification_receipt.is_not(None),
+                    Clip.started_at < cutoff,
+                )
                 .order_by(Clip.started_at)
             ).scalars()
         )
@@ -48,6 +56,9 @@ def purge_verified_clips(sessions: sessionmaker[Session], keep_verified_days: in
         with sessions() as db:
             clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
             if clip.upload_state != VERIFIED:  # changed since the query: leave it alone
+                continue
+            if not confirms_verified(clip.verification_receipt, clip.clip_id):
+                log.error("ALERT clip %s is marked verified without the center's signed receipt: not purged", clip_id)
                 continue
             media = Path(clip.media_path)
             missing = not media.exists()

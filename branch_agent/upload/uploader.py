@@ -10,8 +10,13 @@ center re-hashes the assembled object before it says *verified*.
 One run at a time: `run_once` holds the branch's upload lock (`run_lock`), so the schedule, the admin's
 "upload now" and the CLI can never send at once; a second caller gets UploadAlreadyRunning at once.
 
+A clip becomes *verified* here only with the center's signed answer, which is kept with it as its
+receipt (`verification_receipt`); the spool purge deletes nothing without one. Clips verified before
+receipts were kept are asked about again at the end of a run, and get theirs.
+
 Faults and what they leave behind:
-- center or storage unreachable: the clip stays queued with the error recorded; the batch stops.
+- center or storage unreachable, or a reply the center did not sign: the clip stays queued with the
+  error recorded; the batch stops.
 - a part refused as not matching its SHA-256: read again from disk and resent (bounded).
 - the spool file no longer matches its manifest: quarantined locally, alert logged, nothing sent.
 """
@@ -32,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from branch_agent.center_link.client import CenterClient, CenterRefused, CenterUnavailable
 from branch_agent.db.models import PENDING, QUARANTINED, UPLOADED, UPLOADING, VERIFIED, Clip, UploadTransition
 from branch_agent.spool.clip_manifest import audit_local
+from branch_agent.spool.verification_receipt import confirms_verified
 from branch_agent.upload.parts import (
     ClipDigest,
     EvidenceAltered,
@@ -45,6 +51,7 @@ from branch_agent.upload.parts import (
     read_part,
 )
 from branch_agent.upload.run_lock import RunLock, UploadAlreadyRunning
+from storage.contract.reply_signing import ReplyReceipt
 from storage.contract.uploads import PartChecksum, UploadOutcome, UploadPlan
 from storage.database import utcnow
 
@@ -67,6 +74,8 @@ PART_WORKERS = 4
 MAX_PLANS = 3
 # Beyond this the branch clock is worth an operator's attention (signing already corrects for it).
 CLOCK_WARN_S = 30.0
+# Clips verified without a kept receipt (before receipts were kept) asked about again per run.
+RECONFIRM_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ class Uploader:
 
     def _run_queue(self) -> list[UploadResult]:
         results = []
+        paused = False
         for clip_id in self.queue():
             try:
                 results.append(self.upload(clip_id))
@@ -139,6 +149,7 @@ class Uploader:
                 # Not the clip's fault: keep it (and every later clip) queued for the next run or window.
                 self._note_error(clip_id, str(exc))
                 log.warning("upload paused, %s", exc)
+                paused = True
                 break
             except EvidenceAltered as exc:
                 results.append(self._quarantine_altered(clip_id, str(exc)))
@@ -146,6 +157,8 @@ class Uploader:
                 self._note_error(clip_id, str(exc))
                 log.error("upload of %s failed, stays queued: %s", clip_id, exc)
                 results.append(UploadResult(clip_id, "failed", 0, 0, str(exc)))
+        if not paused:
+            self.reconfirm_verified()
         offset = self.client.clock_offset_s
         if abs(offset) > CLOCK_WARN_S:
             log.warning("branch clock is %+.0f s off the center's; requests are signed with the center's time", -offset)
@@ -178,8 +191,36 @@ class Uploader:
                 log.info("clip %s: %s; asking the center for a new plan", clip_id, exc)
         # Also for a clip the center already holds: its answer carries retain-until, and a clip
         # assembled before a crash is verified now.
-        outcome = self.client.complete(clip_id) if plan.state != "quarantined" else None
-        return self._settle(clip_id, plan, outcome, report)
+        outcome, receipt = self.client.complete_with_receipt(clip_id) if plan.state != "quarantined" else (None, None)
+        return self._settle(clip_id, plan, outcome, report, receipt)
+
+    def reconfirm_verified(self, limit: int = RECONFIRM_BATCH) -> int:
+        """Clips verified without a receipt get the center's signed answer again; returns how many."""
+        with self.sessions() as db:
+            ids = list(
+                db.execute(
+                    select(Clip.clip_id)
+                    .where(Clip.upload_state == VERIFIED, Clip.verification_receipt.is_(None))
+                    .order_by(Clip.started_at)
+                    .limit(limit)
+                ).scalars()
+            )
+        confirmed = 0
+        for clip_id in ids:
+            try:
+                outcome, receipt = self.client.complete_with_receipt(clip_id)
+            except CenterRefused as exc:
+                log.warning("clip %s: the center did not confirm its verification again: %s", clip_id, exc)
+                continue
+            except CenterUnavailable as exc:
+                log.warning("confirming verified clips paused, %s", exc)
+                break
+            if outcome.state == "verified" and confirms_verified(receipt.to_json(), clip_id):
+                with self.sessions() as db:
+                    self._clip(db, clip_id).verification_receipt = receipt.to_json()
+                    db.commit()
+                confirmed += 1
+        return confirmed
 
     def _upload_parts(
         self, clip_id: str, plan: UploadPlan, manifest: dict[str, object], media: Path, report: SendReport
@@ -219,7 +260,12 @@ class Uploader:
             db.commit()
 
     def _settle(
-        self, clip_id: str, plan: UploadPlan, outcome: UploadOutcome | None, report: SendReport
+        self,
+        clip_id: str,
+        plan: UploadPlan,
+        outcome: UploadOutcome | None,
+        report: SendReport,
+        receipt: ReplyReceipt | None = None,
     ) -> UploadResult:
         state = outcome.state if outcome is not None else plan.state
         reason = outcome.reason if outcome is not None else plan.reason
@@ -231,6 +277,8 @@ class Uploader:
                 clip.verified_at = utcnow()
                 clip.retain_until = retain_until
                 clip.upload_error = ""
+                # The center's signed word, kept with the clip: without it the spool purge leaves the clip alone.
+                clip.verification_receipt = receipt.to_json() if receipt is not None else None
             elif state == "quarantined":
                 # Never deleted locally: the branch copy is the evidence until someone resolves it.
                 self._transition(db, clip, QUARANTINED, reason)

@@ -20,7 +20,7 @@ from center_platform.admin.catalogue_input import ProductCreate, ProductEdit, Pr
 from center_platform.audit import trail as audit
 from center_platform.db.models import Product, ProductType
 from center_platform.retention.events import product_terms_changed
-from center_platform.retention.rules import FIXED_TERM
+from center_platform.retention.rules import FIXED_TERM, YEAR_FIELDS, below_minimum, minimum_message
 from storage.object_store import ObjectStore
 
 
@@ -31,6 +31,40 @@ class CatalogueError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
         self.status = status
         self.field = field
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A four-eyes change being applied: proposed by one system admin, approved by another."""
+
+    change_id: int
+    proposed_by: str
+    approved_by: str
+
+    def audit(self) -> dict[str, object]:
+        return {"change": self.change_id, "proposed_by": self.proposed_by, "approved_by": self.approved_by}
+
+
+class NeedsApproval(CatalogueError):
+    """The change is one that a second system admin must approve: it goes through `four_eyes`."""
+
+    def __init__(self, what: str, field: str) -> None:
+        super().__init__(
+            f"{what}须经另一名系统管理员复核后生效 / {field} changes only with a second system admin's approval",
+            409,
+            field,
+        )
+
+
+# What a retention rule is: changing any of these on an existing type takes four eyes.
+RULE_FIELDS = ("retention_rule", *YEAR_FIELDS)
+
+
+def check_minimum(years: dict[str, Any], minimum_years: int) -> None:
+    """Every year count of a rule at least the regulatory minimum; the first one below is named."""
+    low = below_minimum({f: int(years[f]) for f in YEAR_FIELDS}, minimum_years)
+    if low:
+        raise CatalogueError(minimum_message(low[0], int(years[low[0]]), minimum_years), 400, low[0])
 
 
 @dataclass(frozen=True)
@@ -110,7 +144,8 @@ def list_products(db: Session) -> list[dict[str, Any]]:
     return [product_view(p) for p in db.execute(select(Product).order_by(Product.code)).scalars()]
 
 
-def create_product_type(db: Session, actor: str, data: ProductTypeCreate) -> Changed:
+def create_product_type(db: Session, actor: str, data: ProductTypeCreate, *, minimum_years: int) -> Changed:
+    check_minimum(data.model_dump(), minimum_years)
     if db.execute(select(ProductType.id).where(ProductType.code == data.code)).first():
         raise CatalogueError(f"business type {data.code!r} already exists", 409, "code")
     t = ProductType(**data.model_dump())
@@ -120,15 +155,36 @@ def create_product_type(db: Session, actor: str, data: ProductTypeCreate) -> Cha
     return Changed(product_type_view(t))
 
 
-def edit_product_type(db: Session, store: ObjectStore, actor: str, code: str, data: ProductTypeEdit) -> Changed:
+def rule_changes(db: Session, code: str, data: ProductTypeEdit) -> dict[str, Any]:
+    """The rule fields the edit sends with a value other than the type's present one."""
+    current = product_type_view(_type_by_code(db, code))
+    return {k: v for k, v in edited_fields(data).items() if k in RULE_FIELDS and current[k] != v}
+
+
+def edit_product_type(
+    db: Session,
+    store: ObjectStore,
+    actor: str,
+    code: str,
+    data: ProductTypeEdit,
+    *,
+    minimum_years: int,
+    approval: Approval | None = None,
+) -> Changed:
+    """A rule change needs `approval` (see four_eyes) and keeps every year count at or above the minimum."""
     t = _type_by_code(db, code)
     before = product_type_view(t)
-    for name, value in edited_fields(data).items():
+    fields = edited_fields(data)
+    rule_fields = set(RULE_FIELDS)
+    if any(k in rule_fields and before[k] != v for k, v in fields.items()):
+        if approval is None:
+            raise NeedsApproval("保存规则", next(k for k in fields if k in rule_fields and before[k] != fields[k]))
+        check_minimum({**before, **fields}, minimum_years)
+    for name, value in fields.items():
         setattr(t, name, value)
     db.flush()
     after = product_type_view(t)
     moved = 0
-    rule_fields = {k for k in after if k.startswith(("retention_rule", "years_"))}
     if any(before[k] != after[k] for k in rule_fields):
         products = (
             db.execute(select(Product).where(Product.product_type_id == t.id).order_by(Product.code)).scalars().all()
@@ -137,7 +193,10 @@ def edit_product_type(db: Session, store: ObjectStore, actor: str, code: str, da
             _require_maturity_source(p, t)
         for p in products:
             moved += product_terms_changed(db, store, p, actor)
-    audit.append(db, actor, "catalogue.type.updated", code, {**diff(before, after), "retention_moved": moved})
+    detail: dict[str, object] = {**diff(before, after), "retention_moved": moved}
+    if approval is not None:
+        detail.update(approval.audit())
+    audit.append(db, actor, "catalogue.type.updated", code, detail)
     return Changed(after, moved)
 
 

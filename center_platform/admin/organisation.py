@@ -8,12 +8,14 @@ branch (or rotated it), passwords only ever exist as scrypt hashes.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from center_platform.admin.catalogue import CatalogueError, Changed, diff, edited_fields
+from center_platform.admin import signing_keys
+from center_platform.admin.catalogue import Approval, CatalogueError, Changed, NeedsApproval, diff, edited_fields
 from center_platform.admin.catalogue_input import (
     BranchCreate,
     BranchEdit,
@@ -27,9 +29,12 @@ from center_platform.admin.catalogue_input import (
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, Counter, Staff, User
 from storage.contract.passwords import hash_password
+from storage.database import utcnow
 from storage.signing import key_id_for
 
 BRANCH_ADMIN = "branch_admin"
+# Accounts whose password or role one system admin alone may not set (four eyes, see four_eyes).
+PRIVILEGED_ROLES = frozenset({"compliance_officer", "system_admin"})
 
 
 def counter_view(c: Counter) -> dict[str, Any]:
@@ -46,6 +51,7 @@ def branch_view(db: Session, b: Branch) -> dict[str, Any]:
         "signing_key_id": key_id_for(b.signing_public_key) if b.signing_public_key else None,
         "active": b.active,
         "counters": [counter_view(c) for c in counters],
+        "signing_keys": [signing_keys.key_view(v) for v in signing_keys.versions(db, b)],
     }
 
 
@@ -101,6 +107,7 @@ def enrol_branch(db: Session, actor: str, data: BranchCreate) -> tuple[Changed, 
     )
     db.add(b)
     db.flush()
+    signing_keys.enrol(db, b, actor)
     for c in data.counters:
         db.add(Counter(branch_id=b.id, code=c.code, name=c.name))
     db.flush()
@@ -109,15 +116,51 @@ def enrol_branch(db: Session, actor: str, data: BranchCreate) -> tuple[Changed, 
     return Changed(view), api_secret
 
 
-def edit_branch(db: Session, actor: str, code: str, data: BranchEdit) -> Changed:
+def edit_branch(
+    db: Session,
+    actor: str,
+    code: str,
+    data: BranchEdit,
+    approval: Approval | None = None,
+    key_valid_from: datetime | None = None,
+) -> Changed:
+    """A new signing key needs `approval` (four eyes); the old key is kept as a closed version."""
     b = _branch(db, code)
     before = branch_view(db, b)
-    for name, value in edited_fields(data).items():
+    fields = edited_fields(data)
+    new_key = fields.pop("signing_public_key", None)
+    if new_key is not None and new_key != b.signing_public_key:
+        if approval is None:
+            raise NeedsApproval("网点签名密钥", "signing_public_key")
+        check_new_key(db, b, new_key)
+        at = utcnow()
+        signing_keys.replace(
+            db,
+            b,
+            new_key,
+            valid_from=key_valid_from or at,
+            at=at,
+            proposed_by=approval.proposed_by,
+            approved_by=approval.approved_by,
+        )
+    for name, value in fields.items():
         setattr(b, name, value)
     db.flush()
     after = branch_view(db, b)
-    audit.append(db, actor, "catalogue.branch.updated", code, diff(before, after))
+    detail: dict[str, object] = diff(before, after)
+    if approval is not None:
+        detail.update(approval.audit())
+    audit.append(db, actor, "catalogue.branch.updated", code, detail)
     return Changed(after)
+
+
+def check_new_key(db: Session, b: Branch, new_key: str) -> None:
+    if signing_keys.was_retired(db, b, new_key):
+        raise CatalogueError(
+            "该密钥曾是本网点已停用的密钥,不能再次启用 / this key was retired from the branch and cannot come back",
+            409,
+            "signing_public_key",
+        )
 
 
 def rotate_branch_secret(db: Session, actor: str, code: str) -> str:
@@ -255,13 +298,16 @@ def create_user(db: Session, actor: str, data: UserCreate) -> Changed:
     return Changed(view)
 
 
-def edit_user(db: Session, actor: str, username: str, data: UserEdit) -> Changed:
+def edit_user(db: Session, actor: str, username: str, data: UserEdit, approval: Approval | None = None) -> Changed:
+    """Giving someone the compliance or system admin role needs `approval` (four eyes)."""
     u = _user(db, username)
     codes = _branch_codes(db)
     before = user_view(u, codes.get(u.branch_id) if u.branch_id else None)
     sent = data.model_fields_set
     if username == actor and (("active" in sent and data.active is False) or ("role" in sent and data.role != u.role)):
         raise CatalogueError("you cannot deactivate yourself or change your own role", 409, "username")
+    if "role" in sent and data.role != u.role and data.role in PRIVILEGED_ROLES and approval is None:
+        raise NeedsApproval("授予合规或系统管理员角色", "role")
     for name in ("display_name", "active"):
         if name in sent:
             value = getattr(data, name)
@@ -279,17 +325,33 @@ def edit_user(db: Session, actor: str, username: str, data: UserEdit) -> Changed
         u.role = role
     db.flush()
     after = user_view(u, codes.get(u.branch_id) if u.branch_id else None)
-    audit.append(db, actor, "user.updated", username, diff(before, after))
+    detail: dict[str, object] = diff(before, after)
+    if approval is not None:
+        detail.update(approval.audit())
+    audit.append(db, actor, "user.updated", username, detail)
     return Changed(after)
+
+
+def needs_four_eyes(db: Session, username: str) -> bool:
+    """A compliance officer's or system admin's password is reset only with a second admin's approval."""
+    return _user(db, username).role in PRIVILEGED_ROLES
 
 
 def reset_user_password(db: Session, actor: str, username: str, password: str) -> Changed:
     """A new password also lifts a lockout: the admin has just vouched for the person."""
+    if needs_four_eyes(db, username):
+        raise NeedsApproval("合规人员或系统管理员的密码重置", "password")
+    return set_password_hash(db, actor, username, hash_password(password))
+
+
+def set_password_hash(
+    db: Session, actor: str, username: str, password_hash: str, approval: Approval | None = None
+) -> Changed:
     u = _user(db, username)
-    u.password_hash = hash_password(password)
+    u.password_hash = password_hash
     u.failed_logins = 0
     u.locked_until = None
-    audit.append(db, actor, "user.password_reset", username, {})
+    audit.append(db, actor, "user.password_reset", username, approval.audit() if approval else {})
     codes = _branch_codes(db)
     return Changed(user_view(u, codes.get(u.branch_id) if u.branch_id else None))
 

@@ -1,10 +1,11 @@
 """The evidence package: one clip as a zip a court or auditor can check offline.
 
 The zip holds the clip (the exact bytes of the locked version), its signed manifest, the branch's
-public key, the clip's audit extract with the chain head, SHA256SUMS, a standalone verify.py and a
-README. It is written to a temporary file, never to memory, because clips run to gigabytes; the clip
-is copied from the store in chunks and hashed on the way, so a package whose clip differs from the
-catalogue is never handed out.
+public key that signed it (the version its key id names, kept however often the branch's key has been
+replaced since; every version when a neighbouring manifest was signed by another), the clip's audit
+extract with the chain head, SHA256SUMS, a standalone verify.py and a README. It is written to a
+temporary file, never to memory, because clips run to gigabytes; the clip is copied from the store in
+chunks and hashed on the way, so a package whose clip differs from the catalogue is never handed out.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import IO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from center_platform.admin import signing_keys
 from center_platform.db.models import AuditEvent, AuditHead, Branch, Recording, utcnow
 from storage.object_store import ObjectStore, StorageError
 
@@ -61,7 +63,11 @@ manifest.json            网点签名的录像清单（规范化 JSON）：客�
                          上一条清单的哈希（链）。
                          The branch-signed manifest (canonical JSON): customer, product, times, file
                          size and SHA-256, and the hash of the branch's previous manifest (the chain).
-branch_public_key.txt    网点的 Ed25519 公钥（Base64）。The branch's Ed25519 public key (base64).
+branch_public_key.txt    签署本清单的网点 Ed25519 公钥（Base64）。The branch's Ed25519 public key (base64)
+                         that signed this manifest.
+branch_keys.json         前后清单由网点另一把密钥签署时附上：网点各版本公钥及其有效期。
+                         When a neighbouring manifest was signed by another of the branch's keys: every
+                         version of the branch's key, with when it was valid.
 previous_manifest.json   链中前一条与后一条清单（归档中有时才附上）。
 next_manifest.json       The branch's manifests just before and after this one in its chain (when the
                          archive holds them).
@@ -180,22 +186,45 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _key_id(manifest_json: str | bytes) -> str:
+    try:
+        sig = json.loads(manifest_json).get("signature") or {}
+    except (ValueError, AttributeError):
+        return ""
+    return str(sig.get("key_id", "")) if isinstance(sig, dict) else ""
+
+
+def branch_keys(db: Session, branch: Branch, rec: Recording, neighbours: dict[str, bytes]) -> dict[str, bytes]:
+    """branch_public_key.txt: the key that signed the clip; branch_keys.json: every version, when a
+    neighbour was signed by another key."""
+    key_id = _key_id(rec.manifest_json)
+    version = signing_keys.by_key_id(db, branch, key_id)
+    if version is None:
+        raise ExportFailed(f"the key that signed clip {rec.clip_id} ({key_id or 'none named'}) is not on record")
+    files = {"branch_public_key.txt": (version.public_key + "\n").encode("ascii")}
+    if any(_key_id(m) != key_id for m in neighbours.values()):
+        every = [signing_keys.key_view(v) for v in signing_keys.versions(db, branch)]
+        files["branch_keys.json"] = json.dumps(every, indent=1, sort_keys=True).encode("ascii")
+    return files
+
+
 def build_package(db: Session, store: ObjectStore, rec: Recording, exported_by: str, work_dir: Path) -> EvidencePackage:
     """Writes the zip into work_dir; the caller owns (and removes) the file."""
     branch = db.get(Branch, rec.branch_id)
-    if branch is None or not branch.signing_public_key:
-        raise ExportFailed(f"branch of clip {rec.clip_id} has no signing key on record")
+    if branch is None:
+        raise ExportFailed(f"branch of clip {rec.clip_id} is not on record")
     exported_at = utcnow()
     stamp = exported_at.timetuple()[:6]
     manifest = rec.manifest_json.encode("utf-8")
     rows, head = audit_extract(db, rec.clip_id)
     audit_lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     audit_lines += json.dumps({"chain_head": {**head, "at": exported_at.isoformat()}}, sort_keys=True) + "\n"
+    neighbours = chain_neighbours(db, rec)
     small: dict[str, bytes] = {
         "manifest.json": manifest,
-        "branch_public_key.txt": (branch.signing_public_key + "\n").encode("ascii"),
+        **branch_keys(db, branch, rec, neighbours),
         "audit.jsonl": audit_lines.encode("utf-8"),
-        **chain_neighbours(db, rec),
+        **neighbours,
         "verify.py": VERIFY_SCRIPT.read_bytes(),
         "README.txt": package_readme(rec, branch, exported_at, exported_by).encode("utf-8"),
     }

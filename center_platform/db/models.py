@@ -367,5 +367,50 @@ class ReplayIndex(Base):
     built_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+class BranchSigningKey(Base):
+    """One version of a branch's manifest-signing key: who proposed and approved it and when it was valid.
+
+    A replaced key is closed (`valid_to`), never deleted, so that the clips it signed still verify at
+    ingest and in their evidence packages. `valid_from` NULL: the branch's first key, valid from the start.
+    """
+
+    __tablename__ = "branch_signing_keys"
+    __table_args__ = (UniqueConstraint("branch_id", "key_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    valid_to: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    proposed_by: Mapped[str] = mapped_column(String(64), default="")
+    approved_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class PendingChange(Base):
+    """A change one system admin proposed and a different one must approve (four eyes) before it applies.
+
+    `payload_json` is what is applied (for a password, its hash: never the password itself; emptied once
+    decided); `before_json` and `after_json` are what the page and the audit trail show.
+    """
+
+    __tablename__ = "pending_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # retention_rule | branch_signing_key | user_password | user_role
+    target: Mapped[str] = mapped_column(String(128), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | applied | rejected | expired
+    payload_json: Mapped[str] = mapped_column(Text, default="{}")
+    before_json: Mapped[str] = mapped_column(Text, default="{}")
+    after_json: Mapped[str] = mapped_column(Text, default="{}")
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
 # The management half's tables share this metadata (kept in their own module for size).
 from center_platform.db import reconciliation_models as _reconciliation_models  # noqa: E402,F401

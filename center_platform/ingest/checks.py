@@ -54,9 +54,12 @@ class IngestContext:
     stored: StoredMedia
     branch_id: int
     branch_code: str
-    branch_public_key: str  # empty when the branch has no signing key enrolled
+    # The branch key the manifest names, if it was the branch's when the clip was recorded
+    # (admin.signing_keys); empty when the branch has none, or none that applies (signing_key_problem says why).
+    branch_public_key: str
     session: Session  # to read the catalogue (the manifest chain); checks never write through it
     store: ObjectStore  # for checks that read the object's bytes themselves
+    signing_key_problem: str = ""
 
 
 CheckFn = Callable[[IngestContext], CheckResult]
@@ -109,7 +112,10 @@ def check_sha256(ctx: IngestContext) -> CheckResult:
 
 
 def check_signature(ctx: IngestContext) -> CheckResult:
-    """Against the key enrolled now: a key replaced (or withdrawn) since registration no longer vouches for the clip."""
+    """Against the branch key the manifest names, valid when the clip was recorded: a key replaced since
+    still vouches for what it signed before, and for nothing recorded after."""
+    if ctx.signing_key_problem:
+        return CheckResult([Problem("signature_invalid", ctx.signing_key_problem)])
     if not ctx.branch_public_key:
         return CheckResult(
             [Problem("signing_key_missing", f"branch {ctx.branch_code} has no signing key enrolled at the center")]

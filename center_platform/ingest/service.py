@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from center_platform.admin.signing_keys import key_for_manifest
 from center_platform.archive.replay import index_row
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Product, Recording, utcnow
@@ -68,10 +69,13 @@ class IngestService:
             assert branch is not None
             if manifest.branch_code != branch.code:
                 raise IngestRejected(f"manifest is from branch {manifest.branch_code}, request from {branch.code}", 403)
-            if not branch.signing_public_key:
+            signing_key, key_problem = key_for_manifest(session, branch, manifest)
+            if key_problem:
+                raise IngestRejected(key_problem)
+            if not signing_key:
                 raise IngestRejected(f"branch {branch.code} has no signing key enrolled at the center", 409)
             try:
-                manifest.verify(branch.signing_public_key)
+                manifest.verify(signing_key)
             except ManifestError as exc:
                 raise IngestRejected(str(exc)) from exc
             product = session.execute(select(Product).where(Product.code == manifest.product.code)).scalar_one_or_none()
@@ -239,15 +243,17 @@ class IngestService:
         manifest = ClipManifest.parse(row.manifest_json)
         scanner = FragmentScanner()  # the clip's replay index, made from this same read of the object
         digest, size = self.store.sha256_hex(row.object_key, row.version_id, observe=scanner.feed)
+        signing_key, key_problem = key_for_manifest(session, branch, manifest)
         report = run_checks(
             IngestContext(
                 manifest=manifest,
                 stored=StoredMedia(key=row.object_key, version_id=row.version_id, size=size, sha256=digest),
                 branch_id=branch.id,
                 branch_code=branch.code,
-                branch_public_key=branch.signing_public_key or "",
+                branch_public_key=signing_key,
                 session=session,
                 store=self.store,
+                signing_key_problem=key_problem,
             )
         )
         if not report.passed:

@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from center_platform.admin import signing_keys
 from center_platform.audit import trail as audit
 from center_platform.config import CenterConfig
 from center_platform.db.models import ARCHIVED, Branch, Product, Recording, utcnow
@@ -230,6 +231,8 @@ class _Catalogue:
 
     branches: dict[str, Branch]
     products: dict[str, Product]
+    # Branch id -> every version of its signing key (admin.signing_keys): a replaced key still vouches.
+    keys: dict[int, list[signing_keys.KeyVersion]]
     # Branch id -> clips rebuilt in this run that start a chain (the first or a restart is decided at the end).
     chain_starts: dict[int, list[int]] = field(default_factory=dict)
 
@@ -239,12 +242,8 @@ class _Catalogue:
         products = {p.code: p for p in db.execute(select(Product)).scalars()}
         for p in products.values():
             _ = p.product_type  # loaded now, used after later commits
-        return cls(branches, products)
-
-
-def _signing_key(branch: Branch) -> str:
-    """The key the branch's manifests verify against: its enrolled signing key."""
-    return branch.signing_public_key or ""
+        keys = {b.id: signing_keys.versions(db, b) for b in branches.values()}
+        return cls(branches, products, keys)
 
 
 def _checked(got: Fetched, cat: _Catalogue) -> tuple[ClipManifest, Branch, Product]:
@@ -263,7 +262,10 @@ def _checked(got: Fetched, cat: _Catalogue) -> tuple[ClipManifest, Branch, Produ
     branch = cat.branches.get(manifest.branch_code)
     if branch is None:
         raise _Refused("unknown_branch", f"branch {manifest.branch_code} is not in the catalogue")
-    key = _signing_key(branch)
+    # The key the manifest names, if it was the branch's when the clip was recorded.
+    key, why = signing_keys.pick(cat.keys.get(branch.id, []), branch.code, manifest)
+    if why:
+        raise _Refused("bad_signature", why)
     if not key:
         raise _Refused("bad_signature", f"branch {branch.code} has no signing key enrolled")
     try:

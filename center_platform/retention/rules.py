@@ -7,6 +7,7 @@ year (29 February) moves to 1 March, never to 28 February.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -16,8 +17,31 @@ OPEN_ENDED = "open_ended"
 RULES = (FIXED_TERM, OPEN_ENDED)
 
 
+# Every year count of a rule. None may be below the regulatory minimum (`[retention] minimum_years`).
+YEAR_FIELDS = ("years_after_maturity", "years_after_purchase", "years_after_redemption", "years_after_dispute")
+YEAR_LABELS = {
+    "years_after_maturity": "到期后保存年数",
+    "years_after_purchase": "购买后保存年数",
+    "years_after_redemption": "赎回后保存年数",
+    "years_after_dispute": "争议结束后保存年数",
+}
+
+
 class RetentionError(ValueError):
     pass
+
+
+def below_minimum(years: Mapping[str, int], minimum: int) -> list[str]:
+    """The year counts of a rule that are lower than the regulatory minimum, in YEAR_FIELDS order."""
+    return [f for f in YEAR_FIELDS if years[f] < minimum]
+
+
+def minimum_message(field: str, value: int, minimum: int) -> str:
+    """What an admin is told, Chinese first: which count, what it is, and the floor."""
+    return (
+        f"{YEAR_LABELS[field]}为 {value} 年,低于监管最低保存年限 {minimum} 年 / "
+        f"{field} is {value} years, below the regulatory minimum of {minimum} years"
+    )
 
 
 @dataclass(frozen=True)

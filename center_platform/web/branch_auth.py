@@ -1,4 +1,9 @@
-"""Verifies HMAC-signed branch requests: known branch, fresh timestamp, unused nonce, valid signature."""
+"""Verifies HMAC-signed branch requests: known branch, fresh timestamp, unused nonce, valid signature.
+
+Every answer to a request naming a known, active branch is signed back with that branch's secret
+(`storage.contract.reply_signing`), refusals included: the branch believes no unsigned reply, and a
+signed "timestamp" refusal is how a branch whose clock is off learns the center's time.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec
 
-from flask import Response, g, jsonify, request
+from flask import Response, after_this_request, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from center_platform.db.models import Branch, BranchNonce
 from center_platform.web import services
+from storage.contract import reply_signing
 from storage.contract import request_signing as rs
 
 P = ParamSpec("P")
@@ -27,6 +33,28 @@ def _refuse(message: str) -> Response:
     return resp
 
 
+def _active_branch_secret(code: str) -> str | None:
+    with services().sessions() as session:
+        return session.execute(
+            select(Branch.api_secret).where(Branch.code == code, Branch.active.is_(True))
+        ).scalar_one_or_none()
+
+
+def _sign_reply_for(code: str, nonce: str) -> Callable[[Response], Response]:
+    def sign(resp: Response) -> Response:
+        secret = g.get("branch_reply_secret") or _active_branch_secret(code)
+        if secret:
+            path = request.full_path.rstrip("?")
+            body = resp.get_data()
+            now = int(time.time())
+            resp.headers.update(
+                reply_signing.sign_reply(secret, request.method, path, resp.status_code, body, nonce, now)
+            )
+        return resp
+
+    return sign
+
+
 def require_branch(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
@@ -37,6 +65,7 @@ def require_branch(view: Callable[P, ResponseReturnValue]) -> Callable[P, Respon
         given = request.headers.get(rs.HEADER_SIGNATURE, "")
         if not (code and ts_text and nonce and given):
             return _refuse("missing request signature headers")
+        after_this_request(_sign_reply_for(code, nonce))
         if not ts_text.isdigit() or not (16 <= len(nonce) <= 64):
             return _refuse("malformed timestamp or nonce")
         window = svc.config.security.request_window_s
@@ -62,6 +91,7 @@ def require_branch(view: Callable[P, ResponseReturnValue]) -> Callable[P, Respon
                 return _refuse("request was already used (replay)")
             g.branch_id = branch.id
             g.branch_code = branch.code
+            g.branch_reply_secret = branch.api_secret
         resp = view(*args, **kwargs)
         return resp
 

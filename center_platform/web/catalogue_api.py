@@ -1,6 +1,10 @@
 """`/api/admin/...`: catalogue configuration for system admins (business types, products, branches,
 counters, branch staff, center users). Bad input is 400 naming the field, a taken code 409; either way
 nothing stored changes.
+
+Four eyes: an edit that changes a retention rule, a branch's signing key, or the password or role of a
+compliance officer or system admin answers 202 with the proposal (`pending`); it applies when another
+system admin approves it at `/api/admin/pending-changes/<id>/approve` (or is rejected, or lapses).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from center_platform.admin import catalogue as cat
+from center_platform.admin import four_eyes
 from center_platform.admin import organisation as org
+from center_platform.admin import pending_changes as pc
 from center_platform.admin.catalogue import CatalogueError
 from center_platform.admin.catalogue_input import (
     BranchCreate,
@@ -86,6 +92,25 @@ def _actor() -> str:
     return str(g.user.username)
 
 
+def approval_policy() -> pc.ApprovalPolicy:
+    config = services().config
+    return pc.ApprovalPolicy(expire_hours=config.approvals.expire_hours, minimum_years=config.retention.minimum_years)
+
+
+def _outcome(result: four_eyes.Outcome) -> tuple[Response, int]:
+    """200 with the entry when everything applied; 202 with the proposal when part of it awaits approval."""
+    body: dict[str, Any] = {"item": result.changed.view, "retention_moved": result.changed.retention_moved}
+    if result.pending is None:
+        return jsonify(body), 200
+    body["pending"] = result.pending
+    return jsonify(body), 202
+
+
+def expire_pending() -> None:
+    """Lapsed proposals are closed (and audited) in a transaction of their own, whatever the request does next."""
+    in_transaction(pc.expire_due)
+
+
 # -- business types and products -----------------------------------------------------------------
 
 
@@ -98,13 +123,17 @@ def product_types() -> ResponseReturnValue:
 @bp.post("/product-types")
 def create_product_type() -> ResponseReturnValue:
     data = _body(ProductTypeCreate)
-    return _changed(in_transaction(lambda db: cat.create_product_type(db, _actor(), data)), 201)
+    minimum = approval_policy().minimum_years
+    return _changed(in_transaction(lambda db: cat.create_product_type(db, _actor(), data, minimum_years=minimum)), 201)
 
 
 @bp.patch("/product-types/<code>")
 def edit_product_type(code: str) -> ResponseReturnValue:
     data = _body(ProductTypeEdit)
-    return _changed(in_transaction(lambda db: cat.edit_product_type(db, services().store, _actor(), code, data)))
+    policy = approval_policy()
+    return _outcome(
+        in_transaction(lambda db: four_eyes.edit_product_type(db, services().store, _actor(), code, data, policy))
+    )
 
 
 @bp.get("/products")
@@ -145,7 +174,8 @@ def enrol_branch() -> ResponseReturnValue:
 @bp.patch("/branches/<code>")
 def edit_branch(code: str) -> ResponseReturnValue:
     data = _body(BranchEdit)
-    return _changed(in_transaction(lambda db: org.edit_branch(db, _actor(), code, data)))
+    policy = approval_policy()
+    return _outcome(in_transaction(lambda db: four_eyes.edit_branch(db, _actor(), code, data, policy)))
 
 
 @bp.post("/branches/<code>/secret")
@@ -205,15 +235,42 @@ def create_user() -> ResponseReturnValue:
 @bp.patch("/users/<username>")
 def edit_user(username: str) -> ResponseReturnValue:
     data = _body(UserEdit)
-    return _changed(in_transaction(lambda db: org.edit_user(db, _actor(), username, data)))
+    policy = approval_policy()
+    return _outcome(in_transaction(lambda db: four_eyes.edit_user(db, _actor(), username, data, policy)))
 
 
 @bp.post("/users/<username>/password")
 def reset_password(username: str) -> ResponseReturnValue:
     data = _body(PasswordReset)
-    return _changed(in_transaction(lambda db: org.reset_user_password(db, _actor(), username, data.password)))
+    policy = approval_policy()
+    return _outcome(in_transaction(lambda db: four_eyes.reset_password(db, _actor(), username, data.password, policy)))
 
 
 @bp.post("/users/<username>/unlock")
 def unlock(username: str) -> ResponseReturnValue:
     return _changed(in_transaction(lambda db: org.unlock_user(db, _actor(), username)))
+
+
+# -- four eyes ------------------------------------------------------------------------------------
+
+
+@bp.get("/pending-changes")
+def pending_changes() -> ResponseReturnValue:
+    return jsonify(items=in_transaction(pc.list_pending))
+
+
+@bp.post("/pending-changes/<int:change_id>/approve")
+def approve_change(change_id: int) -> ResponseReturnValue:
+    expire_pending()
+    policy = approval_policy()
+    return jsonify(in_transaction(lambda db: four_eyes.approve(db, services().store, _actor(), change_id, policy)))
+
+
+@bp.post("/pending-changes/<int:change_id>/reject")
+def reject_change(change_id: int) -> ResponseReturnValue:
+    data = request.get_json(silent=True)
+    note = data.get("note", "") if isinstance(data, dict) else ""
+    if not isinstance(note, str):
+        raise CatalogueError("must be text", 400, "note")
+    expire_pending()
+    return jsonify(change=in_transaction(lambda db: pc.reject(db, _actor(), change_id, note)))

@@ -14,7 +14,9 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from center_platform.admin import catalogue as cat
+from center_platform.admin import four_eyes
 from center_platform.admin import organisation as org
+from center_platform.admin import pending_changes as pc
 from center_platform.admin.catalogue import CatalogueError, Changed
 from center_platform.admin.catalogue_input import (
     BranchCreate,
@@ -30,8 +32,9 @@ from center_platform.admin.catalogue_input import (
     UserCreate,
     UserEdit,
 )
+from center_platform.retention.minimum import types_below_minimum
 from center_platform.web import services
-from center_platform.web.catalogue_api import in_transaction, parse
+from center_platform.web.catalogue_api import approval_policy, expire_pending, in_transaction, parse
 from center_platform.web.roles import ROLES
 from center_platform.web.user_auth import csrf_token
 from storage.contract.roles import STAFF_ROLES
@@ -59,7 +62,7 @@ class Kind:
     edit_model: type[BaseModel]
     list_fn: Callable[[Any], list[dict[str, Any]]]
     create_fn: Callable[[Any, str, Any], Any]
-    edit_fn: Callable[[Any, str, str, Any], Changed]
+    edit_fn: Callable[[Any, str, str, Any], Changed | four_eyes.Outcome]
 
 
 RISK = ("R1", "R2", "R3", "R4", "R5")
@@ -81,8 +84,20 @@ _PRODUCT = (
 )
 
 
-def _edit_type(db: Any, actor: str, key: str, data: Any) -> Changed:
-    return cat.edit_product_type(db, services().store, actor, key, data)
+def _create_type(db: Any, actor: str, data: Any) -> Changed:
+    return cat.create_product_type(db, actor, data, minimum_years=approval_policy().minimum_years)
+
+
+def _edit_type(db: Any, actor: str, key: str, data: Any) -> four_eyes.Outcome:
+    return four_eyes.edit_product_type(db, services().store, actor, key, data, approval_policy())
+
+
+def _edit_branch(db: Any, actor: str, key: str, data: Any) -> four_eyes.Outcome:
+    return four_eyes.edit_branch(db, actor, key, data, approval_policy())
+
+
+def _edit_user(db: Any, actor: str, key: str, data: Any) -> four_eyes.Outcome:
+    return four_eyes.edit_user(db, actor, key, data, approval_policy())
 
 
 def _edit_product(db: Any, actor: str, key: str, data: Any) -> Changed:
@@ -107,7 +122,7 @@ KINDS: dict[str, Kind] = {
         ProductTypeCreate,
         ProductTypeEdit,
         cat.list_product_types,
-        cat.create_product_type,
+        _create_type,
         _edit_type,
     ),
     "products": Kind(
@@ -158,7 +173,7 @@ KINDS: dict[str, Kind] = {
         BranchEdit,
         org.list_branches,
         org.enrol_branch,
-        org.edit_branch,
+        _edit_branch,
     ),
     "staff": Kind(
         "网点员工 Branch staff",
@@ -218,7 +233,7 @@ KINDS: dict[str, Kind] = {
         UserEdit,
         org.list_users,
         org.create_user,
-        org.edit_user,
+        _edit_user,
     ),
 }
 
@@ -251,14 +266,34 @@ def _kind(kind: str) -> Kind:
 
 def _render(kind: str, status: int = 200, **extra: Any) -> ResponseReturnValue:
     k = _kind(kind)
+    minimum = approval_policy().minimum_years
     with services().sessions() as db:
         items = k.list_fn(db)
+        below = types_below_minimum(db, minimum) if kind == "product-types" else []
+    pending = in_transaction(pc.list_pending)  # "待复核 Pending approval" on every list page
     return render_template(
-        "catalogue.html", kind=kind, k=k, kinds=KINDS, items=items, user=g.user, csrf=csrf_token(), **extra
+        "catalogue.html",
+        kind=kind,
+        k=k,
+        kinds=KINDS,
+        items=items,
+        user=g.user,
+        csrf=csrf_token(),
+        pending=pending,
+        below_minimum=below,
+        **extra,
     ), status
 
 
-def _done(message: str, result: Changed | None) -> None:
+def _done(message: str, result: Changed | four_eyes.Outcome | None) -> None:
+    if isinstance(result, four_eyes.Outcome):
+        if result.pending is not None:
+            c = result.pending
+            flash(
+                f"{c['kind_label']} 的变更已提交复核(#{c['id']}),须另一名系统管理员复核后生效;见下方“待复核” / "
+                f"submitted for approval (#{c['id']}): it applies once another system admin approves it"
+            )
+        result = result.changed
     moved = result.retention_moved if result else 0
     flash(message + (f";{moved} 段录像保存期已顺延 retention moved for {moved} recordings" if moved else ""))
 
@@ -337,10 +372,14 @@ def rotate_secret(key: str) -> ResponseReturnValue:
 def reset_password(key: str) -> ResponseReturnValue:
     try:
         data = parse(PasswordReset, {"password": request.form.get("password", "")})
-        in_transaction(lambda db: org.reset_user_password(db, g.user.username, key, data.password))
+        policy = approval_policy()
+        outcome = in_transaction(lambda db: four_eyes.reset_password(db, g.user.username, key, data.password, policy))
     except CatalogueError as exc:
         return edit_page("users", key, error=str(exc), status=exc.status)
-    _done(f"{key} 密码已重置 password reset", None)
+    _done(
+        f"{key} 密码重置已提交 password reset submitted" if outcome.pending else f"{key} 密码已重置 password reset",
+        outcome,
+    )
     return redirect(url_for("catalogue_ui.listing", kind="users"))
 
 
@@ -352,3 +391,31 @@ def unlock(key: str) -> ResponseReturnValue:
         return _render("users", exc.status, error=str(exc))
     _done(f"{key} 已解锁 unlocked", None)
     return redirect(url_for("catalogue_ui.listing", kind="users"))
+
+
+@bp.post("/pending-changes/<int:change_id>/approve")
+def approve_change(change_id: int) -> ResponseReturnValue:
+    expire_pending()
+    policy = approval_policy()
+    try:
+        done = in_transaction(lambda db: four_eyes.approve(db, services().store, g.user.username, change_id, policy))
+    except CatalogueError as exc:
+        return _render("products", exc.status, error=str(exc))
+    moved = int(done.get("retention_moved", 0))
+    flash(
+        f"变更 #{change_id} 已复核并生效 approved and applied"
+        + (f";{moved} 段录像保存期已顺延 retention moved for {moved} recordings" if moved else "")
+    )
+    return redirect(url_for("catalogue_ui.listing", kind="products"))
+
+
+@bp.post("/pending-changes/<int:change_id>/reject")
+def reject_change(change_id: int) -> ResponseReturnValue:
+    expire_pending()
+    note = request.form.get("note", "")
+    try:
+        in_transaction(lambda db: pc.reject(db, g.user.username, change_id, note))
+    except CatalogueError as exc:
+        return _render("products", exc.status, error=str(exc))
+    flash(f"变更 #{change_id} 已驳回 rejected")
+    return redirect(url_for("catalogue_ui.listing", kind="products"))

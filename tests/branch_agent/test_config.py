@@ -18,7 +18,7 @@ def test_example_and_compose_configs_load() -> None:
     cfg = load_branch_config(REPO / "configs" / "branch.example.toml")
     assert [c.code for c in cfg.counters] == ["C01"]
     assert cfg.counters[0].desk.width == 720 and cfg.counters[0].desk.height == 576
-    assert load_branch_config(REPO / "configs" / "compose" / "branch.toml").center.url == "http://center:8700"
+    assert load_branch_config(REPO / "configs" / "compose" / "branch.toml").center.url == "https://center-tls:8443"
     assert load_center_config(REPO / "configs" / "compose" / "center.toml").storage.mode == "external"
 
 

@@ -11,7 +11,8 @@ What is checked:
      (RFC 8032, implemented below so that nothing needs installing);
   4. the manifest chain: previous_manifest.json (when included) hashes to this manifest's
      prev_manifest_sha256, next_manifest.json (when included) names this manifest's hash, and both
-     are signed by the same branch key;
+     are signed by the branch: by the same key, or, when the branch's key was replaced between them,
+     by the key branch_keys.json lists under the key id the neighbour names;
   5. every audit row's hash is recomputed from its content and its prev_hash, and rows that were
      consecutive in the center's trail link to each other.
 """
@@ -212,6 +213,27 @@ def _branch_key(folder):
         return None
 
 
+def _neighbour_key(folder, neighbour, own_key):
+    """The branch key a neighbouring manifest names: this clip's key, or another version in branch_keys.json."""
+    sig = neighbour.get("signature") if isinstance(neighbour, dict) else None
+    key_id = sig.get("key_id") if isinstance(sig, dict) else None
+    if own_key is not None and key_id == hashlib.sha256(own_key).hexdigest()[:16]:
+        return own_key
+    try:
+        with open(os.path.join(folder, "branch_keys.json"), encoding="ascii") as fh:
+            versions = json.load(fh)
+    except (OSError, ValueError):
+        return own_key
+    for version in versions if isinstance(versions, list) else []:
+        try:
+            raw = base64.b64decode(str(version.get("public_key", "")), validate=True)
+        except (ValueError, AttributeError):
+            continue
+        if hashlib.sha256(raw).hexdigest()[:16] == key_id:
+            return raw
+    return own_key
+
+
 def _signed_by(manifest, public_key) -> bool:
     sig = manifest.get("signature")
     if not isinstance(sig, dict) or sig.get("algorithm") != "ed25519":
@@ -279,8 +301,9 @@ def check_chain(folder, manifest, report):
                 "chain: next manifest names this manifest",
                 "it names %s, this manifest hashes to %s" % (named, own_hash),
             )
+        key = _neighbour_key(folder, neighbour, public_key)
         report.check(
-            isinstance(neighbour, dict) and public_key is not None and _signed_by(neighbour, public_key),
+            isinstance(neighbour, dict) and key is not None and _signed_by(neighbour, key),
             "chain: %s manifest signed by the branch key" % relation,
             "signature does not verify",
         )
@@ -351,6 +374,8 @@ def main(argv) -> int:
     listed = check_sums(folder, report)
     for required in ("manifest.json", "branch_public_key.txt", "audit.jsonl"):
         report.check(required in listed, "SHA256SUMS covers " + required, "not listed")
+    if os.path.isfile(os.path.join(folder, "branch_keys.json")):
+        report.check("branch_keys.json" in listed, "SHA256SUMS covers branch_keys.json", "not listed")
     manifest = load_manifest(folder, report)
     if manifest is not None:
         report.check("%s.mp4" % manifest.get("clip_id") in listed, "SHA256SUMS covers the clip", "not listed")

@@ -23,8 +23,16 @@ from branch_agent.db.models import (
     UploadTransition,
 )
 from branch_agent.spool.purge_policy import purge_verified_clips
+from storage.contract import routes
+from storage.contract.reply_signing import ReplyReceipt
 
 NOW = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
+
+
+def _receipt(clip_id: str) -> str:
+    """The center's signed answer that it verified the clip, as the uploader keeps it."""
+    body = json.dumps({"clip_id": clip_id, "state": "verified", "reason": "", "retain_until": None})
+    return ReplyReceipt("POST", routes.upload_complete(clip_id), 200, 1, "n" * 32, body, "0" * 64).to_json()
 
 
 def _clip(
@@ -33,6 +41,7 @@ def _clip(
     media = spool / f"{name}.mp4"
     media.write_bytes(b"\0" * 1000)
     return Clip(
+        verification_receipt=_receipt(name.ljust(32, "0")) if verified else None,
         clip_id=name.ljust(32, "0"),
         counter_code="C01",
         staff_code="1000001",

@@ -64,8 +64,9 @@ def _closed_port() -> int:
 def write_config(tmp_path: Path, counter_ui: str | None = None) -> Path:
     text = (REPO / "configs" / "branch.example.toml").read_text(encoding="utf-8")
     text = text.replace('data_dir = "../var/branch"', f'data_dir = "{tmp_path / "data"}"')
-    # Nothing listens there: uploads fail fast instead of reaching someone's running demo.
-    text = text.replace('url = "http://127.0.0.1:8700"', f'url = "http://127.0.0.1:{_closed_port()}"')
+    # Nothing listens there: uploads fail fast instead of reaching someone's running demo (or the
+    # example's https center). Plain http is allowed to loopback only.
+    text = text.replace('url = "https://center.bank.example:8443"', f'url = "http://127.0.0.1:{_closed_port()}"')
     text = text.replace("timeout_s = 30", "timeout_s = 2")
     text = text.replace('preset = "veryfast"', 'preset = "ultrafast"')  # the machine is shared: spare CPU
     if counter_ui is not None:

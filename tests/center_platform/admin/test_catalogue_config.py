@@ -9,6 +9,7 @@ from sqlalchemy import select
 from center_platform.db.models import AuditEvent, Branch, Staff
 from storage.contract.passwords import check_password
 from storage.signing import SigningKey
+from tests.center_platform.admin.test_four_eyes import SECOND_ADMIN, _second_admin
 from tests.center_platform.archive_rig import BRANCH_CODE, ArchiveRig, archive_rig, signed_branch_request  # noqa: F401
 
 
@@ -330,7 +331,8 @@ def test_moving_a_products_maturity_extends_its_recordings_retention(archive_rig
         and json.loads(edit.detail)["retention_moved"] == 1
     )
 
-    # A longer rule for the whole type (maturity 2027-01-31 + 8 years) moves it again; the page says how many moved.
+    # A longer rule for the whole type (maturity 2027-01-31 + 8 years) moves it again once a second
+    # system admin approves it (four eyes); the page says how many moved.
     csrf = admin.environ_base["HTTP_X_CSRF_TOKEN"]
     r = admin.post(
         "/admin/product-types/FIXED",
@@ -343,6 +345,15 @@ def test_moving_a_products_maturity_extends_its_recordings_retention(archive_rig
             "years_after_redemption": "2",
             "years_after_dispute": "2",
         },
+        follow_redirects=True,
+    )
+    assert r.status_code == 200 and "submitted for approval" in r.text
+    [change] = admin.get("/api/admin/pending-changes").get_json()["items"]
+    _second_admin(archive_rig)
+    second = archive_rig.login(SECOND_ADMIN)
+    r = second.post(
+        f"/admin/pending-changes/{change['id']}/approve",
+        data={"csrf_token": second.environ_base["HTTP_X_CSRF_TOKEN"]},
         follow_redirects=True,
     )
     assert r.status_code == 200 and "1 段录像保存期已顺延" in r.text
