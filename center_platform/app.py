@@ -51,7 +51,10 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     app.config.update(
         SECRET_KEY=config.secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
+        # Lax: the cookie goes along when a user follows a link here, never with another site's POST
+        # (which the CSRF token refuses anyway). Secure: HTTPS only, as production should be.
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.security.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=config.security.session_idle_minutes),
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,
         JSON_AS_ASCII=False,
@@ -69,6 +72,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         catalogue_api,
         catalogue_ui,
         export_api,
+        hardening,
         health,
         heartbeat_api,
         ledger_api,
@@ -86,6 +90,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         ui,
     )
 
+    hardening.install(app, config.security)  # security headers, sign-in throttle, bounds on exports and completions
     blueprints = (
         access_guard.bp,  # first: it refuses whatever `roles` does not grant, before any other handler runs
         health.bp,

@@ -58,6 +58,16 @@ class SecuritySection(StrictSection):
     session_idle_minutes: int = Field(default=30, ge=1, le=480)
     lockout_failures: int = Field(default=5, ge=1, le=20)
     lockout_minutes: int = Field(default=15, ge=1, le=1440)
+    # The session cookie only over HTTPS: false for the embedded demo over http, true in production.
+    secure_cookies: bool = False
+    # Failed sign-ins counted per window from one address for one user name, and from one address for
+    # all names; beyond either the address gets 429 until the window ends (one audit line per burst).
+    login_window_s: int = Field(default=300, ge=10, le=86_400)
+    login_failures_per_account: int = Field(default=10, ge=1, le=1000)
+    login_failures_per_address: int = Field(default=50, ge=1, le=100_000)
+    # Evidence exports and upload completions (each reads a whole clip) at once; more get 503 with Retry-After.
+    max_concurrent_exports: int = Field(default=2, ge=1, le=64)
+    max_concurrent_completions: int = Field(default=2, ge=1, le=64)
 
 
 class ExpirySection(StrictSection):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from branch_agent.counter.session import SessionError
 from branch_agent.services import BranchServices
+from storage.web_headers import add_security_headers
 
 # Chinese first, English second, for errors raised without their own description.
 _STATUS_TEXT = {
@@ -30,12 +31,6 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
     code = exc.code or 500
     default = exc.description == type(exc).description
     return jsonify(error=_STATUS_TEXT.get(code, exc.name) if default else exc.description), code
-
-
-def _no_framing(resp: Response) -> Response:
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return resp
 
 
 def create_app(services: BranchServices, secret_key: str) -> Flask:
@@ -65,5 +60,5 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
         app.register_blueprint(bp)
     app.register_error_handler(SessionError, _session_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.after_request(_no_framing)
+    app.after_request(add_security_headers)  # no framing, no sniffing, no script or style but the agent's own
     return app

@@ -6,7 +6,9 @@ from flask import Blueprint, Response, jsonify, request, session
 from flask.typing import ResponseReturnValue
 
 from branch_agent.web.staff_auth import (
+    PASSWORD_MAX,
     STAFF_CODE,
+    STAFF_CODE_MAX,
     AccountLocked,
     LoginRefused,
     audit_malformed_login,
@@ -24,8 +26,17 @@ def _whoami() -> Response:
 
 @bp.post("/session")
 def sign_in() -> ResponseReturnValue:
-    data = request.get_json(silent=True) or {}
+    data = request.get_json(silent=True)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return jsonify(error="请求格式有误 / the body must be a JSON object with staff_code and password"), 400
     code, password = str(data.get("staff_code", "")).strip(), str(data.get("password", ""))
+    # Refused before anything is looked up or audited: no staff code or password is this long.
+    if len(code) > STAFF_CODE_MAX:
+        return jsonify(error=f"员工号过长 / the staff code is longer than {STAFF_CODE_MAX} characters"), 400
+    if len(password) > PASSWORD_MAX:
+        return jsonify(error=f"密码过长 / the password is longer than {PASSWORD_MAX} characters"), 400
     if not STAFF_CODE.fullmatch(code):
         audit_malformed_login(code)
         return jsonify(

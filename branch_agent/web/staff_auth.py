@@ -1,10 +1,13 @@
 """Counter sign-in with staff code and password: persistent lockout, idle timeout, the session's CSRF token.
 
 Who may use which route is `roles`; the access guard applies it with `signed_in` and `csrf_matches`.
+A session lasts only while the synced staff record it began with does: a staff member the last sync
+removed, gave another role or a new password loses access at the next request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -19,10 +22,13 @@ from branch_agent.services import BranchServices
 from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.web import services
 from branch_agent.web.roles import COUNTER_ROLES
-from storage.contract.passwords import check_password, hash_password
+from storage.contract.passwords import UNKNOWN_ACCOUNT_HASH, check_password
 from storage.database import utcnow
 
 STAFF_CODE = re.compile(r"^[0-9]{7}$")
+# Longer input is refused (400) before anything is looked up or written.
+STAFF_CODE_MAX = 64
+PASSWORD_MAX = 1024
 
 
 class LoginRefused(Exception):
@@ -37,17 +43,6 @@ class AccountLocked(LoginRefused):
     def __init__(self, message: str, locked_until: datetime) -> None:
         super().__init__(message)
         self.locked_until = locked_until
-
-
-_dummy_hash: str | None = None
-
-
-def _burn_password_check(password: str) -> None:
-    """Hashes anyway for unknown codes, so response time does not tell which codes exist."""
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = hash_password(secrets.token_urlsafe(16))
-    check_password(password, _dummy_hash)
 
 
 def _locked_message(svc: BranchServices, until: datetime) -> str:
@@ -82,9 +77,9 @@ def _login_once(staff_code: str, password: str) -> SyncedStaff:
             db.commit()
             raise AccountLocked(_locked_message(svc, state.locked_until), state.locked_until)
         staff = db.execute(select(SyncedStaff).where(SyncedStaff.code == staff_code)).scalar_one_or_none()
-        if staff is None:
-            _burn_password_check(password)
-        if staff is None or not check_password(password, staff.password_hash):
+        # One scrypt whatever the code: an unknown code takes as long as a wrong password.
+        password_ok = check_password(password, staff.password_hash if staff is not None else UNKNOWN_ACCOUNT_HASH)
+        if staff is None or not password_ok:
             if state is None:
                 state = StaffLoginState(staff_code=staff_code, consecutive_failures=0)
                 db.add(state)
@@ -115,8 +110,20 @@ def _login_once(staff_code: str, password: str) -> SyncedStaff:
         audit_local(db, staff_code, "login", "counter", {"role": staff.role, "ip": request.remote_addr or ""})
         db.commit()
     session.clear()
-    session.update(staff=staff.code, role=staff.role, name=staff.name, csrf=secrets.token_urlsafe(24), seen=time.time())
+    session.update(
+        staff=staff.code,
+        role=staff.role,
+        name=staff.name,
+        csrf=secrets.token_urlsafe(24),
+        seen=time.time(),
+        pw=_password_mark(staff.password_hash),
+    )
     return staff
+
+
+def _password_mark(password_hash: str) -> str:
+    """Which password the session began with, without putting the hash in the (signed, readable) cookie."""
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
 
 
 def audit_malformed_login(staff_code: str) -> None:
@@ -136,11 +143,24 @@ def logout() -> None:
 
 
 def signed_in() -> bool:
-    """True for a live session (and refreshes nothing); an idle-expired one is cleared."""
+    """True for a live session (and refreshes nothing); one idle too long, or whose staff member the sync
+    removed, re-roled or gave a new password, is cleared."""
     if "staff" not in session:
         return False
-    idle_s = services().config.counter_ui.idle_timeout_minutes * 60
+    svc = services()
+    idle_s = svc.config.counter_ui.idle_timeout_minutes * 60
     if time.time() - float(session.get("seen", 0)) > idle_s:
+        session.clear()
+        return False
+    # The synced record is read again on every request: the sync replaces the staff list whole.
+    with svc.sessions() as db:
+        staff = db.execute(select(SyncedStaff).where(SyncedStaff.code == str(session["staff"]))).scalar_one_or_none()
+        valid = (
+            staff is not None
+            and staff.role == session.get("role")
+            and _password_mark(staff.password_hash) == session.get("pw")
+        )
+    if not valid:
         session.clear()
         return False
     return True

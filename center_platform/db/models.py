@@ -18,9 +18,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NO_VALUE
 
 from storage.contract.roles import StaffRole
 from storage.database import UtcDateTime, utcnow
@@ -94,6 +96,20 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A session is valid only while this is what it was when it began (web.user_auth): signing out, a
+    # new password, a new role or branch and (de)activation move it on, ending every session at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+def _end_user_sessions(target: User, value: object, oldvalue: object, _initiator: object) -> None:
+    """Whoever changes these through the ORM (admin pages, API, CLI) ends the user's sessions."""
+    if oldvalue is NO_VALUE or value == oldvalue:
+        return  # a new user, or the same value again
+    target.session_generation = (target.session_generation or 0) + 1
+
+
+for _attribute in (User.password_hash, User.role, User.branch_id, User.active):
+    event.listen(_attribute, "set", _end_user_sessions, active_history=True)
 
 
 class ProductType(Base):

@@ -19,6 +19,7 @@ from center_platform.audit.anchor import stored_checkpoints
 from center_platform.audit.query import DELETION_CERTIFICATE, AuditFilter, AuditPage, audit_page, row_json
 from center_platform.web import services
 from center_platform.web.user_auth import CurrentUser
+from storage.ascii_numbers import whole_number
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
 _KEYS = {"from", "to", "action", "actor", "target", "offset", "limit"}
@@ -49,9 +50,10 @@ def _int(args: Mapping[str, str], name: str, default: int, low: int, high: int) 
     raw = args.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = whole_number(raw)
+    if value is None or not low <= value <= high:
         raise BadAuditQuery(f"{name} must be a whole number from {low} to {high}")
-    return int(raw)
+    return value
 
 
 def filter_from_args(args: Mapping[str, str]) -> tuple[AuditFilter, int, int]:
@@ -120,7 +122,7 @@ def certificates() -> ResponseReturnValue:
     return _page_json(read_trail(g.user, certificate_filter(f), offset, limit, "certificates"))
 
 
-@bp.get("/verify")
+@bp.post("/verify")  # it writes to the trail: a POST with the CSRF token, never a link or an image
 def verify() -> ResponseReturnValue:
     result = verify_trail(g.user)
     return jsonify(result)

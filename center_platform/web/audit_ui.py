@@ -21,9 +21,8 @@ from center_platform.web.user_auth import csrf_token
 bp = Blueprint("audit_ui", __name__, url_prefix="/audit")
 
 
-def _page(certificates: bool) -> ResponseReturnValue:
-    args = {k: v for k, v in request.args.items() if k != "verify" and v.strip()}
-    chain: dict[str, Any] | None = verify_trail(g.user) if request.args.get("verify") else None
+def _page(certificates: bool, chain: dict[str, Any] | None = None) -> ResponseReturnValue:
+    args = {k: v for k, v in request.args.items() if v.strip()}
     page: AuditPage | None = None
     error = ""
     try:
@@ -57,3 +56,8 @@ def events() -> ResponseReturnValue:
 @bp.get("/certificates")
 def certificates() -> ResponseReturnValue:
     return _page(certificates=True)
+
+
+@bp.post("/verify")  # the check is audited: a form with the CSRF token runs it, a link cannot
+def verify() -> ResponseReturnValue:
+    return _page(certificates=False, chain=verify_trail(g.user))

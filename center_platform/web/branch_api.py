@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from center_platform.db.models import Branch, Counter, Product, Staff
 from center_platform.ingest.service import IngestRejected
-from center_platform.web import services
+from center_platform.web import hardening, services
 from center_platform.web.branch_auth import require_branch
 from center_platform.web.versioned import versioned_json
 from storage.config_file import describe_validation_error
@@ -160,6 +160,11 @@ def presign(clip_id: str) -> ResponseReturnValue:
 
 @bp.post(routes.UPLOAD_COMPLETE_RULE)
 @require_branch
+@hardening.bounded(  # the archive re-reads and re-hashes the clip: [security] max_concurrent_completions
+    hardening.COMPLETION_SLOTS,
+    "中心正忙于核验其他录像，请稍后再试 / the archive is verifying other clips: try again later",
+    retry_after_s=120,
+)
 def complete(clip_id: str) -> ResponseReturnValue:
     outcome = services().ingest.complete(g.branch_id, _clip(clip_id))
     return jsonify(outcome.model_dump()), (200 if outcome.state == "verified" else 422)

@@ -26,9 +26,9 @@ from storage.contract import request_signing as rs
 P = ParamSpec("P")
 
 
-def _refuse(message: str) -> Response:
+def _refuse(message: str, status: int = 401) -> Response:
     resp = jsonify(error=message)
-    resp.status_code = 401
+    resp.status_code = status
     resp.headers[rs.HEADER_CENTER_TIME] = str(int(time.time()))
     return resp
 
@@ -66,20 +66,21 @@ def require_branch(view: Callable[P, ResponseReturnValue]) -> Callable[P, Respon
         if not (code and ts_text and nonce and given):
             return _refuse("missing request signature headers")
         after_this_request(_sign_reply_for(code, nonce))
-        if not ts_text.isdigit() or not (16 <= len(nonce) <= 64):
-            return _refuse("malformed timestamp or nonce")
+        ts = rs.parse_timestamp(ts_text)
+        if ts is None:
+            return _refuse(f"malformed {rs.HEADER_TIMESTAMP}: the timestamp is whole seconds in ASCII digits", 400)
+        if not (16 <= len(nonce) <= 64):
+            return _refuse("malformed nonce")
         window = svc.config.security.request_window_s
         now = int(time.time())
-        if abs(now - int(ts_text)) > window:
+        if abs(now - ts) > window:
             return _refuse(f"request timestamp is more than {window} s from the center's clock")
         with svc.sessions() as session:
             branch = session.execute(select(Branch).where(Branch.code == code)).scalar_one_or_none()
             if branch is None or not branch.active:
                 return _refuse("unknown or inactive branch")
             path = request.full_path.rstrip("?")
-            expected = rs.compute_signature(
-                branch.api_secret, request.method, path, int(ts_text), nonce, request.get_data()
-            )
+            expected = rs.compute_signature(branch.api_secret, request.method, path, ts, nonce, request.get_data())
             if not rs.signature_matches(expected, given):
                 return _refuse("request signature does not match")
             seen_at = datetime.now(UTC)

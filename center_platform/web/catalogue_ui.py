@@ -37,6 +37,7 @@ from center_platform.web import services
 from center_platform.web.catalogue_api import approval_policy, expire_pending, in_transaction, parse
 from center_platform.web.roles import ROLES
 from center_platform.web.user_auth import csrf_token
+from storage.ascii_numbers import whole_number
 from storage.contract.roles import STAFF_ROLES
 
 bp = Blueprint("catalogue_ui", __name__, url_prefix="/admin")
@@ -252,7 +253,9 @@ def form_data(fields: tuple[Field, ...]) -> dict[str, Any]:
             if f.clearable:
                 out[f.name] = None
         elif f.kind == "int":
-            out[f.name] = int(raw) if raw.strip().lstrip("-").isdigit() else raw
+            # Not ASCII digits ('²', '１'): left as text, which the input model refuses with a clear 400.
+            number = whole_number(raw.strip().removeprefix("-"))
+            out[f.name] = raw if number is None else (-number if raw.strip().startswith("-") else number)
         else:
             out[f.name] = raw
     return out

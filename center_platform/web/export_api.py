@@ -11,7 +11,7 @@ from sqlalchemy import select
 from center_platform.archive.evidence_export import ExportFailed, build_package
 from center_platform.audit import trail as audit
 from center_platform.db.models import Recording
-from center_platform.web import services
+from center_platform.web import hardening, services
 from center_platform.web.user_auth import CurrentUser
 from storage.manifest import is_clip_id
 
@@ -21,6 +21,11 @@ bp = Blueprint("export_api", __name__, url_prefix="/api/recordings")
 
 
 @bp.post("/<clip_id>/export")
+@hardening.bounded(  # each export reads a whole clip from the archive and zips it: [security] max_concurrent_exports
+    hardening.EXPORT_SLOTS,
+    "导出任务已满，请稍后再试 / too many evidence exports at once: try again in a minute",
+    retry_after_s=60,
+)
 def export(clip_id: str) -> ResponseReturnValue:
     user: CurrentUser = g.user
     if not is_clip_id(clip_id):

@@ -24,6 +24,7 @@ from center_platform.db.models import Recording
 from center_platform.web import services
 from center_platform.web.roles import own_branch_only, sees_full_identifiers
 from center_platform.web.user_auth import CurrentUser
+from storage.ascii_numbers import whole_number
 from storage.contract.masking import mask_card_number, mask_id_number
 from storage.manifest import is_clip_id
 from storage.object_store import StorageError
@@ -71,9 +72,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = whole_number(raw)
+    if value is None or not low <= value <= high:
         raise BadQuery(f"{name} must be a whole number from {low} to {high}")
-    return int(raw)
+    return value
 
 
 def filters_from_request(user: CurrentUser) -> SearchFilters:

@@ -34,7 +34,6 @@ PUBLIC_ENDPOINTS: Final = frozenset(
         "health.health",
         "ui.index",
         "ui.login",
-        "ui.logout",
         "session_api.login",
         "branch_api.center_time",
     }
@@ -67,7 +66,9 @@ BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
 }
 
 ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
+    # Signing out needs a session and its CSRF token: another site's form cannot sign anyone out.
     "session_api.logout": frozenset(ROLES),
+    "ui.logout": frozenset(ROLES),
     "ui.recordings": SEARCHERS,
     "ui.player": SEARCHERS,
 }

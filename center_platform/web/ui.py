@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+import unicodedata
+from urllib.parse import unquote, urlsplit
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -12,7 +15,17 @@ from center_platform.retention.disputes import disputes_of
 from center_platform.web import services
 from center_platform.web.recordings_api import BadQuery, filters_from_request, recording_for, run_search
 from center_platform.web.roles import landing_page, may
-from center_platform.web.user_auth import LoginFailed, authenticate, csrf_token, current_user, start_session
+from center_platform.web.user_auth import (
+    LoginFailed,
+    LoginInvalid,
+    LoginThrottled,
+    csrf_token,
+    current_user,
+    end_sessions,
+    sign_in,
+    start_session,
+)
+from storage.ascii_numbers import whole_number
 
 bp = Blueprint("ui", __name__)
 
@@ -28,24 +41,47 @@ def index() -> ResponseReturnValue:
     return redirect(home_for(user.role) if user else url_for("ui.login"))
 
 
+def same_site_path(target: str) -> str | None:
+    """`target` if it is a path on this site, else None: no scheme or host, nothing a browser would read
+    as one ('//host', '/\\host', '/<tab>/host'), also once percent-decoded, however often encoded."""
+    if not target or len(target) > 2048:
+        return None
+    decoded = target
+    for _ in range(4):
+        decoded = unquote(decoded)
+    for text in (target, decoded):
+        if not text.startswith("/") or text.startswith("//") or "\\" in text:
+            return None
+        if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in text):
+            return None
+        parts = urlsplit(text)
+        if parts.scheme or parts.netloc:
+            return None
+    return target
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    error = ""
+    error, status = "", 200
+    headers: dict[str, str] = {}
     if request.method == "POST":
         try:
-            user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+            user = sign_in(request.form.get("username", ""), request.form.get("password", ""))
+        except LoginInvalid as exc:
+            error, status = str(exc), 400
+        except LoginThrottled as exc:
+            error, status, headers = str(exc), 429, {"Retry-After": str(exc.retry_after_s)}
         except LoginFailed as exc:
-            error = str(exc)
+            error, status = str(exc), 401
         else:
             start_session(user)
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//") else home_for(user.role))
-    return render_template("login.html", error=error), (401 if error else 200)
+            return redirect(same_site_path(request.args.get("next", "")) or home_for(user.role))
+    return render_template("login.html", error=error), status, headers
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    session.clear()
+    end_sessions()
     return redirect(url_for("ui.login"))
 
 
@@ -58,10 +94,10 @@ def recordings() -> ResponseReturnValue:
     page = None
     try:
         f = filters_from_request(g.user)
-        raw_offset = request.args.get("offset", "") or "0"
-        if not raw_offset.isdigit():
+        offset = whole_number(request.args.get("offset", "") or "0")
+        if offset is None:
             raise BadQuery("offset must be a whole number")
-        page = run_search(g.user, f, int(raw_offset), PAGE_SIZE)
+        page = run_search(g.user, f, offset, PAGE_SIZE)
     except BadQuery as exc:
         error = str(exc)
     with services().sessions() as db:

@@ -12,6 +12,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from storage.ascii_numbers import whole_number
+
 HEADER_BRANCH = "X-DR-Branch"
 HEADER_TIMESTAMP = "X-DR-Timestamp"
 HEADER_NONCE = "X-DR-Nonce"
@@ -33,6 +35,11 @@ class SignedHeaders:
             HEADER_NONCE: self.nonce,
             HEADER_SIGNATURE: self.signature,
         }
+
+
+def parse_timestamp(text: str) -> int | None:
+    """The X-DR-Timestamp header's seconds since the epoch: ASCII digits only, else None."""
+    return whole_number(text, max_digits=12)
 
 
 def string_to_sign(method: str, path_with_query: str, timestamp: int, nonce: str, body: bytes) -> bytes:

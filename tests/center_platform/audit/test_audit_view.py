@@ -115,21 +115,41 @@ def test_deletion_certificates_have_their_own_list(archive_rig: ArchiveRig) -> N
 
 def test_chain_verification_on_the_page_catches_an_edited_row(archive_rig: ArchiveRig) -> None:
     auditor = archive_rig.login("auditor")
-    assert auditor.get("/api/audit/verify").get_json() == {"intact": True, "problems": []}
-    page = auditor.get("/audit?verify=1")
+    assert auditor.post("/api/audit/verify").get_json() == {"intact": True, "problems": []}
+    page = auditor.post("/audit/verify")
     assert page.status_code == 200 and 'data-intact="true"' in page.text
     with archive_rig.sessions() as db:
         first = db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().first()
         assert first is not None
         db.execute(update(AuditEvent).where(AuditEvent.id == first.id).values(actor="someone-else"))
         db.commit()
-    result = auditor.get("/api/audit/verify").get_json()
+    result = auditor.post("/api/audit/verify").get_json()
     assert (
         result["intact"] is False
         and result["problems"][0]["event_id"] == first.id
         and "edited" in result["problems"][0]["problem"]
     )
-    assert 'data-intact="false"' in auditor.get("/audit?verify=1").text
+    assert 'data-intact="false"' in auditor.post("/audit/verify").text
+
+
+def test_verifying_the_chain_writes_to_the_trail_only_by_post_with_the_csrf_token(archive_rig: ArchiveRig) -> None:
+    auditor = archive_rig.login("auditor")
+
+    def verified() -> int:
+        with archive_rig.sessions() as db:
+            return len(db.execute(select(AuditEvent).where(AuditEvent.action == "audit.verified")).scalars().all())
+
+    assert auditor.get("/api/audit/verify").status_code == 405  # a link or an image cannot make it write
+    assert auditor.get("/audit?verify=1").status_code == 400  # no longer a way to run the check
+    assert verified() == 0
+    token = auditor.environ_base.pop("HTTP_X_CSRF_TOKEN")
+    assert auditor.post("/api/audit/verify").status_code == 403
+    assert auditor.post("/audit/verify").status_code == 403
+    assert verified() == 0
+    page = auditor.get("/audit")
+    assert 'action="/audit/verify"' in page.text and f'value="{token}"' in page.text  # the page's button posts
+    assert auditor.post("/audit/verify", data={"csrf_token": token}).status_code == 200
+    assert verified() == 1
 
 
 @pytest.mark.parametrize("tamper", ["edit", "remove"])

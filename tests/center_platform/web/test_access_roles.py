@@ -66,7 +66,7 @@ def test_a_route_without_an_access_rule_is_refused_even_when_signed_in(archive_r
 def test_each_role_reaches_exactly_its_part(archive_rig: ArchiveRig) -> None:
     app = archive_rig.app
     paths = {r.endpoint: r.rule for r in app.url_map.iter_rules()}
-    logout = {"session_api.logout"}
+    logout = {"session_api.logout", "ui.logout"}
 
     def under(endpoints: set[str], *prefixes: str) -> set[str]:
         return {e for e in endpoints if paths[e].startswith(prefixes)}
