@@ -338,18 +338,6 @@ class ObjectStore:
             raise StorageError(f"reading object head failed: {_error_text(exc)}") from exc
         return _object_info(key, resp)
 
-    def list_keys(self, prefix: str, start_after: str = "", limit: int = 1000) -> list[str]:
-        """Up to `limit` current keys under `prefix`, in key order, after `start_after`."""
-        resp = self._call(
-            "listing objects",
-            self._s3.list_objects_v2,
-            Bucket=self.bucket,
-            Prefix=prefix,
-            StartAfter=start_after,
-            MaxKeys=limit,
-        )
-        return [str(item["Key"]) for item in resp.get("Contents", [])]
-
     def key_pages(self, prefix: str, page: int = 1000) -> Iterator[list[str]]:
         """Every current key under `prefix` in the store's listing order, a page of at most `page` keys at a time.
 
@@ -359,14 +347,20 @@ class ObjectStore:
         """
         token = ""
         while True:
-            kwargs: dict[str, object] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page}
-            if token:
-                kwargs["ContinuationToken"] = token
-            resp = self._call("listing objects", self._s3.list_objects_v2, **kwargs)
-            yield [str(item["Key"]) for item in resp.get("Contents", [])]
-            if not resp.get("IsTruncated") or not resp.get("NextContinuationToken"):
+            keys, token = self.list_page(prefix, token, page)
+            yield keys
+            if not token:
                 return
-            token = str(resp["NextContinuationToken"])
+
+    def list_page(self, prefix: str, token: str, limit: int) -> tuple[list[str], str]:
+        """One page of current keys under `prefix` and the token that continues after it ("" at the end)."""
+        kwargs: dict[str, object] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if token:
+            kwargs["ContinuationToken"] = token
+        resp = self._call("listing objects", self._s3.list_objects_v2, **kwargs)
+        keys = [str(item["Key"]) for item in resp.get("Contents", [])]
+        more = resp.get("IsTruncated") and resp.get("NextContinuationToken")
+        return keys, str(resp["NextContinuationToken"]) if more else ""
 
     def read_range(self, key: str, version_id: str, start: int, end: int | None, chunk: int = 256 * 1024) -> RangeRead:
         rng = f"bytes={start}-" if end is None else f"bytes={start}-{end}"

@@ -358,6 +358,7 @@ class StoreScrubRun(Base):
     unknown: Mapped[int] = mapped_column(Integer)
     findings_json: Mapped[str] = mapped_column(Text, default="[]")
     last_recording_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    # The store listing's continuation token for the next run ("" = from the first key).
     last_store_key: Mapped[str] = mapped_column(String(300), default="")
 
     @property

@@ -33,7 +33,7 @@ from center_platform.db.models import (
     utcnow,
 )
 from center_platform.retention.events import MANIFEST_SUFFIX
-from storage.object_store import ObjectStore
+from storage.object_store import ObjectStore, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ JOB_NAME = "store-scrub"
 LEASE = timedelta(minutes=30)
 CLIP_PREFIX = "clips/"
 MAX_FINDINGS_KEPT = 200
+MAX_TOKEN = 300  # the column's width; a longer token is not kept and the next run lists from the start
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,20 @@ def _check_hash(store: ObjectStore, rec: Recording) -> ScrubFinding | None:
     return None
 
 
+def _list_page(store: ObjectStore, token: str, limit: int) -> tuple[list[str], str]:
+    """The next page of stored clip keys. By continuation token, kept between runs: SeaweedFS answers
+    StartAfter wrongly in a versioned bucket. A token the store no longer accepts starts again."""
+    if limit <= 0:
+        return [], ""
+    try:
+        return store.list_page(CLIP_PREFIX, token, limit)
+    except StorageError:
+        if not token:
+            raise
+        log.warning("store scrub: the listing's continuation token was refused; starting from the first key")
+        return store.list_page(CLIP_PREFIX, "", limit)
+
+
 def _unknown_objects(db: Session, keys: list[str]) -> list[ScrubFinding]:
     clips = [k for k in keys if not k.endswith(MANIFEST_SUFFIX)]
     if not clips:
@@ -170,7 +185,7 @@ def _scrub(
     with sessions() as db:
         last = _last_run(db)
         after_id = last.last_recording_id if last else 0
-        after_key = last.last_store_key if last else ""
+        listing_token = last.last_store_key if last else ""
         checked = _next_slice(db, after_id, check_count)
         hashed = _random_picks(db, hash_count, rng)
         for rec in checked:
@@ -181,7 +196,7 @@ def _scrub(
             if rec.clip_id not in already and (finding := _check_hash(store, rec)) is not None:
                 report.findings.append(finding)
         report.checked, report.hashed = len(checked), len(hashed)
-        keys = store.list_keys(CLIP_PREFIX, start_after=after_key, limit=list_count) if list_count > 0 else []
+        keys, next_token = _list_page(store, listing_token, list_count)
         report.listed = len(keys)
         report.findings += _unknown_objects(db, keys)
         for f in report.findings:
@@ -199,7 +214,8 @@ def _scrub(
                 findings_json=json.dumps([asdict(f) for f in report.findings[:MAX_FINDINGS_KEPT]], ensure_ascii=False),
                 last_recording_id=checked[-1].id if checked else 0,
                 # A short page means the listing reached the end: the next run starts from the first key.
-                last_store_key=keys[-1] if keys and len(keys) == list_count else "",
+                # Where the next run's listing goes on; "" starts again from the first key.
+                last_store_key=next_token if len(next_token) <= MAX_TOKEN else "",
             )
         )
         db.commit()

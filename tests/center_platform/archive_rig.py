@@ -172,6 +172,8 @@ mode = "external"
 endpoint_url = "{store.url}"
 bucket = "{store.bucket}"
 region = "{store.region}"
+# The test store's bucket is shared with tests that lock objects for seconds: leave its default.
+default_lock_days = 0
 
 [audit]
 checkpoint_prefix = "{self.config.audit.checkpoint_prefix}"

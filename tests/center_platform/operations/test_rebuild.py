@@ -175,8 +175,6 @@ def test_the_catalogue_is_rebuilt_from_the_store(
 
     report_file = tmp_path / "rebuild.json"
     config = rig.write_cli_config(tmp_path / "center.toml", monkeypatch)
-    # The test store's bucket is shared: its default retention is left as it is.
-    config.write_text(config.read_text().replace("[storage]\n", "[storage]\ndefault_lock_days = 0\n"))
     # Pages of two keys: a clip and its manifest fall on different pages too.
     report = run_rebuild(rig.sessions, store, prefix=f"clips/{code}/", verify_hashes=True, page=2)
     assert report.rebuilt == 5 and report.legal_holds == 1 and report.already_present == 0, report.lines()
