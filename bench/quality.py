@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import av
 import cv2
 import numpy as np
 from PIL import Image
@@ -148,15 +149,24 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="length of the clip checked")
     parser.add_argument("--no-live", action="store_true", help="skip the run beside a live recording")
     parser.add_argument("--workdir", type=Path, help="keep the clip here")
+    parser.add_argument(
+        "--clip", type=Path, help="check this clip (e.g. one kept with --workdir) instead of making one"
+    )
     args = parser.parse_args()
     if not FONT.is_file():
         raise SystemExit(f"font {FONT} missing: run scripts/sysdeps.sh")
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        clip = work / "sale.mp4"
-        clip.unlink(missing_ok=True)
-        duration = make_clip(clip, args.minutes * 60)
+        if args.clip is not None:
+            clip = args.clip
+            with av.open(str(clip)) as container:
+                duration = float(container.duration or 0) / av.time_base
+            print(f"clip: {clip} ({duration:.1f} s)")
+        else:
+            clip = work / "sale.mp4"
+            clip.unlink(missing_ok=True)
+            duration = make_clip(clip, args.minutes * 60)
         report, wall, cpu = timed_check(clip)
         m = report.measurements
         print(f"check: verdict {report.verdict}, {len(report.findings)} findings; face {m.face_share}, "

@@ -4,8 +4,9 @@ The check of a 30-minute clip takes a few minutes of one core. It runs in its ow
 (``python -m storage.quality``), at the lowest CPU priority (``nice`` 19 and, on Linux, the idle
 scheduling class, set before the libraries are even loaded) and on one thread for
 every library that would otherwise start one per core (OpenCV, the H.264 decoder, BLAS), so the
-recorder of the next sale keeps both cores whenever it needs them. ``start_quality_check``
-returns at once; ``run_quality_check`` waits for the report.
+recorder of the next sale keeps both cores whenever it needs them; ``pause`` and ``resume`` hold
+it still entirely while a sale is being recorded. ``start_quality_check`` returns at once;
+``run_quality_check`` waits for the report.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +97,17 @@ class QualityCheckProcess:
             )
         self._report = QualityReport.model_validate_json(out)
         return self._report
+
+    def pause(self) -> None:
+        """Stop the check where it is (SIGSTOP), e.g. while the counter records the next sale: even
+        at the lowest priority its decoding and detection share the cores' caches and memory with
+        the recorder's encoder. ``resume`` carries on from there."""
+        if self._popen.poll() is None:
+            self._popen.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._popen.poll() is None:
+            self._popen.send_signal(signal.SIGCONT)
 
     def cancel(self) -> None:
         if self._popen.poll() is None:

@@ -282,6 +282,25 @@ def test_the_check_in_a_low_priority_child_process_gives_the_same_report(good, g
     assert r.model_dump(exclude=same) == good_report.model_dump(exclude=same)
 
 
+def test_a_check_paused_while_a_sale_is_recorded_holds_still_and_then_finishes(good, good_report):
+    job = start_quality_check(good.path, good.policy.for_product(REQUIRED, 8), good.facts(SALE_MARKERS))
+    job.pause()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{job.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "the check did not stop"
+        time.sleep(0.01)
+    cpu = _cpu_ticks(job.pid)
+    time.sleep(0.5)
+    assert job.poll() is None and _cpu_ticks(job.pid) == cpu  # no work while paused
+    job.resume()
+    assert job.wait(timeout_s=120).verdict == good_report.verdict
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime and stime
+
+
 def test_a_check_that_takes_too_long_is_stopped_and_says_so(good):
     with pytest.raises(QualityCheckFailed, match="longer than"):
         run_quality_check(good.path, timeout_s=0.01)
