@@ -42,6 +42,7 @@ from branch_agent.spool.clip_manifest import (
 )
 from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.spool.recovery import close_interrupted
+from branch_agent.spool.replay_index import build_index_quietly
 from storage.manifest import Marker, sha256_file
 from storage.signing import SigningKey
 
@@ -253,6 +254,7 @@ class CounterSession:
             media = Path(db.execute(select(Clip.media_path).where(Clip.clip_id == self._clip_id)).scalar_one())
         # Hashed before the chain is taken: other counters wait on the chain only for the signing.
         media_digest = sha256_file(media)
+        build_index_quietly(media)  # for replay; the file was just read, so this is a few cached header reads
         with self.sessions() as db:
             prev = chain_head(db)
             clip = db.execute(select(Clip).where(Clip.clip_id == self._clip_id)).scalar_one()

@@ -6,15 +6,17 @@ fragment index in the catalogue (`replay_indexes`). Ingest makes the index while
 object; a clip archived before has its index made on its first replay, from one sequential read of
 the object in large chunks.
 
-Every range request that needs the object's bytes is one ranged read from the store, at most
-`max_response_bytes` long (a player asks again for what follows), taken under one of
-`max_concurrent_reads` slots. A slot is held only while the store is read: the web server buffers the
+A range request is answered with at most `max_response_bytes` (a player asks again for what follows).
+The object's bytes are read from the store in aligned blocks, kept for a while (`replay_cache`): a
+player's seek asks for overlapping ranges, and only the first needs the store. Each store read is one
+ranged read, taken under one of `max_concurrent_reads` slots. A slot is held only while the store is read: the web server buffers the
 answer and sends it on to a slow player without a worker. When every slot stays taken for
 `slot_wait_s` the request is refused (`ReplayBusy`, answered 503 with Retry-After).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import OrderedDict
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from center_platform.archive.replay_cache import BlockCache, filling, from_blocks
 from center_platform.db.models import Recording, ReplayIndex
 from center_platform.ingest.keyed_locks import KeyedLocks
 from storage.mp4_index import FragmentIndex, FragmentScanner, Mp4IndexError
@@ -47,6 +50,7 @@ class ReplaySettings:
     max_response_bytes: int = 4 * 1024 * 1024
     slot_wait_s: float = 1.0
     retry_after_s: int = 1
+    cache_bytes: int = 64 * 1024 * 1024  # the object's bytes read most recently, kept for the next requests
 
 
 def index_row(recording: Recording, scanner: FragmentScanner) -> ReplayIndex:
@@ -71,6 +75,8 @@ class ReplayService:
         self._views: OrderedDict[tuple[int, str], VirtualMedia] = OrderedDict()
         self._views_guard = threading.Lock()
         self._in_use = 0
+        self._cache = BlockCache(settings.cache_bytes)
+        self.store_reads = 0  # ranged reads of the store made for players (not counting index builds)
 
     # -- the view ---------------------------------------------------------------------------------
 
@@ -149,19 +155,31 @@ class ReplayService:
         span = view.original_span(answer.start, answer.end)
         if span is None:
             return view.read(answer.start, answer.end, iter(()))
+        first, last = span[0] // self._cache.block, span[1] // self._cache.block
+        kept = self._cache.leading(rec.object_key, rec.version_id, first, last)
+        from_memory = from_blocks(kept, first, self._cache.block, *span)
+        if len(kept) == last - first + 1:
+            return view.read(answer.start, answer.end, from_memory)
+        # One store read from the first block not kept to the end of the range's last block.
+        read_from = (first + len(kept)) * self._cache.block
+        read_to = min((last + 1) * self._cache.block, rec.size) - 1
         self._acquire()
         try:
-            read = self.store.read_range(rec.object_key, rec.version_id, span[0], span[1])
+            read = self.store.read_range(rec.object_key, rec.version_id, read_from, read_to)
+            self.store_reads += 1
         except BaseException:
             self._release()
             raise
-        return self._body(view, answer, read.body, read.close)
+        fresh = filling(self._cache, rec.object_key, rec.version_id, read.body, read_from, rec.size, *span)
+        return self._body(view, answer, itertools.chain(from_memory, fresh), read.close)
 
     def _body(
         self, view: VirtualMedia, answer: RangeAnswer, original: Iterator[bytes], close: Callable[[], None]
     ) -> Iterator[bytes]:
         try:
             yield from view.read(answer.start, answer.end, original)
+            for _ in original:  # the rest of the last block read, so that it is kept whole
+                pass
         finally:
             close()
             self._release()

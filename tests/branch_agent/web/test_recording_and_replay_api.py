@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from branch_agent.db.models import Clip, LocalAudit
+from branch_agent.spool.replay_index import index_path
 from storage.mp4_index import scan_file
 from storage.replay_view import replay_view
 from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, RM_A, RM_B, Agent, sign_in
@@ -69,6 +70,7 @@ def test_record_replay_and_keep_other_managers_out(agent: Agent) -> None:
 
     # Replay by Range of the clip's replay view (its bytes with seek boxes inserted); shown inline, never as an
     # attachment, never cached.
+    assert index_path(Path(clip.media_path)).exists()  # indexed for replay when completed
     served = view_bytes(replay_view(scan_file(Path(clip.media_path))), media)
     r = rm.get(f"/api/clips/{clip_id}/media", headers={"Range": "bytes=100-1099"})
     assert r.status_code == 206 and r.data == served[100:1100]

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from center_platform.archive.replay import ReplayService, ReplaySettings
+from center_platform.archive.replay_cache import BLOCK
 from center_platform.db.models import Recording, ReplayIndex
 from storage.mp4_index import scan_file
 from storage.replay_view import replay_view
@@ -74,6 +75,34 @@ def test_an_interrupted_clip_is_served_as_its_replay_view_by_range(
     r = viewer.get(_media(clip_id), headers={"Range": f"bytes={size}-"})
     assert r.status_code == 416 and r.headers["Content-Range"] == f"bytes */{size}"
     assert viewer.get(_media(clip_id), headers={"Range": "bytes=0-9,20-29"}).status_code == 416
+
+
+def test_ranges_a_seek_asks_for_again_are_answered_without_the_store(
+    archive_rig: ArchiveRig, clips: tuple[Path, Path]
+) -> None:
+    _, original, served = _view(clips[1])
+    clip_id = archive_rig.archive(media=original)
+    replay = archive_rig.app.extensions["center"].replay
+    viewer = archive_rig.login("compliance")
+    before = replay.store_reads
+    for lo, hi in ((100_000, 160_000), (90_000, 120_000), (150_000, 170_000), (100_000, 160_000)):
+        r = viewer.get(_media(clip_id), headers={"Range": f"bytes={lo}-{hi}"})
+        assert r.status_code == 206 and r.data == served[lo : hi + 1]
+    assert replay.store_reads == before + 1  # the block read for the first is kept for the others
+    r = viewer.get(_media(clip_id))  # a whole answer from kept (and fresh) blocks is still the clip
+    assert r.data == served
+    assert replay.store_reads == before + (1 if len(original) <= BLOCK else 2)
+
+    # Across block boundaries of a larger object: kept blocks and a fresh read joined in one answer.
+    media = bytes(range(256)) * (12 * 1024)  # 3 MB
+    clip_id = archive_rig.archive(media=media)
+    before = replay.store_reads
+    for lo, hi in ((BLOCK - 100, BLOCK + 100), (BLOCK - 50, BLOCK + 50), (0, 10)):
+        r = viewer.get(_media(clip_id), headers={"Range": f"bytes={lo}-{hi}"})
+        assert r.data == media[lo : hi + 1]
+    assert replay.store_reads == before + 1
+    r = viewer.get(_media(clip_id), headers={"Range": "bytes=10-"})
+    assert r.data == media[10:] and replay.store_reads == before + 2
 
 
 def test_the_evidence_export_is_still_the_original_clip(archive_rig: ArchiveRig, clips: tuple[Path, Path]) -> None:
@@ -149,7 +178,9 @@ def test_each_answer_is_capped_and_a_full_pool_answers_503(archive_rig: ArchiveR
     clip_id = archive_rig.archive(media=media)
     svc = archive_rig.app.extensions["center"]
     svc.replay = ReplayService(
-        svc.sessions, svc.store, ReplaySettings(max_concurrent_reads=1, max_response_bytes=MB, slot_wait_s=0)
+        svc.sessions,
+        svc.store,
+        ReplaySettings(max_concurrent_reads=1, max_response_bytes=MB, slot_wait_s=0, cache_bytes=0),
     )
     viewer = archive_rig.login("compliance")
 
