@@ -12,6 +12,9 @@
 3. The same check runs again while the recorder records a live 1080p25 clip in real time from
    synthetic sources; printed: the recorder's dropped frames (the target is none), and those of the
    same live recording without the check, which is what a busy shared machine drops by itself.
+   Even in the idle scheduling class the check's decoding and detection share the cores' caches,
+   memory bandwidth and (on hyperthreads) execution units with the encoder, so a recording that
+   must drop nothing has the check paused while it runs (``QualityCheckProcess.pause``/``resume``).
 
 Last line: ``ratio: X``, wall time of the check alone over the clip's duration (target <= 0.1 on 2 cores).
 """
