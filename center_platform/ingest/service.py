@@ -29,6 +29,7 @@ from center_platform.admin.signing_keys import key_for_manifest
 from center_platform.archive.replay import index_row
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Product, Recording, utcnow
+from center_platform.ingest.catalogue_row import manifest_columns
 from center_platform.ingest.checks import CheckReport, IngestContext, Problem, StoredMedia, run_checks
 from center_platform.ingest.clock_bounds import ClockFacts, start_basis
 from center_platform.ingest.keyed_locks import KeyedLocks
@@ -304,24 +305,10 @@ class IngestService:
         self.store.set_retention(manifest_key, manifest_version, decision.retain_until)
 
         recording = Recording(
-            clip_id=manifest.clip_id,
+            **manifest_columns(manifest),
             branch_id=branch.id,
-            counter_code=manifest.counter_code,
-            staff_code=manifest.staff_code,
-            business_serial=manifest.business_serial,
-            customer_name=manifest.customer.name,
-            customer_id_type=manifest.customer.id_type,
-            customer_id_number=manifest.customer.id_number,
-            card_number=manifest.customer.card_number,
             product_id=product.id,
             product_type_id=ptype.id,
-            started_at=manifest.started_at,
-            ended_at=manifest.ended_at,
-            duration_ms=manifest.duration_ms,
-            clip_state=manifest.state,
-            size=manifest.media.size,
-            sha256=manifest.media.sha256,
-            manifest_sha256=manifest.manifest_sha256(),
             manifest_json=row.manifest_json,
             object_key=row.object_key,
             version_id=row.version_id,
@@ -331,7 +318,6 @@ class IngestService:
             retention_reason=decision.reason
             + (f" (counted from {start.basis.isoformat()}, not the branch's start time)" if start.flags else ""),
             verified_at=utcnow(),
-            prev_manifest_sha256=manifest.prev_manifest_sha256,
             chain_status=chain.status,
         )
         session.add(recording)

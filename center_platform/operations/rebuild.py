@@ -37,6 +37,7 @@ from center_platform.admin import signing_keys
 from center_platform.audit import trail as audit
 from center_platform.config import CenterConfig
 from center_platform.db.models import ARCHIVED, Branch, Product, Recording, utcnow
+from center_platform.ingest.catalogue_row import manifest_columns
 from center_platform.ingest.manifest_chain import FIRST, RESTARTED, check_chain, link_successors
 from center_platform.ingest.service import object_key
 from center_platform.retention.events import MANIFEST_SUFFIX, rule_of
@@ -316,24 +317,10 @@ def _recording(manifest: ClipManifest, branch: Branch, product: Product, got: Fe
     retain_until, reason = _retention(manifest, branch, product, got)
     hold = got.media.legal_hold or bool(got.manifest and got.manifest.legal_hold)
     return Recording(
-        clip_id=manifest.clip_id,
+        **manifest_columns(manifest),
         branch_id=branch.id,
-        counter_code=manifest.counter_code,
-        staff_code=manifest.staff_code,
-        business_serial=manifest.business_serial,
-        customer_name=manifest.customer.name,
-        customer_id_type=manifest.customer.id_type,
-        customer_id_number=manifest.customer.id_number,
-        card_number=manifest.customer.card_number,
         product_id=product.id,
         product_type_id=product.product_type_id,
-        started_at=manifest.started_at,
-        ended_at=manifest.ended_at,
-        duration_ms=manifest.duration_ms,
-        clip_state=manifest.state,
-        size=manifest.media.size,
-        sha256=manifest.media.sha256,
-        manifest_sha256=manifest.manifest_sha256(),
         manifest_json=manifest.canonical_bytes().decode("utf-8"),
         object_key=got.pair.media_key,
         version_id=got.media.version_id,
@@ -343,7 +330,6 @@ def _recording(manifest: ClipManifest, branch: Branch, product: Product, got: Fe
         retention_reason=reason,
         legal_hold=hold,
         verified_at=utcnow(),
-        prev_manifest_sha256=manifest.prev_manifest_sha256,
     )
 
 
