@@ -107,14 +107,16 @@ def media(clip_id: str) -> ResponseReturnValue:
             # The list lives in the session cookie: kept short to stay well under the 4 KB cookie limit.
             session["replayed"] = (replayed + [clip_id])[-40:]
         path = Path(clip.media_path)
-    return _replay_response(path, request.headers.get("Range", ""))
+    # Replay at the counter streams and never hands out the whole file in one answer: a request
+    # without Range gets the first part, as a player would ask.
+    return _replay_response(path, request.headers.get("Range", "") or "bytes=0-")
 
 
 def _replay_response(path: Path, range_header: str) -> ResponseReturnValue:
     """The clip's replay view (its bytes with seek boxes inserted, the file untouched) by HTTP Range."""
     view = replay_view_of(path)
     try:
-        answer = answer_range(range_header, view.size, MAX_RANGE_BYTES if range_header else None)
+        answer = answer_range(range_header, view.size, MAX_RANGE_BYTES)
     except RangeNotServed as exc:
         return jsonify(error=str(exc)), 416
     if answer.status == 416:

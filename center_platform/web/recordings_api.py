@@ -170,14 +170,15 @@ def recording_for(user: CurrentUser, clip_id: str) -> Recording:
         rec = db.execute(select(Recording).where(Recording.clip_id == clip_id)).scalar_one_or_none()
         if rec is None:
             abort(404)
-        if rec.state == "deleted":
-            abort(410, description=f"clip {clip_id} was deleted at the end of its retention")
-        if rec.state != "archived":
-            abort(404)
+        # Another branch's admin learns nothing of the clip, not even that it was deleted.
         if own_branch_only(user.role) and rec.branch_id != user.branch_id:
             audit.append(db, user.username, "replay.denied", clip_id, {"reason": "other branch"})
             db.commit()
             abort(403)
+        if rec.state == "deleted":
+            abort(410, description=f"clip {clip_id} was deleted at the end of its retention")
+        if rec.state != "archived":
+            abort(404)
         return rec
 
 
@@ -198,10 +199,12 @@ def media(clip_id: str) -> ResponseReturnValue:
     user: CurrentUser = g.user
     rec = recording_for(user, clip_id)
     replay = services().replay
-    header = request.headers.get("Range", "")
+    # Replay streams; it never hands out the whole file in one answer (that is the evidence export,
+    # for compliance officers): a request without Range gets the first part, as a player would ask.
+    header = request.headers.get("Range", "") or "bytes=0-"
     try:
         view = replay.view(rec)
-        answer = answer_range(header, view.size, replay.settings.max_response_bytes if header else None)
+        answer = answer_range(header, view.size, replay.settings.max_response_bytes)
         if answer.status == 416:
             return Response(status=416, headers=answer.headers())
         _audit_replay_once(user, clip_id)

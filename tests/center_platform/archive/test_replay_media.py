@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from center_platform.archive.replay import ReplayService, ReplaySettings
 from center_platform.archive.replay_cache import BLOCK
@@ -52,8 +52,11 @@ def test_an_interrupted_clip_is_served_as_its_replay_view_by_range(
     viewer = archive_rig.login("compliance")
     size = len(served)
 
+    # Without Range a player gets the first part as a partial answer (here all of a short clip): replay
+    # streams, it never hands out the file as a download.
     whole = viewer.get(_media(clip_id))
-    assert whole.status_code == 200 and whole.data == served and whole.headers["Content-Length"] == str(size)
+    assert whole.status_code == 206 and whole.data == served and whole.headers["Content-Length"] == str(size)
+    assert whole.headers["Content-Range"] == f"bytes 0-{size - 1}/{size}"
     assert without_insertions(view, whole.data) == original  # every evidence byte, unchanged and in order
 
     # Across each boundary between the original's bytes and an inserted box.
@@ -128,7 +131,7 @@ def test_a_complete_clip_gets_the_same_seek_boxes_and_its_own_tail_is_kept(
     view, original, served = _view(clips[0])
     clip_id = archive_rig.archive(media=original)
     r = archive_rig.login("compliance").get(_media(clip_id))
-    assert r.status_code == 200 and r.data == served
+    assert r.status_code == 206 and r.data == served
     assert without_insertions(view, r.data) == original
     assert any(isinstance(p, Inserted) and p.data[4:8] == b"sidx" for p in view.pieces)
 
@@ -204,3 +207,25 @@ def test_each_answer_is_capped_and_a_full_pool_answers_503(archive_rig: ArchiveR
     assert svc.replay.slots_in_use == 0
     r = viewer.get(_media(clip_id), headers={"Range": "bytes=0-99"})
     assert r.status_code == 206 and r.data == media[:100]
+
+
+def test_replay_without_range_streams_at_most_one_answer_and_tells_other_branches_nothing(
+    archive_rig: ArchiveRig,
+) -> None:
+    replay = archive_rig.app.extensions["center"].replay
+    cap = replay.settings.max_response_bytes
+    media = bytes(range(256)) * (cap // 256 + 4096)  # larger than one answer may carry
+    clip_id = archive_rig.archive(media=media)
+    admin = archive_rig.login("b009admin")
+    r = admin.get(_media(clip_id))
+    assert r.status_code == 206 and len(r.data) == cap
+    assert r.headers["Content-Range"].startswith(f"bytes 0-{cap - 1}/")
+    assert "attachment" not in r.headers.get("Content-Disposition", "")
+    # Another branch's admin gets the same refusal whether the clip is there or deleted.
+    other = archive_rig.login("b010admin")
+    assert other.get(_media(clip_id)).status_code == 403
+    with archive_rig.sessions() as db:
+        db.execute(update(Recording).where(Recording.clip_id == clip_id).values(state="deleted"))
+        db.commit()
+    assert other.get(_media(clip_id)).status_code == 403
+    assert admin.get(_media(clip_id)).status_code == 410
