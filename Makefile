@@ -4,13 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint sysdeps clean
+.PHONY: demo test test-slow lint sysdeps clean
 
 demo: sysdeps $(STAMP)
 	$(BIN)/python -m scripts.demo
 
+# The default run leaves out the tests marked slow (minutes each: detector accuracy over hundreds of
+# real photos and recordings, several center processes, long clips in the browser); `make test-slow`
+# runs those, and CI runs both.
 test: sysdeps $(STAMP) lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: sysdeps $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 # Lint, format and types first: a new error fails the run before the long tests start.
 lint: $(STAMP)

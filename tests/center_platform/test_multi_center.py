@@ -24,7 +24,7 @@ from center_platform.db.engine import make_engine, make_session_factory, upgrade
 from center_platform.db.models import AuditEvent, Branch, Product, ProductType, Recording
 from storage.object_store import ObjectStore
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = 1200
 BATCH = 100
@@ -99,7 +99,7 @@ def _center(workdir: Path, store: ObjectStore, db_url: str) -> tuple[list[str], 
     ep = store.endpoint
     config.write_text(
         f'[server]\ndata_dir = "{workdir}"\n\n[storage]\nmode = "external"\nendpoint_url = "{ep.url}"\n'
-        f'bucket = "{ep.bucket}"\n\n[expiry]\nbatch_size = {BATCH}\n',
+        f'bucket = "{ep.bucket}"\ndefault_lock_days = 0\n\n[expiry]\nbatch_size = {BATCH}\n',
         encoding="utf-8",
     )
     env = {

@@ -30,7 +30,7 @@ from storage.object_store import ObjectStore
 from tests.password_hashes import seeded_hash
 from tests.upload_rig import CenterProcess
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PASSWORD = "center-pass-2026"
 T = TypeVar("T")
 

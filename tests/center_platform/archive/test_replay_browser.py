@@ -22,7 +22,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER and FFMPEG), reason=f"{MISSING_REASON}; ffmpeg too")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER and FFMPEG), reason=f"{MISSING_REASON}; ffmpeg too"),
+]
 SECONDS = 120  # 120 one-second fragments of 4 Mbit/s: read fragment by fragment, that is a request for each
 WAIT_S = 30
 

@@ -37,6 +37,9 @@ from tests.storage.quality.real_media import (
 )
 from tests.storage.quality.recorded import TZ
 
+# Hundreds of real photos and recordings through the detectors: minutes of CPU, so run with the long tests.
+pytestmark = pytest.mark.slow
+
 RECALL_FLOOR = 0.9
 FALSE_POSITIVE_CEILING = 0.1
 DESK_SIZE = (720, 576)
