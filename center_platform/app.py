@@ -11,6 +11,7 @@ from flask import Flask
 from center_platform.archive.replay import ReplayService, ReplaySettings
 from center_platform.config import CenterConfig
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
+from center_platform.db.sealed_secrets import reseal_branch_secrets
 from center_platform.ingest.service import IngestService
 from center_platform.retention.minimum import report_below_minimum
 from center_platform.retention.rules import last_day_kept
@@ -23,7 +24,10 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
     if migrate:
         upgrade_to_head(url)
     engine = make_engine(url)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, config.session_info())
+    resealed = reseal_branch_secrets(sessions)
+    if resealed:
+        logging.getLogger(__name__).warning("sealed %d branch API secrets that were stored in the clear", resealed)
     svc = CenterServices(
         config=config,
         engine=engine,

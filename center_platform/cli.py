@@ -24,6 +24,7 @@ from center_platform.audit import trail as audit
 from center_platform.config import CenterConfig, load_center_config
 from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.db.models import Branch, Counter, Product, ProductType, Staff, User
+from center_platform.db.sealed_secrets import seal_branch_secret
 from center_platform.retention.rules import RULES, YEAR_FIELDS, below_minimum, minimum_message
 from center_platform.web.roles import BRANCH_ADMIN, ROLES
 from storage.config_file import ConfigError
@@ -85,7 +86,7 @@ def open_store(config: CenterConfig) -> Iterator[ObjectStore]:
 def _sessions(config: CenterConfig) -> sessionmaker[Session]:
     url = config.database_url()
     upgrade_to_head(url)
-    return make_session_factory(make_engine(url))
+    return make_session_factory(make_engine(url), config.session_info())
 
 
 def _new_password(prompt: str) -> str:
@@ -154,7 +155,7 @@ def cmd_branch_add(config: CenterConfig, args: argparse.Namespace) -> int:
             code=args.code,
             name=args.name,
             timezone=args.timezone,
-            api_secret=api_secret,
+            api_secret=seal_branch_secret(db, args.code, api_secret),
             signing_public_key=args.public_key,
         )
         db.add(branch)
@@ -268,7 +269,7 @@ def cmd_product_add(config: CenterConfig, args: argparse.Namespace) -> int:
 def cmd_audit_verify(config: CenterConfig, args: argparse.Namespace) -> int:
     from center_platform.audit.anchor import stored_checkpoints
 
-    sessions = make_session_factory(make_engine(config.database_url()))
+    sessions = make_session_factory(make_engine(config.database_url()), config.session_info())
     with open_store(config) as store, sessions() as db:
         anchors = audit.Anchors(stored_checkpoints(store, config.audit.checkpoint_prefix), config.audit_key())
         problems = audit.verify_chain(db, anchors=anchors)

@@ -15,6 +15,7 @@ ENV_DATABASE_URL = "CENTER_DATABASE_URL"
 ENV_S3_ACCESS_KEY = "CENTER_S3_ACCESS_KEY"
 ENV_S3_SECRET_KEY = "CENTER_S3_SECRET_KEY"
 ENV_AUDIT_KEY = "CENTER_AUDIT_KEY"
+ENV_DATA_KEY = "CENTER_DATA_KEY"
 # The key the core banking system signs its sales-ledger uploads with (POST /api/ledger/v1/imports).
 ENV_LEDGER_API_SECRET = "CENTER_LEDGER_API_SECRET"
 
@@ -156,6 +157,16 @@ class CenterConfig(StrictSection):
     def audit_key(self) -> bytes:
         """The key of the audit checkpoints' HMAC: from the environment in production, else generated once."""
         return self._env_or_generated(ENV_AUDIT_KEY, "audit.key").encode("utf-8")
+
+    def data_key(self) -> bytes:
+        """The key that seals secrets the center keeps in its database (branch API secrets)."""
+        return self._env_or_generated(ENV_DATA_KEY, "data.key").encode("utf-8")
+
+    def session_info(self) -> dict[str, object]:
+        """What every database session of this center carries: the key for sealed columns."""
+        from center_platform.db.sealed_secrets import INFO_KEY
+
+        return {INFO_KEY: self.data_key()}
 
     def _env_or_generated(self, env_name: str, file_name: str) -> str:
         from_env = os.environ.get(env_name, "")

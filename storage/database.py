@@ -79,8 +79,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, info: dict[str, object] | None = None) -> sessionmaker[Session]:
+    """`info` is handed to every session (e.g. the key that opens sealed columns)."""
+    return sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))
 
 
 def alembic_config(url: str, migrations_dir: Path) -> Config:

@@ -28,6 +28,7 @@ from center_platform.admin.catalogue_input import (
 )
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, Counter, Staff, User
+from center_platform.db.sealed_secrets import seal_branch_secret
 from storage.contract.passwords import hash_password
 from storage.database import utcnow
 from storage.signing import key_id_for
@@ -101,7 +102,7 @@ def enrol_branch(db: Session, actor: str, data: BranchCreate) -> tuple[Changed, 
         code=data.code,
         name=data.name,
         timezone=data.timezone,
-        api_secret=api_secret,
+        api_secret=seal_branch_secret(db, data.code, api_secret),
         signing_public_key=data.signing_public_key,
         active=True,
     )
@@ -165,9 +166,10 @@ def check_new_key(db: Session, b: Branch, new_key: str) -> None:
 
 def rotate_branch_secret(db: Session, actor: str, code: str) -> str:
     b = _branch(db, code)
-    b.api_secret = secrets.token_urlsafe(32)
+    plain = secrets.token_urlsafe(32)
+    b.api_secret = seal_branch_secret(db, code, plain)
     audit.append(db, actor, "catalogue.branch.secret_rotated", code, {})
-    return b.api_secret
+    return plain
 
 
 def add_counter(db: Session, actor: str, branch_code: str, data: CounterCreate) -> Changed:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from center_platform.db.models import Branch, BranchNonce
+from center_platform.db.sealed_secrets import branch_secret
 from center_platform.web import services
 from storage.contract import reply_signing
 from storage.contract import request_signing as rs
@@ -35,9 +36,10 @@ def _refuse(message: str, status: int = 401) -> Response:
 
 def _active_branch_secret(code: str) -> str | None:
     with services().sessions() as session:
-        return session.execute(
-            select(Branch.api_secret).where(Branch.code == code, Branch.active.is_(True))
+        branch = session.execute(
+            select(Branch).where(Branch.code == code, Branch.active.is_(True))
         ).scalar_one_or_none()
+        return branch_secret(session, branch) if branch is not None else None
 
 
 def _sign_reply_for(code: str, nonce: str) -> Callable[[Response], Response]:
@@ -80,7 +82,8 @@ def require_branch(view: Callable[P, ResponseReturnValue]) -> Callable[P, Respon
             if branch is None or not branch.active:
                 return _refuse("unknown or inactive branch")
             path = request.full_path.rstrip("?")
-            expected = rs.compute_signature(branch.api_secret, request.method, path, ts, nonce, request.get_data())
+            secret = branch_secret(session, branch)
+            expected = rs.compute_signature(secret, request.method, path, ts, nonce, request.get_data())
             if not rs.signature_matches(expected, given):
                 return _refuse("request signature does not match")
             seen_at = datetime.now(UTC)
@@ -92,7 +95,7 @@ def require_branch(view: Callable[P, ResponseReturnValue]) -> Callable[P, Respon
                 return _refuse("request was already used (replay)")
             g.branch_id = branch.id
             g.branch_code = branch.code
-            g.branch_reply_secret = branch.api_secret
+            g.branch_reply_secret = secret
         resp = view(*args, **kwargs)
         return resp
 

@@ -7,6 +7,7 @@ import json
 from sqlalchemy import select
 
 from center_platform.db.models import AuditEvent, Branch, Staff
+from center_platform.db.sealed_secrets import branch_secret
 from storage.contract.passwords import check_password
 from storage.signing import SigningKey
 from tests.center_platform.admin.test_four_eyes import SECOND_ADMIN, _second_admin
@@ -240,7 +241,9 @@ def test_secret_rotation_shows_the_new_secret_once_and_the_old_one_stops_working
     r, _ = signed_branch_request(archive_rig.branch_client(), "GET", "/api/branch/v1/branch", secret=new_secret)
     assert r.status_code == 200
     with archive_rig.sessions() as db:
-        assert db.execute(select(Branch.api_secret).where(Branch.code == BRANCH_CODE)).scalar_one() == new_secret
+        # Kept sealed: the database alone does not yield it, the center's data key opens it.
+        branch = db.execute(select(Branch).where(Branch.code == BRANCH_CODE)).scalar_one()
+        assert new_secret not in branch.api_secret and branch_secret(db, branch) == new_secret
     assert new_secret not in json.dumps([e.detail for e in _audit(archive_rig, "catalogue.branch.secret_rotated")])
 
 
