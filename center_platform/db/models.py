@@ -431,3 +431,4 @@ class PendingChange(Base):
 
 # The management half's tables share this metadata (kept in their own module for size).
 from center_platform.db import reconciliation_models as _reconciliation_models  # noqa: E402,F401
+from center_platform.db import operations_models as _operations_models  # noqa: E402,F401
