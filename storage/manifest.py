@@ -4,6 +4,10 @@ Canonical form: UTF-8 JSON, keys sorted, no insignificant whitespace; durations 
 integer milliseconds so that no float formatting can change the bytes. The signature covers the
 canonical form without the `signature` member; the chain links each manifest to the SHA-256 of the
 previous manifest's full canonical form (signature included).
+
+Members added after the first release (how the clip came about, consent, a reason for missing
+moments) are left out of the canonical form while they hold their default, so the bytes, signature
+and chain hash of every manifest written before them stay what they were.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from storage.signing import SignatureInvalid, SigningKey, key_id_for, verify_signature
 
@@ -85,6 +89,44 @@ class Signature(_Strict):
     value: str  # base64 of the 64-byte signature
 
 
+Origin = Literal["recorded", "re_recorded", "supplementary", "imported"]
+
+
+class Consent(_Strict):
+    """The customer agreed, on the recording, to be recorded."""
+
+    at_ms: int = Field(ge=0)  # from the clip's start
+    given_at: UtcDatetime
+
+
+class Supplementary(_Strict):
+    """A recording made after the sale, because the sale's own recording is missing or unusable."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    sale_at: UtcDatetime  # when the sale itself took place, as entered by the RM
+
+
+class ImportedFrom(_Strict):
+    """A recording made by another device (the appliance was down) and brought in by a branch admin."""
+
+    original_file_name: str = Field(min_length=1, max_length=255)
+    device: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500)
+    imported_by: str = Field(pattern=r"^[0-9]{7}$")
+    imported_at: UtcDatetime
+
+
+# Left out of the canonical form while they hold these values (see the module's docstring).
+_LATER_MEMBERS: dict[str, object] = {
+    "origin": "recorded",
+    "earlier_clip_id": None,
+    "supplementary": None,
+    "imported": None,
+    "consent": None,
+    "markers_missing_reason": None,
+}
+
+
 class ClipManifest(_Strict):
     schema_version: Literal[1] = 1
     clip_id: str = Field(pattern=r"^[0-9a-f]{32}$")
@@ -102,13 +144,32 @@ class ClipManifest(_Strict):
     gaps: list[Gap] = Field(default_factory=list)
     markers: list[Marker] = Field(default_factory=list)
     prev_manifest_sha256: str | None = Field(default=None, pattern=SHA256_HEX)
+    # How the clip came about: recorded at the sale, recorded again, recorded after the sale, or imported.
+    origin: Origin = "recorded"
+    earlier_clip_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")  # the same sale's clip before
+    supplementary: Supplementary | None = None
+    imported: ImportedFrom | None = None
+    consent: Consent | None = None
+    markers_missing_reason: str | None = Field(default=None, min_length=1, max_length=500)
     signature: Signature | None = None
+
+    @model_validator(mode="after")
+    def _origin_explained(self) -> ClipManifest:
+        if (self.origin == "supplementary") != (self.supplementary is not None):
+            raise ValueError("a supplementary recording, and only one, carries its reason and time of sale")
+        if (self.origin == "imported") != (self.imported is not None):
+            raise ValueError("an imported recording, and only one, says where it came from")
+        if self.origin == "re_recorded" and self.earlier_clip_id is None:
+            raise ValueError("a re-recording names the clip it follows")
+        if self.earlier_clip_id == self.clip_id:
+            raise ValueError("a clip cannot follow itself")
+        return self
 
     # -- canonical bytes --------------------------------------------------------------------------
 
     def _plain(self, with_signature: bool) -> dict[str, object]:
         data = self.model_dump(mode="json", exclude={"signature"} if not with_signature else set())
-        return data
+        return {k: v for k, v in data.items() if k not in _LATER_MEMBERS or v != _LATER_MEMBERS[k]}
 
     def signing_bytes(self) -> bytes:
         return canonical_json(self._plain(with_signature=False))

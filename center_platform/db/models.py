@@ -239,6 +239,15 @@ class Recording(Base):
     # The quality check's verdict (pass | fail), written by that feature; NULL until a clip is checked.
     # Reconciliation counts "fail" as a failed quality check.
     quality_verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The center's quality report (JSON, storage.quality.QualityReport); its findings are also rows of
+    # quality_findings so that search can filter by them.
+    quality_report_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How the clip came about (the manifest's `origin`): recorded | re_recorded | supplementary | imported.
+    origin: Mapped[str] = mapped_column(String(16), default="recorded", server_default="recorded")
+    earlier_clip_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # When the sale itself took place, where that is not during the recording (a supplementary one).
+    sale_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     branch: Mapped[Branch] = relationship()
     product: Mapped[Product] = relationship()
@@ -431,4 +440,5 @@ class PendingChange(Base):
 
 # The management half's tables share this metadata (kept in their own module for size).
 from center_platform.db import reconciliation_models as _reconciliation_models  # noqa: E402,F401
+from center_platform.db import quality_models as _quality_models  # noqa: E402,F401
 from center_platform.db import operations_models as _operations_models  # noqa: E402,F401

@@ -24,4 +24,8 @@ def manifest_columns(manifest: ClipManifest) -> dict[str, object]:
         "sha256": manifest.media.sha256,
         "manifest_sha256": manifest.manifest_sha256(),
         "prev_manifest_sha256": manifest.prev_manifest_sha256,
+        "origin": manifest.origin,
+        "earlier_clip_id": manifest.earlier_clip_id,
+        "sale_at": manifest.supplementary.sale_at if manifest.supplementary else None,
+        "consent_at": manifest.consent.given_at if manifest.consent else None,
     }

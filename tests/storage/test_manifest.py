@@ -112,3 +112,58 @@ def test_naive_time_and_bad_fields_are_named(media: Path) -> None:
     raw["customer"]["card_number"] = "12ab"
     with pytest.raises(ManifestError, match=r"customer\.card_number"):
         ClipManifest.parse(raw)
+
+
+def test_manifests_written_before_the_origin_members_keep_their_bytes(media: Path) -> None:
+    key = SigningKey.generate()
+    signed = make_manifest(media).signed(key)
+    text = signed.canonical_bytes().decode("utf-8")
+    for member in ("origin", "earlier_clip_id", "supplementary", "imported", "consent", "markers_missing_reason"):
+        assert f'"{member}"' not in text
+    # Read back by a reader that knows the new members: same bytes, same signature, same chain hash.
+    again = ClipManifest.parse(signed.canonical_bytes())
+    again.verify(key.public_key_b64)
+    assert again.manifest_sha256() == signed.manifest_sha256()
+
+
+def test_supplementary_recording_carries_reason_and_time_of_sale_under_the_signature(media: Path) -> None:
+    key = SigningKey.generate()
+    base = json.loads(make_manifest(media).model_dump_json())
+    sale_at = "2026-02-27T02:00:00+00:00"
+    supplementary = ClipManifest.parse(
+        {
+            **base,
+            "origin": "supplementary",
+            "supplementary": {"reason": "原录像中断", "sale_at": sale_at},
+            "earlier_clip_id": "f" * 32,
+            "consent": {"at_ms": 1200, "given_at": "2026-03-01T01:30:01+00:00"},
+        }
+    ).signed(key)
+    supplementary.verify(key.public_key_b64)
+    doc = json.loads(supplementary.canonical_bytes())
+    assert doc["origin"] == "supplementary" and doc["supplementary"]["reason"] == "原录像中断"
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    moved = supplementary.model_copy(
+        update={"supplementary": supplementary.supplementary.model_copy(update={"reason": "另一个原因"})}  # type: ignore[union-attr]
+    )
+    with pytest.raises(ManifestError, match="signature"):
+        moved.verify(key.public_key_b64)
+
+
+@pytest.mark.parametrize(
+    ("members", "complaint"),
+    [
+        ({"origin": "supplementary"}, "reason and time of sale"),
+        ({"supplementary": {"reason": "x", "sale_at": "2026-02-27T02:00:00+00:00"}}, "reason and time of sale"),
+        (
+            {"origin": "supplementary", "supplementary": {"reason": "", "sale_at": "2026-02-27T02:00:00+00:00"}},
+            "reason",
+        ),
+        ({"origin": "imported"}, "where it came from"),
+        ({"origin": "re_recorded"}, "names the clip it follows"),
+    ],
+)
+def test_an_unexplained_origin_is_refused(media: Path, members: dict[str, object], complaint: str) -> None:
+    base = json.loads(make_manifest(media).model_dump_json())
+    with pytest.raises(ManifestError, match=complaint):
+        ClipManifest.parse({**base, **members})
