@@ -74,7 +74,10 @@ def build_heartbeat(svc: BranchServices, now: datetime) -> Heartbeat:
         CounterHealthReport(
             code=code,
             recording=svc.counters[code].active_clip is not None if code in svc.counters else False,
-            sources=[SourceHealthReport(**asdict(h)) for h in sources.health()],
+            sources=[
+                SourceHealthReport(**asdict(h), role=role)
+                for role, h in zip(("environment", "desk", "microphone"), sources.health(), strict=True)
+            ],
         )
         for code, sources in svc.sources.items()
     ]

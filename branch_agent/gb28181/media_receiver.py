@@ -236,6 +236,8 @@ class GbMediaReceiver(SharedWorker):
                 detail=f"GB/T 28181 {s.transport}: {detail}",
                 kind="gb28181",
                 bitrate_kbps=self._byte_meter.amount_rate(now) * 8 / 1000,
+                dropped=self._audio.overruns if audio else 0,
+                dropped_recent=self._audio.recent_overruns(now) if audio else 0,
             )
 
     # -- the reader thread ---------------------------------------------------------------------

@@ -7,6 +7,8 @@ import collections
 from branch_agent.sources.base import AudioChunk
 
 _NS = 1_000_000_000
+# Drops within this window count as "now": long enough to see between two looks at the status page.
+RECENT_NS = 60 * _NS
 
 
 class AudioQueue:
@@ -26,6 +28,7 @@ class AudioQueue:
         self._samples = 0
         self._last_read_ns: int | None = None
         self.overruns = 0
+        self._overrun_times: collections.deque[int] = collections.deque()
 
     def put(self, chunk: AudioChunk, now_ns: int) -> None:
         self._chunks.append(chunk)
@@ -35,6 +38,8 @@ class AudioQueue:
             self._samples -= len(self._chunks.popleft().samples)
             if reading:
                 self.overruns += 1
+                self._overrun_times.append(now_ns)
+        self._trim(now_ns)
 
     def take(self, max_chunks: int, now_ns: int) -> list[AudioChunk]:
         self._last_read_ns = now_ns
@@ -44,6 +49,14 @@ class AudioQueue:
             self._samples -= len(chunk.samples)
             out.append(chunk)
         return out
+
+    def recent_overruns(self, now_ns: int) -> int:
+        self._trim(now_ns)
+        return len(self._overrun_times)
+
+    def _trim(self, now_ns: int) -> None:
+        while self._overrun_times and now_ns - self._overrun_times[0] > RECENT_NS:
+            self._overrun_times.popleft()
 
     def clear(self) -> None:
         self._chunks.clear()

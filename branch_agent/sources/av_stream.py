@@ -122,6 +122,7 @@ class AvStreamReader(SharedWorker):
         self._url = ""
         self._display = ""
         self._clock_offset_s: float | None = None
+        self._identity = ("", "", "")  # manufacturer, model, firmware
         self._video_clock = StreamClock()
         self._audio_clock = StreamClock()
 
@@ -154,6 +155,8 @@ class AvStreamReader(SharedWorker):
         with self._lock:
             connected = self._connected
             detail = self._detail
+            dropped = self._audio.overruns if audio else 0
+            dropped_recent = self._audio.recent_overruns(now) if audio else 0
             if audio:
                 last = self._last_audio_ns
                 rate = self._audio_meter.rate(now)
@@ -177,6 +180,11 @@ class AvStreamReader(SharedWorker):
                 kind=self.resolver.kind,
                 bitrate_kbps=self._byte_meter.amount_rate(now) * 8 / 1000,
                 clock_offset_s=self._clock_offset_s,
+                dropped=dropped,
+                dropped_recent=dropped_recent,
+                manufacturer=self._identity[0],
+                model=self._identity[1],
+                firmware=self._identity[2],
             )
 
     # -- the reader thread ---------------------------------------------------------------------
@@ -232,6 +240,7 @@ class AvStreamReader(SharedWorker):
             self._url = target.url
             self._display = target.display
             self._clock_offset_s = target.clock_offset_s
+            self._identity = (target.manufacturer, target.model, target.firmware)
         s = self.settings
         container = av.open(
             target.url,

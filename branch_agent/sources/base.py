@@ -86,6 +86,14 @@ class SourceHealth:
     bitrate_kbps: float = 0.0
     # Camera clock minus host clock, where the camera tells its time (ONVIF, GB/T 28181).
     clock_offset_s: float | None = None
+    # Sound dropped while a recorder was reading (it fell behind): in all, and within the last minute,
+    # which is what tells whether the microphone is losing sound now.
+    dropped: int = 0
+    dropped_recent: int = 0
+    # The device's own identity where it tells it (ONVIF GetDeviceInformation).
+    manufacturer: str = ""
+    model: str = ""
+    firmware: str = ""
 
 
 @runtime_checkable

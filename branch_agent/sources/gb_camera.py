@@ -110,8 +110,10 @@ class GbCamera(SharedWorker):
             parts.append(f"media {s.transport.receiver_name}: {media}")
             connected = h.connected and session is not None and session.active
             fps, age, errors, kbps = h.fps, h.last_frame_age_s, h.errors, h.bitrate_kbps
+            dropped, dropped_recent = h.dropped, h.dropped_recent
         else:
             connected, fps, errors, kbps = False, 0.0, 0, 0.0
+            dropped, dropped_recent = 0, 0
             last = self._last_frame
             age = (time.monotonic_ns() - last.pts_ns) / _NS if last is not None and not audio else None
         return SourceHealth(
@@ -124,6 +126,8 @@ class GbCamera(SharedWorker):
             detail="; ".join(parts)[:1000],
             kind="gb28181",
             bitrate_kbps=kbps,
+            dropped=dropped,
+            dropped_recent=dropped_recent,
         )
 
     def _registration(self) -> str:

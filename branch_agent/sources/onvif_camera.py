@@ -168,19 +168,28 @@ class OnvifStream:
 
     profile: OnvifProfile
     clock_offset_s: float
+    manufacturer: str = ""
+    model: str = ""
+    firmware: str = ""
 
 
 async def _resolve_stream(endpoint: OnvifEndpoint, want: StreamChoice) -> OnvifStream:
     _, offset = await _read_clock(endpoint)
     ways = [Auth.DIGEST, Auth.TEXT] if endpoint.username else [Auth.ANONYMOUS]
-    connection, _ = await connect(endpoint, ways, offset, "GetDeviceInformation")
+    connection, info = await connect(endpoint, ways, offset, "GetDeviceInformation")
     try:
         profiles = await _read_profiles(connection, with_uris=False)
         chosen = pick_profile(profiles, want, device=endpoint.address)
         uri = await _stream_uri(connection, chosen.token)
     finally:
         await connection.close()
-    return OnvifStream(profile=dataclasses.replace(chosen, stream_uri=uri), clock_offset_s=offset.total_seconds())
+    return OnvifStream(
+        profile=dataclasses.replace(chosen, stream_uri=uri),
+        clock_offset_s=offset.total_seconds(),
+        manufacturer=_text(info.result.Manufacturer),
+        model=_text(info.result.Model),
+        firmware=_text(info.result.FirmwareVersion),
+    )
 
 
 def resolve_stream(endpoint: OnvifEndpoint, want: StreamChoice) -> OnvifStream:

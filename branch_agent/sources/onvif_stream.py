@@ -62,4 +62,7 @@ class OnvifResolver:
             display=f"onvif://{r.host}:{r.port} {stream.profile.name} {redact_url(uri)}",
             options=rtsp_options(r.transport, r.open_timeout_s),
             clock_offset_s=offset,
+            manufacturer=stream.manufacturer,
+            model=stream.model,
+            firmware=stream.firmware,
         )

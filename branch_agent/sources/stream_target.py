@@ -22,6 +22,10 @@ class StreamTarget:
     options: dict[str, str] = field(default_factory=dict)
     # Camera clock minus host clock, when the camera tells its time.
     clock_offset_s: float | None = None
+    # The device's identity, where it tells it (ONVIF GetDeviceInformation): shown in the device view.
+    manufacturer: str = ""
+    model: str = ""
+    firmware: str = ""
 
 
 class TargetResolver(Protocol):

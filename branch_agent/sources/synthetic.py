@@ -8,7 +8,6 @@ visible to a person watching a clip, and encoders get realistic, non-static work
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from branch_agent.sources.audio_queue import AudioQueue
 from branch_agent.sources.base import AudioChunk, SourceHealth, VideoFrame
 from branch_agent.sources.rate_meter import RateMeter
 
@@ -250,19 +250,16 @@ class ToneAudioSource(_ProducerThread):
         self.sample_rate = sample_rate
         self.chunk_samples = chunk_samples
         self._scale = amplitude * 32767.0
-        self._max_chunks = max(1, int(max_buffered_s * sample_rate / chunk_samples))
-        self._queue: collections.deque[AudioChunk] = collections.deque()
-        self._overruns = 0
+        # Like a sound card's: sound nobody asked for while idle goes quietly, a recorder falling behind
+        # is counted (and shown) as dropped sound.
+        self._queue = AudioQueue(sample_rate, max_buffered_s)
         self._last_chunk_ns: int | None = None
 
     _thread_prefix = "tone-audio"
 
     def read(self, max_chunks: int) -> list[AudioChunk]:
-        out: list[AudioChunk] = []
         with self._lock:
-            while self._queue and len(out) < max_chunks:
-                out.append(self._queue.popleft())
-        return out
+            return self._queue.take(max_chunks, time.monotonic_ns())
 
     def health(self) -> SourceHealth:
         now = time.monotonic_ns()
@@ -270,18 +267,21 @@ class ToneAudioSource(_ProducerThread):
             running = self._is_running()
             last = self._last_chunk_ns
             detail = self._last_error
-            if self._overruns:
+            dropped, recent = self._queue.overruns, self._queue.recent_overruns(now)
+            if dropped:
                 detail = f"{detail}; " if detail else ""
-                detail += f"{self._overruns} chunks dropped: nobody read them"
+                detail += f"{dropped} chunks dropped: the recorder fell behind"
             return SourceHealth(
                 name=self.name,
                 connected=running,
                 last_frame_age_s=(now - last) / _NS if last is not None else None,
                 fps=self._meter.rate(now),
-                errors=self._errors + self._overruns,
+                errors=self._errors + dropped,
                 reconnects=0,
                 detail=detail if running else (detail or "not open"),
                 kind="tone",
+                dropped=dropped,
+                dropped_recent=recent,
             )
 
     def _run(self) -> None:
@@ -310,10 +310,7 @@ class ToneAudioSource(_ProducerThread):
                 with self._lock:
                     if self._paused:
                         continue
-                    if len(self._queue) >= self._max_chunks:
-                        self._queue.popleft()
-                        self._overruns += 1
-                    self._queue.append(chunk)
+                    self._queue.put(chunk, now)
                     self._last_chunk_ns = now
                     self._meter.tick(now)
         except Exception as exc:

@@ -40,6 +40,12 @@ def describe_problem(role: str, h: SourceHealth) -> str | None:
     if h.last_frame_age_s > STALE_AFTER_S:
         age = f"{h.last_frame_age_s:.0f}"
         return f"{zh}中断 {age} 秒 / no {en} for {age} s{detail}"
+    if h.dropped_recent:
+        # Sound arrives but the clip loses some of it: as wrong as no sound, and easier to miss.
+        return (
+            f"最近一分钟丢失 {h.dropped_recent} 段{zh}（共 {h.dropped} 段）/ "
+            f"{h.dropped_recent} chunks of {en} dropped in the last minute ({h.dropped} in all){detail}"
+        )
     return None
 
 

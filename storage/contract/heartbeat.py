@@ -16,8 +16,39 @@ class _Msg(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Picture faults the branch's live diagnosis can find in one camera's frame (see VideoDiagnosisReport).
+DiagnosisFinding = Literal[
+    "signal_loss", "black", "frozen", "blurred", "too_dark", "too_bright", "colour_cast", "occluded", "moved"
+]
+# A snapshot is a thumbnail, never a picture to identify a customer from: about 320 pixels wide.
+MAX_SNAPSHOT_BYTES = 24_000
+
+
+class VideoDiagnosisReport(_Msg):
+    """The latest picture diagnosis of a live camera: one frame, measured at the branch."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
+    at: datetime
+    findings: list[DiagnosisFinding] = Field(default_factory=list, max_length=16)
+    brightness: float | None = None  # mean luma 0..255
+    sharpness: float | None = None  # variance of the Laplacian
+    colour_cast: float | None = None  # distance of the mean chroma from grey, 0..~180
+    covered_share: float | None = None  # share of the picture that is one flat, dark or blank area
+    frozen_s: float | None = None  # how long the picture has not changed
+    moved_px: float | None = None  # shift against the reference frame, in pixels of the analysed size
+    reference_match: float | None = None  # share of the reference's features found again, 0..1
+    reference_at: datetime | None = None
+    snapshot_jpeg: bytes = Field(default=b"", max_length=MAX_SNAPSHOT_BYTES)
+    detail: str = Field(default="", max_length=2000)
+
+
 class SourceHealthReport(_Msg):
-    """Every field of branch_agent.sources.SourceHealth, as `dataclasses.asdict` gives it."""
+    """Every field of branch_agent.sources.SourceHealth, as `dataclasses.asdict` gives it, and what
+    only the heartbeat adds (the source's role at the counter, its latest diagnosis).
+
+    Fields after `clock_offset_s` have defaults: older branches do not send them.
+    """
 
     name: str = Field(max_length=100)
     connected: bool
@@ -29,6 +60,14 @@ class SourceHealthReport(_Msg):
     kind: str = Field(default="", max_length=32)
     bitrate_kbps: float = 0.0
     clock_offset_s: float | None = None
+    # Sound dropped while a recorder was reading: in all, and in the last minute (what is wrong now).
+    dropped: int = 0
+    dropped_recent: int = 0
+    manufacturer: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=200)
+    firmware: str = Field(default="", max_length=200)
+    role: str = Field(default="", max_length=32)  # environment | desk | microphone
+    diagnosis: VideoDiagnosisReport | None = None
 
 
 class CounterHealthReport(_Msg):
@@ -104,6 +143,10 @@ class GbDeviceReport(_Msg):
     user_agent: str = Field(default="", max_length=200)
     offline_reason: str = Field(default="", max_length=200)
     last_seen_age_s: float | None = None
+    # From the device's answer to a DeviceInfo query, where it gave one.
+    manufacturer: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=200)
+    firmware: str = Field(default="", max_length=200)
     channels: list[GbChannelReport] = Field(default_factory=list, max_length=MAX_GB_ITEMS)
 
 
