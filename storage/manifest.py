@@ -20,7 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from storage.signing import SignatureInvalid, SigningKey, key_id_for, verify_signature
 
@@ -153,6 +161,13 @@ class ClipManifest(_Strict):
     markers_missing_reason: str | None = Field(default=None, min_length=1, max_length=500)
     signature: Signature | None = None
 
+    @model_serializer(mode="wrap")
+    def _without_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        # Every serialised form (canonical bytes, the upload request, the catalogue copy) is one a
+        # reader from before these members can still take.
+        data: dict[str, object] = handler(self)
+        return {k: v for k, v in data.items() if k not in _LATER_MEMBERS or v != _LATER_MEMBERS[k]}
+
     @model_validator(mode="after")
     def _origin_explained(self) -> ClipManifest:
         if (self.origin == "supplementary") != (self.supplementary is not None):
@@ -169,7 +184,7 @@ class ClipManifest(_Strict):
 
     def _plain(self, with_signature: bool) -> dict[str, object]:
         data = self.model_dump(mode="json", exclude={"signature"} if not with_signature else set())
-        return {k: v for k, v in data.items() if k not in _LATER_MEMBERS or v != _LATER_MEMBERS[k]}
+        return data
 
     def signing_bytes(self) -> bytes:
         return canonical_json(self._plain(with_signature=False))
@@ -241,7 +256,7 @@ def verify_media(manifest: ClipManifest, media_path: Path) -> None:
 
 
 def json_schema() -> dict[str, object]:
-    return ClipManifest.model_json_schema(mode="serialization")
+    return ClipManifest.model_json_schema(mode="validation")
 
 
 def schema_file_text() -> str:
