@@ -73,6 +73,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         audit_api,
         audit_ui,
         branch_api,
+        capacity_ui,
         catalogue_api,
         catalogue_ui,
         export_api,
@@ -118,6 +119,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         reconciliation_ui.bp,
         reports_api.bp,
         reports_ui.bp,
+        capacity_ui.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -411,10 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     erun.add_argument("--limit", type=int, help="at most this many clips")
     erun.set_defaults(fn=cmd_expiry_run)
 
-    from center_platform.operations import backup, rebuild
+    from center_platform.operations import backup, capacity, rebuild
 
     backup.register(sub)
     rebuild.register(sub)
+    capacity.register(sub)
 
     rec = sub.add_parser("reconcile", help="sales against recordings").add_subparsers(
         dest="reconcile_command", required=True

@@ -41,7 +41,7 @@ PUBLIC_ENDPOINTS: Final = frozenset(
 
 # Blueprints that branches call with HMAC-signed requests (`branch_auth.require_branch`); no user reaches them.
 # `ledger_api` is the core banking system's, signed the same way with its own key (CENTER_LEDGER_API_SECRET).
-BRANCH_SIGNED_BLUEPRINTS: Final = frozenset({"branch_api", "heartbeat_api", "ledger_api"})
+BRANCH_SIGNED_BLUEPRINTS: Final = frozenset({"branch_api", "heartbeat_api", "ledger_api", "central_config_api"})
 
 # Every endpoint of a blueprint goes to these roles, unless ENDPOINT_GRANTS names the endpoint.
 BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
@@ -55,6 +55,10 @@ BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     "catalogue_ui": frozenset({SYSTEM_ADMIN}),
     "operations_api": OPERATORS,
     "operations_ui": OPERATORS,
+    "capacity_ui": OPERATORS,
+    # Cameras, upload window and limits of each branch, pulled by the branch: system admins.
+    "branch_config_api": frozenset({SYSTEM_ADMIN}),
+    "branch_config_ui": frozenset({SYSTEM_ADMIN}),
     "audit_api": AUDIT_READERS,
     "audit_ui": AUDIT_READERS,
     # Sales ledger, reconciliation and its gaps: compliance officers.
