@@ -43,6 +43,10 @@ class CatalogProduct(BaseModel):
     term_days: int | None = None
     risk_level: str = Field(max_length=8)
     disclosure_script: str = ""
+    # The moments the recording must show, in their order (teleprompter steps, checked after Complete),
+    # and the shortest recording the product allows. Absent from an older center: none, no minimum.
+    required_markers: list[str] = Field(default_factory=list, max_length=20)
+    min_duration_s: int = Field(default=0, ge=0, le=24 * 3600)
 
 
 class CatalogPayload(BaseModel):
