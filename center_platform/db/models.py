@@ -442,3 +442,4 @@ class PendingChange(Base):
 from center_platform.db import reconciliation_models as _reconciliation_models  # noqa: E402,F401
 from center_platform.db import quality_models as _quality_models  # noqa: E402,F401
 from center_platform.db import operations_models as _operations_models  # noqa: E402,F401
+from center_platform.db import config_models as _config_models  # noqa: E402,F401

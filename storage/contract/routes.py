@@ -21,6 +21,8 @@ UPLOADS_RULE = "/uploads"
 UPLOAD_RULE = "/uploads/<clip_id>"
 UPLOAD_PARTS_RULE = "/uploads/<clip_id>/parts"
 UPLOAD_COMPLETE_RULE = "/uploads/<clip_id>/complete"
+CENTRAL_CONFIG_RULE = "/central-config"
+CENTRAL_CONFIG_REPORT_RULE = "/central-config/report"
 
 # Full paths, as a branch sends (and signs) them.
 TIME = PREFIX + TIME_RULE
@@ -29,6 +31,8 @@ STAFF = PREFIX + STAFF_RULE
 BRANCH = PREFIX + BRANCH_RULE
 HEARTBEAT = PREFIX + HEARTBEAT_RULE
 UPLOADS = PREFIX + UPLOADS_RULE
+CENTRAL_CONFIG = PREFIX + CENTRAL_CONFIG_RULE
+CENTRAL_CONFIG_REPORT = PREFIX + CENTRAL_CONFIG_REPORT_RULE
 
 
 def _for_clip(rule: str, clip_id: str) -> str:
