@@ -129,6 +129,33 @@ class ApprovalsSection(StrictSection):
     expire_hours: int = Field(default=72, ge=1, le=720)
 
 
+class WebhookSection(StrictSection):
+    # Alerts are POSTed as JSON to `url`, signed with HMAC-SHA256 under the key in the environment
+    # variable `secret_env` (X-DR-Signature over "<X-DR-Timestamp>.<body>"); `kinds` empty: every kind.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000)
+    secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,127}$")
+    kinds: list[str] = Field(default_factory=list)
+
+
+class AlertsSection(StrictSection):
+    # Debounce: a condition is raised only once it was seen this many times in a row (heartbeats or
+    # sweeps a minute apart), and cleared once it was absent this many times in a row.
+    raise_after: int = Field(default=2, ge=1, le=100)
+    clear_after: int = Field(default=2, ge=1, le=100)
+    sweep_interval_s: int = Field(default=60, ge=10, le=3600)
+    # A branch whose oldest clip not yet verified at the center is older than this has an upload backlog.
+    backlog_max_age_hours: int = Field(default=36, ge=1, le=24 * 30)
+    # Webhook delivery: alerts due for a webhook go in one POST (at most `group_max`); a failed POST is
+    # tried again after retry_initial_s, doubling up to retry_max_s, `max_attempts` times in all.
+    group_max: int = Field(default=50, ge=1, le=1000)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_initial_s: int = Field(default=30, ge=1, le=3600)
+    retry_max_s: int = Field(default=3600, ge=1, le=86_400)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhooks: list[WebhookSection] = Field(default_factory=list, max_length=16)
+
+
 class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
@@ -141,6 +168,7 @@ class CenterConfig(StrictSection):
     reconciliation: ReconciliationSection = ReconciliationSection()
     retention: RetentionSection = RetentionSection()
     approvals: ApprovalsSection = ApprovalsSection()
+    alerts: AlertsSection = AlertsSection()
 
     def database_url(self) -> str:
         from_env = os.environ.get(ENV_DATABASE_URL, "")
