@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -258,9 +259,17 @@ def cmd_product_add(config: CenterConfig, args: argparse.Namespace) -> int:
                 maturity_date=maturity,
                 risk_level=args.risk,
                 disclosure_script=args.script,
+                required_markers=json.dumps(args.marker, ensure_ascii=False),
+                min_duration_s=args.min_duration,
             )
         )
-        audit.append(db, "cli", "product.created", args.code, {"type": args.type})
+        audit.append(
+            db,
+            "cli",
+            "product.created",
+            args.code,
+            {"type": args.type, "required_markers": args.marker, "min_duration_s": args.min_duration},
+        )
         db.commit()
     print(f"product {args.code} created")
     return 0
@@ -398,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     padd.add_argument("--maturity", help="YYYY-MM-DD")
     padd.add_argument("--risk", default="R2", choices=("R1", "R2", "R3", "R4", "R5"))
     padd.add_argument("--script", default="", help="risk-disclosure script shown to the manager")
+    padd.add_argument(
+        "--marker", action="append", default=[], help="a moment the recording must show, in order (repeatable)"
+    )
+    padd.add_argument("--min-duration", type=int, default=0, help="shortest recording in seconds (0: none)")
     padd.set_defaults(fn=cmd_product_add)
 
     aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)

@@ -108,6 +108,11 @@ def product_type_view(t: ProductType) -> dict[str, Any]:
     }
 
 
+def product_markers(p: Product) -> list[str]:
+    """The moments a recording of ``p`` must show, in their order."""
+    return [str(m) for m in json.loads(p.required_markers or "[]")]
+
+
 def product_view(p: Product) -> dict[str, Any]:
     return {
         "code": p.code,
@@ -117,7 +122,8 @@ def product_view(p: Product) -> dict[str, Any]:
         "maturity_date": _jsonable(p.maturity_date),
         "risk_level": p.risk_level,
         "disclosure_script": p.disclosure_script,
-        "required_markers": json.loads(p.required_markers or "[]"),
+        "required_markers": product_markers(p),
+        "min_duration_s": p.min_duration_s,
         "active": p.active,
     }
 
@@ -223,6 +229,7 @@ def create_product(db: Session, actor: str, data: ProductCreate) -> Changed:
         risk_level=data.risk_level,
         disclosure_script=data.disclosure_script,
         required_markers=json.dumps(data.required_markers, ensure_ascii=False),
+        min_duration_s=data.min_duration_s,
         active=True,
     )
     _require_maturity_source(p, t)

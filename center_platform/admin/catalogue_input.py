@@ -93,6 +93,7 @@ class ProductCreate(_In):
     risk_level: RiskLevel
     disclosure_script: str = Field(default="", max_length=20000)
     required_markers: list[str] = Field(default_factory=list, max_length=20)
+    min_duration_s: int = Field(default=0, ge=0, le=24 * 3600)
 
     _markers = field_validator("required_markers")(check_markers)
 
@@ -105,6 +106,7 @@ class ProductEdit(_In):
     risk_level: RiskLevel | None = None
     disclosure_script: str | None = Field(default=None, max_length=20000)
     required_markers: list[str] | None = Field(default=None, max_length=20)
+    min_duration_s: int | None = Field(default=None, ge=0, le=24 * 3600)
     active: bool | None = None
 
     _markers = field_validator("required_markers")(check_markers)

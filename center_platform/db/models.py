@@ -140,6 +140,8 @@ class Product(Base):
     disclosure_script: Mapped[str] = mapped_column(Text, default="")
     # JSON list of the moments the recording must show (risk disclosure read, customer's confirmation...).
     required_markers: Mapped[str] = mapped_column(Text, default="[]")
+    # The shortest recording the product allows, in seconds (0: no minimum); checked on every clip.
+    min_duration_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     product_type: Mapped[ProductType] = relationship()

@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
+from center_platform.admin.catalogue import product_markers
 from center_platform.db.models import Branch, Counter, Product, Staff
 from center_platform.ingest.service import IngestRejected
 from center_platform.web import hardening, services
@@ -92,6 +93,8 @@ def catalog() -> ResponseReturnValue:
                     term_days=p.term_days,
                     risk_level=p.risk_level,
                     disclosure_script=p.disclosure_script,
+                    required_markers=product_markers(p),
+                    min_duration_s=p.min_duration_s,
                 )
                 for p in products
             ]

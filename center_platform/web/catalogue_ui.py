@@ -82,6 +82,7 @@ _PRODUCT = (
     Field("risk_level", "风险等级 Risk level", "select", RISK),
     Field("disclosure_script", "风险揭示话术 Disclosure script", "textarea"),
     Field("required_markers", "必录环节(每行一个) Required markers (one a line)", "lines"),
+    Field("min_duration_s", "最短录像时长(秒) Shortest recording (s)", "int"),
 )
 
 
@@ -137,6 +138,7 @@ KINDS: dict[str, Kind] = {
             ("maturity_date", "到期日 Maturity"),
             ("risk_level", "风险 Risk"),
             ("required_markers", "必录 Markers"),
+            ("min_duration_s", "最短(秒) Min s"),
             ("active", "启用 Active"),
         ),
         (Field("code", "产品代码 Code"), *_PRODUCT),

@@ -1,5 +1,6 @@
 """each clip's quality report and findings; how a clip came about (recorded, re-recorded,
-supplementary, imported), the clip it follows, the time of sale and the customer's consent
+supplementary, imported), the clip it follows, the time of sale and the customer's consent; each
+product's shortest recording
 
 Revision ID: 0014
 Revises: 0013
@@ -19,6 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("min_duration_s", sa.Integer(), server_default="0", nullable=False))
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.add_column(sa.Column("quality_report_json", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("origin", sa.String(length=16), server_default="recorded", nullable=False))
@@ -54,3 +57,5 @@ def downgrade() -> None:
         batch_op.drop_column("earlier_clip_id")
         batch_op.drop_column("origin")
         batch_op.drop_column("quality_report_json")
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_column("min_duration_s")
