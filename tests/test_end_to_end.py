@@ -170,7 +170,9 @@ def test_one_clip_end_to_end(system: demo.DemoSystem) -> None:
     assert r.status_code == 206 and r.content == served[-500:]
 
     s3 = _s3(system)
-    key = f"clips/{demo.BRANCH_CODE}/" + manifest["started_at"][:10].replace("-", "/") + f"/{clip_id}.mp4"
+    # Grouped by product type, then branch and day.
+    day = manifest["started_at"][:10].replace("-", "/")
+    key = f"clips/{manifest['product']['type_code']}/{demo.BRANCH_CODE}/{day}/{clip_id}.mp4"
     head = s3.head_object(Bucket="evidence", Key=key)
     assert head["ObjectLockMode"] == "COMPLIANCE" and head["ContentLength"] == len(local_bytes)
     with pytest.raises(ClientError) as refused:

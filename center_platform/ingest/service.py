@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -34,6 +34,7 @@ from center_platform.ingest.checks import CheckReport, IngestContext, Problem, S
 from center_platform.ingest.clock_bounds import ClockFacts, start_basis
 from center_platform.ingest.keyed_locks import KeyedLocks
 from center_platform.ingest.manifest_chain import check_chain, link_successors
+from center_platform.ingest.object_keys import object_key
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
 from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
 from storage.manifest import ClipManifest, ManifestError
@@ -88,7 +89,7 @@ class IngestService:
             if existing is not None:
                 return self._plan(session, existing)
 
-            key = object_key(manifest)
+            key = object_key(manifest, product.product_type.code)
             upload_id = self.store.create_multipart(key)
             row = IngestUpload(
                 clip_id=manifest.clip_id,
@@ -380,8 +381,3 @@ class IngestService:
 
 def part_count(size: int, part_size: int) -> int:
     return max(1, math.ceil(size / part_size))
-
-
-def object_key(manifest: ClipManifest) -> str:
-    day: datetime = manifest.started_at
-    return f"clips/{manifest.branch_code}/{day:%Y/%m/%d}/{manifest.clip_id}.mp4"

@@ -1,6 +1,7 @@
 """The catalogue's recordings rebuilt from the store, where the evidence is the truth.
 
-    python -m center_platform rebuild [--prefix clips/B001/] [--verify-hashes] [--report FILE]
+    python -m center_platform rebuild [--prefix clips/FIXED/B001/ --prefix clips/B001/] [--verify-hashes]
+        [--report FILE]
 
 For a database that holds the configuration (branches with their signing keys, product types and
 products: restored from a backup, or entered again) but lost its recordings. The store's clip keys
@@ -21,7 +22,7 @@ import argparse
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -39,7 +40,7 @@ from center_platform.config import CenterConfig
 from center_platform.db.models import ARCHIVED, Branch, Product, Recording, utcnow
 from center_platform.ingest.catalogue_row import manifest_columns
 from center_platform.ingest.manifest_chain import FIRST, RESTARTED, check_chain, link_successors
-from center_platform.ingest.service import object_key
+from center_platform.ingest.object_keys import fits_manifest
 from center_platform.retention.events import MANIFEST_SUFFIX, rule_of
 from center_platform.retention.rules import RetentionError, RetentionFacts, decide, maturity_for
 from storage.manifest import ClipManifest, ManifestError
@@ -151,7 +152,7 @@ class Pair:
 def listed_pairs(store: ObjectStore, prefix: str, page: int = PAGE) -> Iterator[tuple[int, Pair]]:
     """(keys listed so far, pair) for every clip under `prefix`, reading the listing a page at a time.
 
-    A clip and its manifest are in the same folder (`clips/<branch>/<yyyy>/<mm>/<dd>/`), and a store
+    A clip and its manifest are in the same folder (`<...>/<yyyy>/<mm>/<dd>/`, ingest.object_keys), and a store
     lists a folder's keys together, though not always in plain key order (SeaweedFS lists a versioned
     object's key where its versions folder sorts). So keys wait for their sibling until the listing
     leaves their folder: at most one day of one branch is held at once.
@@ -281,8 +282,8 @@ def _checked(got: Fetched, cat: _Catalogue) -> tuple[ClipManifest, Branch, Produ
             "missing_media",
             f"the media {got.pair.manifest_key and got.pair.manifest_key[: -len(MANIFEST_SUFFIX)]} is not in the store",
         )
-    if object_key(manifest) != got.pair.media_key:
-        raise _Refused("misplaced", f"manifest of clip {manifest.clip_id} belongs at {object_key(manifest)}")
+    if got.pair.media_key is None or not fits_manifest(got.pair.media_key, manifest):
+        raise _Refused("misplaced", f"manifest of clip {manifest.clip_id} is not at its own clip's key")
     if got.media.size != manifest.media.size:
         raise _Refused("size_mismatch", f"media has {got.media.size} bytes, the manifest says {manifest.media.size}")
     if got.media_sha256 and got.media_sha256 != manifest.media.sha256:
@@ -391,17 +392,20 @@ def run_rebuild(
     sessions: sessionmaker[Session],
     store: ObjectStore,
     *,
-    prefix: str = CLIP_PREFIX,
+    prefix: str | Sequence[str] = CLIP_PREFIX,
     verify_hashes: bool = False,
     actor: str = "cli",
     page: int = PAGE,
     threads: int = STORE_THREADS,
 ) -> RebuildReport:
-    """Catalogues every clip under `prefix` that the catalogue lacks and the store proves; reports the rest."""
-    if not prefix.startswith(CLIP_PREFIX):
+    """Catalogues every clip under `prefix` (one or several: a branch's clips are under each product
+    type and, if archived before the grouping, under the branch alone) that the catalogue lacks and
+    the store proves; reports the rest."""
+    prefixes = [prefix] if isinstance(prefix, str) else list(prefix)
+    if not prefixes or not all(p.startswith(CLIP_PREFIX) for p in prefixes):
         raise ValueError(f"the prefix must be under {CLIP_PREFIX}")
     began = time.monotonic()
-    report = RebuildReport(prefix=prefix, verify_hashes=verify_hashes)
+    report = RebuildReport(prefix=" ".join(prefixes), verify_hashes=verify_hashes)
     with sessions() as db:
         cat = _Catalogue.load(db)
     batch: list[Pair] = []
@@ -417,18 +421,21 @@ def run_rebuild(
                 db.commit()
             batch.clear()
 
-        for listed, pair in listed_pairs(store, prefix, page):
-            report.keys_listed = listed
-            report.clips_seen += 1
-            batch.append(pair)
-            if len(batch) >= page:
-                flush()
+        listed_before = 0
+        for one in prefixes:
+            for listed, pair in listed_pairs(store, one, page):
+                report.keys_listed = listed_before + listed
+                report.clips_seen += 1
+                batch.append(pair)
+                if len(batch) >= page:
+                    flush()
+            listed_before = report.keys_listed
         if batch:
             flush()
     report.seconds = time.monotonic() - began
     with sessions() as db:
         _settle_chain_starts(db, cat)
-        audit.append(db, actor, "catalogue.rebuilt", prefix[:128], report.counts())
+        audit.append(db, actor, "catalogue.rebuilt", report.prefix[:128], report.counts())
         db.commit()
     log.info("catalogue rebuild: %s", report.lines()[-1])
     return report
@@ -444,7 +451,7 @@ def cmd_rebuild(config: CenterConfig, args: argparse.Namespace) -> int:
     try:
         with open_store(config) as store:
             report = run_rebuild(
-                make_session_factory(engine), store, prefix=args.prefix, verify_hashes=args.verify_hashes
+                make_session_factory(engine), store, prefix=args.prefix or CLIP_PREFIX, verify_hashes=args.verify_hashes
             )
     finally:
         engine.dispose()
@@ -459,7 +466,12 @@ def cmd_rebuild(config: CenterConfig, args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """`rebuild` under `python -m center_platform`."""
     p = sub.add_parser("rebuild", help="catalogue again, from the store's signed manifests, the recordings it lacks")
-    p.add_argument("--prefix", default=CLIP_PREFIX, help=f"only keys under this prefix (default {CLIP_PREFIX})")
+    p.add_argument(
+        "--prefix",
+        action="append",
+        help=f"only keys under this prefix, may be given again (default {CLIP_PREFIX}); clips are under "
+        "clips/<product type>/<branch>/ and, archived before the grouping by product type, clips/<branch>/",
+    )
     p.add_argument("--verify-hashes", action="store_true", help="read every clip back and check its SHA-256 too")
     p.add_argument("--report", type=Path, help="also write the report as JSON to this file")
     p.set_defaults(fn=cmd_rebuild)

@@ -120,7 +120,7 @@ def test_a_retired_key_cannot_come_back(archive_rig: ArchiveRig) -> None:
 
 def test_the_catalogue_rebuilt_from_the_store_keeps_clips_of_a_replaced_key(archive_rig: ArchiveRig) -> None:
     from center_platform.db.models import Recording
-    from center_platform.ingest.service import object_key
+    from center_platform.ingest.object_keys import object_key
     from center_platform.operations.rebuild import run_rebuild
 
     media = b"rebuilt " * 300
@@ -131,7 +131,7 @@ def test_the_catalogue_rebuilt_from_the_store_keeps_clips_of_a_replaced_key(arch
         db.execute(delete(ReplayIndex))
         db.execute(delete(Recording).where(Recording.clip_id == manifest.clip_id))
         db.commit()
-    prefix = object_key(manifest).removesuffix(".mp4")
+    prefix = object_key(manifest, "FIXED").removesuffix(".mp4")
     report = run_rebuild(archive_rig.sessions, archive_rig.store, prefix=prefix)
     assert report.rebuilt == 1, report.lines()
     with archive_rig.sessions() as db:

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 
 from center_platform.config import load_center_config
 from center_platform.db.models import AuditEvent, Base, Branch, Counter, Recording
-from center_platform.ingest.service import object_key
+from center_platform.ingest.object_keys import object_key
 from center_platform.operations.rebuild import register, run_rebuild
 from center_platform.retention.disputes import close_dispute, open_dispute
 from storage.contract.request_signing import sign_request
@@ -162,11 +162,13 @@ def test_the_catalogue_is_rebuilt_from_the_store(
     # and a clip object without a manifest.
     store = rig.store
     lost_media = _manifest(key, code, b"gone", started_at=day + timedelta(days=5))
-    store.put_small(object_key(lost_media) + ".manifest.json", lost_media.canonical_bytes(), "application/json")
+    store.put_small(
+        object_key(lost_media, "FIXED") + ".manifest.json", lost_media.canonical_bytes(), "application/json"
+    )
     forged_body = secrets.token_bytes(2000)
     forged = _manifest(SigningKey.generate(), code, forged_body, started_at=day + timedelta(days=5))
-    store.put_small(object_key(forged), forged_body, "video/mp4")
-    store.put_small(object_key(forged) + ".manifest.json", forged.canonical_bytes(), "application/json")
+    store.put_small(object_key(forged, "FIXED"), forged_body, "video/mp4")
+    store.put_small(object_key(forged, "FIXED") + ".manifest.json", forged.canonical_bytes(), "application/json")
     stray = f"clips/{code}/2026/03/07/{secrets.token_hex(16)}.mp4"
     store.put_small(stray, secrets.token_bytes(100), "video/mp4")
 
@@ -176,12 +178,14 @@ def test_the_catalogue_is_rebuilt_from_the_store(
     report_file = tmp_path / "rebuild.json"
     config = rig.write_cli_config(tmp_path / "center.toml", monkeypatch)
     # Pages of two keys: a clip and its manifest fall on different pages too.
-    report = run_rebuild(rig.sessions, store, prefix=f"clips/{code}/", verify_hashes=True, page=2)
+    # The branch's clips are grouped under each product type; the stray sits where clips were kept before.
+    prefixes = [f"clips/FIXED/{code}/", f"clips/OPEN/{code}/", f"clips/{code}/"]
+    report = run_rebuild(rig.sessions, store, prefix=prefixes, verify_hashes=True, page=2)
     assert report.rebuilt == 5 and report.legal_holds == 1 and report.already_present == 0, report.lines()
     problems = {(p.kind, p.key) for p in report.not_rebuilt}
     assert problems == {
-        ("missing_media", object_key(lost_media) + ".manifest.json"),
-        ("bad_signature", object_key(forged)),
+        ("missing_media", object_key(lost_media, "FIXED") + ".manifest.json"),
+        ("bad_signature", object_key(forged, "FIXED")),
         ("manifest_missing", stray),
     }
     after_rows, after = _snapshot(rig, code)
@@ -191,7 +195,7 @@ def test_the_catalogue_is_rebuilt_from_the_store(
     # Again, as the command runs it: everything is there already; the report says what still is not.
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["rebuild", "--prefix", f"clips/{code}/", "--report", str(report_file)])
+    args = parser.parse_args(["rebuild", *(a for p in prefixes for a in ("--prefix", p)), "--report", str(report_file)])
     code_rc = args.fn(load_center_config(config), args)
     assert code_rc == 1  # problems remain
     again = json.loads(report_file.read_text(encoding="utf-8"))
