@@ -73,8 +73,11 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         audit_api,
         audit_ui,
         branch_api,
+        branch_config_api,
+        branch_config_ui,
         capacity_ui,
         catalogue_api,
+        central_config_api,
         catalogue_ui,
         export_api,
         hardening,
@@ -120,6 +123,9 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         reports_api.bp,
         reports_ui.bp,
         capacity_ui.bp,
+        central_config_api.bp,
+        branch_config_api.bp,
+        branch_config_ui.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

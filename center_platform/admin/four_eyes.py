@@ -1,8 +1,9 @@
 """Four eyes: the edits one system admin may not make alone become proposals, applied on a second's approval.
 
-Guarded are a business type's retention rule, a branch's signing key, and the password or the granting
-of the role of a compliance officer or system admin: whoever holds one of these can shorten how long
-evidence is kept, have forged clips accepted, or read and export every clip. An edit that carries
+Guarded are a business type's retention rule, a branch's signing key, the password or the granting
+of the role of a compliance officer or system admin, and a branch's cameras: whoever holds one of these
+can shorten how long evidence is kept, have forged clips accepted, read and export every clip, or
+decide what the counters' clips show. An edit that carries
 such a change together with harmless ones (a type's name, a user's display name) applies the harmless
 part at once and proposes the rest. Approval re-checks the rule (the retention floor may have been
 raised since) and that the target is still as the proposal found it; then the edit is made by the
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from center_platform.admin import branch_config
 from center_platform.admin import catalogue as cat
 from center_platform.admin import organisation as org
 from center_platform.admin import pending_changes as pc
@@ -175,6 +177,8 @@ def approve(db: Session, store: ObjectStore, approver: str, change_id: int, poli
         if org._user(db, c.target).role != before["role"]:
             raise _stale(c.target, "角色 role")
         org.edit_user(db, approver, c.target, UserEdit.model_validate({"role": payload["role"]}), approval)
+    elif c.kind == pc.BRANCH_CAMERAS:
+        result.update(branch_config.apply_cameras(db, approver, c.target, payload, before, approval))
     else:
         raise CatalogueError(f"unknown kind of change {c.kind!r}", 409)
     return {"change": pc.mark_applied(db, c, approver, result), **result}

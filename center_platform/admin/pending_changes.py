@@ -31,11 +31,13 @@ RETENTION_RULE = "retention_rule"
 BRANCH_SIGNING_KEY = "branch_signing_key"
 USER_PASSWORD = "user_password"
 USER_ROLE = "user_role"
+BRANCH_CAMERAS = "branch_cameras"
 KIND_LABELS = {
     RETENTION_RULE: "保存规则 Retention rule",
     BRANCH_SIGNING_KEY: "网点签名密钥 Branch signing key",
     USER_PASSWORD: "密码重置 Password reset",
     USER_ROLE: "用户角色 User role",
+    BRANCH_CAMERAS: "网点摄像机配置 Branch cameras",
 }
 SYSTEM_ADMIN = "system_admin"
 SYSTEM_ACTOR = "system"
