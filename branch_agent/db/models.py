@@ -161,3 +161,7 @@ class CenterBranchView(Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     counters_json: Mapped[str] = mapped_column(Text, default="[]")
+
+
+# Tables kept in their own modules (same metadata) so that this one stays small.
+from branch_agent.db import central_config_models as _central_config_models  # noqa: E402,F401
