@@ -5,7 +5,11 @@ clip that fails is quarantined with all the problems, not the first, so whoever 
 everything that is wrong. A check whose answer would only repeat an earlier failure (the hash of an
 object whose size is already wrong) names that check in `after` and is skipped with a note.
 
-To add a check (per-clip quality, for example), write a function from `IngestContext` to `CheckResult`
+Findings are a third kind of answer: what the clip shows about its compliance (too short, a required
+moment missing). They never quarantine a clip (a poor recording is still evidence, archived and
+locked); each one is also a note, so the ingest's audit line records it.
+
+To add a check, write a function from `IngestContext` to `CheckResult`
 and append it to `CHECKS`. A check only reads: it writes nothing to the catalogue or the store. An
 exception is not a verdict: it leaves the upload as it was (a store outage answers 503 and the branch
 completes again later), so a check raises only for faults that are not the clip's.
@@ -16,11 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from center_platform.db.models import Product
 from center_platform.ingest import manifest_chain
+from center_platform.ingest.clip_findings import manifest_findings, product_policy
 from storage.manifest import ClipManifest, ManifestError
 from storage.object_store import ObjectStore
+from storage.quality.report import Finding
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     # Worth an operator's attention, not a reason to refuse the clip.
     notes: list[str] = field(default_factory=list)
+    # The clip's compliance as far as this check can tell; the clip is archived whatever they say.
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class CheckReport:
     skipped: list[str]
     problems: list[Problem]
     notes: list[str]
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -135,11 +146,21 @@ def check_manifest_chain(ctx: IngestContext) -> CheckResult:
     )
 
 
+def check_quality(ctx: IngestContext) -> CheckResult:
+    """What the manifest alone tells about the clip's compliance, at once; the picture and sound are
+    analysed later (archive.clip_quality takes every archived clip that has no report yet)."""
+    product = ctx.session.execute(select(Product).where(Product.code == ctx.manifest.product.code)).scalar_one_or_none()
+    findings = manifest_findings(ctx.manifest, product_policy(product))
+    notes = [f"quality {f.code} {f.start_s:g}-{f.end_s:g} s ({f.severity}): {f.message}" for f in findings]
+    return CheckResult(notes=notes, findings=findings)
+
+
 CHECKS: tuple[Check, ...] = (
     Check("size", check_size),
     Check("sha256", check_sha256, after=("size",)),
     Check("signature", check_signature),
     Check("manifest_chain", check_manifest_chain),
+    Check("quality", check_quality),
 )
 
 
@@ -154,6 +175,7 @@ def run_checks(ctx: IngestContext, checks: Sequence[Check] = CHECKS) -> CheckRep
     skipped: list[str] = []
     problems: list[Problem] = []
     notes: list[str] = []
+    findings: list[Finding] = []
     for check in checks:
         unknown = [name for name in check.after if name not in seen]
         if unknown:
@@ -171,4 +193,5 @@ def run_checks(ctx: IngestContext, checks: Sequence[Check] = CHECKS) -> CheckRep
             not_passed.add(check.name)
         problems.extend(result.problems)
         notes.extend(result.notes)
-    return CheckReport(ran=ran, skipped=skipped, problems=problems, notes=notes)
+        findings.extend(result.findings)
+    return CheckReport(ran=ran, skipped=skipped, problems=problems, notes=notes, findings=findings)

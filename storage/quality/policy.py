@@ -32,6 +32,7 @@ FindingCode = Literal[
     "desync",
     "marker_missing",
     "marker_order",
+    "consent_missing",
     "unreadable",
 ]
 Role = Literal["environment", "desk", "microphone"]

@@ -137,7 +137,7 @@ def _recording(name: str, calls: list[str], problem: bool = False, note: str = "
 
 
 def test_the_default_list_and_its_order() -> None:
-    assert [c.name for c in CHECKS] == ["size", "sha256", "signature", "manifest_chain"]
+    assert [c.name for c in CHECKS] == ["size", "sha256", "signature", "manifest_chain", "quality"]
 
 
 def test_every_check_runs_in_order_and_every_problem_is_kept(archive_rig: ArchiveRig) -> None:
@@ -191,7 +191,7 @@ def test_wrong_size_and_bad_signature_are_both_reported(archive_rig: ArchiveRig)
     with archive_rig.sessions() as db:
         ctx = _context(archive_rig, db, stored_size_delta=-1, public_key=SigningKey.generate().public_key_b64)
         report = run_checks(ctx)
-    assert report.ran == ["size", "signature", "manifest_chain"]
+    assert report.ran == ["size", "signature", "manifest_chain", "quality"]
     assert report.skipped == ["sha256"]  # a hash of the wrong number of bytes says nothing new
     assert [p.code for p in report.problems] == ["size_mismatch", "signature_invalid"]
     assert f"differs from the manifest's {ctx.manifest.media.size}" in report.problems[0].message

@@ -1,0 +1,96 @@
+"""What a clip's manifest alone says about its compliance, judged at once when it arrives: whether it
+was cut off, its gaps, its length against the product's minimum, the product's required moments
+present and in order, and the customer's consent.
+
+These are findings, never a reason to refuse a clip: a poor recording is still evidence and is
+archived and locked like any other. The picture and sound are judged later by the media analysis
+(``center_platform.archive.clip_quality``), whose report repeats the manifest's findings and adds
+its own; consent is only known here, so the center adds it to that report too.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from center_platform.admin.catalogue import product_markers
+from center_platform.db.models import Product
+from storage.manifest import ClipManifest
+from storage.quality.policy import ManifestFacts, Marker, QualityPolicy, marker_key
+from storage.quality.report import Finding, Severity, finding
+
+
+def product_policy(product: Product | None, base: QualityPolicy | None = None) -> QualityPolicy:
+    """The center's thresholds with the product's required moments and shortest recording."""
+    policy = base or QualityPolicy()
+    if product is None:
+        return policy
+    return policy.for_product(product_markers(product), product.min_duration_s)
+
+
+def manifest_findings(manifest: ClipManifest, policy: QualityPolicy) -> list[Finding]:
+    facts = ManifestFacts.from_manifest(manifest)
+    duration = facts.duration_s or 0.0
+    out: list[Finding] = []
+    if facts.state == "interrupted":
+        out.append(finding("interrupted", "fail", "clip", duration, duration))
+    gap_rule = policy.rule("gap")
+    for gap in facts.gaps:
+        if gap.duration_s + 1e-6 < gap_rule.min_s:
+            continue
+        long_gap = gap_rule.fail_s is not None and gap.duration_s + 1e-6 >= gap_rule.fail_s
+        severity: Severity = "fail" if long_gap else "warn"
+        out.append(
+            finding(
+                "gap",
+                severity,
+                "clip",
+                gap.start_s,
+                gap.start_s + gap.duration_s,
+                source=gap.source,
+                duration=f"{gap.duration_s:.1f}",
+            )
+        )
+    if duration + 1e-6 < policy.min_duration_s:
+        out.append(
+            finding(
+                "too_short",
+                "fail",
+                "clip",
+                0.0,
+                duration,
+                duration=f"{duration:.0f}",
+                minimum=f"{policy.min_duration_s:.0f}",
+            )
+        )
+    out += _marker_findings(facts, policy, duration)
+    out += consent_findings(manifest)
+    out.sort(key=lambda f: (f.start_s, f.code, f.subject))
+    return out
+
+
+def _marker_findings(facts: ManifestFacts, policy: QualityPolicy, duration: float) -> list[Finding]:
+    # The same reading as the branch's check (storage.quality.continuity): a marker counts when its
+    # time is on the recording, the first of a kind counts, and the required ones keep their order.
+    on_clip: dict[str, Marker] = {}
+    for m in sorted(facts.markers, key=lambda m: m.at_s):
+        if m.at_s <= duration + 1.0:
+            on_clip.setdefault(marker_key(m.name), m)
+    out: list[Finding] = []
+    found: list[tuple[str, Marker]] = []
+    for name in policy.required_markers:
+        marker = on_clip.get(marker_key(name))
+        if marker is None:
+            out.append(finding("marker_missing", "fail", "clip", 0.0, duration, name=name))
+        else:
+            found.append((name, marker))
+    for (first, a), (then, b) in pairwise(found):
+        if b.at_s < a.at_s:
+            out.append(finding("marker_order", "fail", "clip", b.at_s, a.at_s, first=first, then=then))
+    return out
+
+
+def consent_findings(manifest: ClipManifest) -> list[Finding]:
+    """An imported recording was made on another device, where the counter could not ask for consent."""
+    if manifest.consent is not None or manifest.origin == "imported":
+        return []
+    return [finding("consent_missing", "fail", "clip", 0.0, manifest.duration_ms / 1000)]
