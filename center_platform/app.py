@@ -70,6 +70,8 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
 
     from center_platform.web import (
         access_guard,
+        alerts_api,
+        alerts_ui,
         audit_api,
         audit_ui,
         branch_api,
@@ -79,6 +81,7 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         catalogue_api,
         central_config_api,
         catalogue_ui,
+        devices_ui,
         export_api,
         hardening,
         health,
@@ -116,6 +119,9 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         audit_api.bp,
         ui.bp,
         operations_ui.bp,
+        devices_ui.bp,
+        alerts_ui.bp,
+        alerts_api.bp,
         catalogue_ui.bp,
         audit_ui.bp,
         reconciliation_api.bp,

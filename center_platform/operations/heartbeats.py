@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from center_platform.audit import trail as audit
+from center_platform.config import AlertsSection
 from center_platform.db.models import BranchAuditReceipt, BranchHeartbeat
+from center_platform.operations.alert_watch import observe_heartbeat
 from center_platform.reconciliation.takes import file_takes
 from storage.contract.heartbeat import BranchAuditLine, Heartbeat, HeartbeatReceipt
 
@@ -74,8 +76,34 @@ def file_branch_audit(db: Session, branch_id: int, branch_code: str, lines: list
     return ids
 
 
-def record_heartbeat(db: Session, branch_id: int, branch_code: str, beat: Heartbeat, now: datetime) -> HeartbeatReceipt:
-    """One transaction: the audit lines and the latest-heartbeat row commit together or not at all."""
+def _stored_state(beat: Heartbeat) -> Heartbeat:
+    # Snapshots are kept per device (operations.devices), not again in every stored heartbeat.
+    counters = [
+        c.model_copy(
+            update={
+                "sources": [
+                    s.model_copy(update={"diagnosis": s.diagnosis.model_copy(update={"snapshot_jpeg": b""})})
+                    if s.diagnosis is not None
+                    else s
+                    for s in c.sources
+                ]
+            }
+        )
+        for c in beat.counters
+    ]
+    return beat.model_copy(update={"audit": [], "cancelled": [], "queued": None, "counters": counters})
+
+
+def record_heartbeat(
+    db: Session,
+    branch_id: int,
+    branch_code: str,
+    beat: Heartbeat,
+    now: datetime,
+    alerts: AlertsSection | None = None,
+) -> HeartbeatReceipt:
+    """One transaction: the audit lines, the latest-heartbeat row, the branch's devices and the alerts
+    they raise or clear commit together or not at all."""
     stored = file_branch_audit(db, branch_id, branch_code, beat.audit)
     # Cancelled takes ride with their audit lines (acknowledged by `audit_stored`), the backlog as a whole.
     file_takes(db, branch_id, beat.cancelled, beat.queued, now)
@@ -91,7 +119,9 @@ def record_heartbeat(db: Session, branch_id: int, branch_code: str, beat: Heartb
     row.queued_bytes = beat.uploads.queued_bytes
     row.alert_count = len(beat.alerts)
     # The audit lines are in the trail already; the stored heartbeat is the branch's state only.
-    row.payload_json = beat.model_copy(update={"audit": [], "cancelled": [], "queued": None}).model_dump_json()
+    row.payload_json = _stored_state(beat).model_dump_json()
+    if alerts is not None:
+        observe_heartbeat(db, branch_id, beat, now, alerts)
     db.commit()
     for alert in beat.alerts:
         log.warning("branch %s alert %s: %s", branch_code, alert.code, alert.message)

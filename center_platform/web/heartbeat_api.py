@@ -38,5 +38,5 @@ def heartbeat() -> ResponseReturnValue:
     except ValidationError as exc:
         return jsonify(error=describe_validation_error("heartbeat", exc)), 400
     with services().sessions() as db:
-        receipt = record_heartbeat(db, g.branch_id, g.branch_code, beat, utcnow())
+        receipt = record_heartbeat(db, g.branch_id, g.branch_code, beat, utcnow(), services().config.alerts)
     return jsonify(receipt.model_dump(mode="json"))

@@ -55,6 +55,10 @@ BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     "catalogue_ui": frozenset({SYSTEM_ADMIN}),
     "operations_api": OPERATORS,
     "operations_ui": OPERATORS,
+    # Every branch device and the alerts: seen, acknowledged and cleared by operators.
+    "devices_ui": OPERATORS,
+    "alerts_ui": OPERATORS,
+    "alerts_api": OPERATORS,
     "capacity_ui": OPERATORS,
     # Cameras, upload window and limits of each branch, pulled by the branch: system admins.
     "branch_config_api": frozenset({SYSTEM_ADMIN}),
