@@ -66,6 +66,18 @@ class RecordingRow:
     clip_state: str
     retain_until: datetime
     legal_hold: bool
+    # How the clip came about (recorded | re_recorded | supplementary | imported): an imported clip is
+    # never shown as recorded by the appliance.
+    origin: str = "recorded"
+
+
+# The badge each origin gets in lists and on the player.
+ORIGIN_LABELS: dict[str, str] = {
+    "recorded": "现场录制 / recorded",
+    "re_recorded": "重录 / re-recorded",
+    "supplementary": "事后补录 / supplementary",
+    "imported": "外部导入（非本机录制） / imported, not recorded by the appliance",
+}
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,7 @@ def _row(
         clip_state=rec.clip_state,
         retain_until=rec.retain_until,
         legal_hold=rec.legal_hold,
+        origin=rec.origin,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from center_platform.archive.replay import ReplayBusy
 from center_platform.archive.search import (
     MIN_CONTAINS,
+    ORIGIN_LABELS,
     STATES,
     NameMatch,
     RecordingRow,
@@ -144,6 +145,7 @@ def row_json(r: RecordingRow) -> dict[str, object]:
     d["started_at"] = r.started_at.isoformat()
     d["started_local"] = r.started_at.astimezone(services().display_tz).strftime("%Y-%m-%d %H:%M:%S")
     d["retain_until"] = r.retain_until.isoformat()
+    d["origin_label"] = ORIGIN_LABELS.get(r.origin, r.origin)
     return d
 
 
