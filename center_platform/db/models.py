@@ -445,3 +445,4 @@ from center_platform.db import reconciliation_models as _reconciliation_models  
 from center_platform.db import quality_models as _quality_models  # noqa: E402,F401
 from center_platform.db import operations_models as _operations_models  # noqa: E402,F401
 from center_platform.db import config_models as _config_models  # noqa: E402,F401
+from center_platform.db import supplementary_models as _supplementary_models  # noqa: E402,F401
