@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from center_platform.audit.anchor import write_checkpoint
 from center_platform.db import job_lock
+from center_platform.operations.alert_watch import watch_round
 from center_platform.operations.store_scrub import run_scrub
 from center_platform.reconciliation.runner import run_nightly
 from center_platform.retention.expiry import run_expiry
@@ -111,5 +112,13 @@ def start_center_scheduler(svc: CenterServices) -> BackgroundScheduler:
         scheduler.add_job(
             scrub_store, "interval", minutes=svc.config.scrub.interval_minutes, args=[svc], id="store-scrub", **common
         )
+    scheduler.add_job(
+        watch_round,
+        "interval",
+        seconds=svc.config.alerts.sweep_interval_s,
+        args=[svc.sessions, svc.config.alerts],
+        id="alert-watch",
+        **common,
+    )
     scheduler.start()
     return scheduler

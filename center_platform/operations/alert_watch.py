@@ -5,6 +5,9 @@ checks), both through `alerts.observe` with the configured debounce and the webh
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -12,13 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.config import AlertsSection
+from center_platform.db import job_lock
 from center_platform.db.models import Branch, Recording
-from center_platform.operations.alert_delivery import outbox
+from center_platform.operations.alert_delivery import deliver_due, outbox
 from center_platform.operations.alerts import Condition, Debounce, Scope, Transition, observe
 from center_platform.operations.devices import heartbeat_conditions, record_devices
 from center_platform.operations.store_scrub import latest_runs
 from center_platform.operations.upload_status import branch_upload_statuses
 from storage.contract.heartbeat import Heartbeat
+from storage.database import utcnow
 
 log = logging.getLogger(__name__)
 SWEEP_KINDS: Final = frozenset({"heartbeat_late", "chain_gap", "quarantine", "check_failed"})
@@ -129,3 +134,23 @@ def sweep(sessions: sessionmaker[Session], cfg: AlertsSection, now: datetime) ->
         db.commit()
     _log(transitions)
     return transitions
+
+
+WATCH_JOB: Final = "alert-watch"
+
+
+def watch_round(sessions: sessionmaker[Session], cfg: AlertsSection) -> None:
+    """The scheduled round: one sweep and the webhook deliveries due, by one center at a time (two
+    sweeping at once would count each observation twice and halve the debounce)."""
+    holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    try:
+        if not job_lock.acquire(sessions, WATCH_JOB, holder, timedelta(seconds=cfg.sweep_interval_s)):
+            return
+        try:
+            now = utcnow()
+            sweep(sessions, cfg, now)
+            deliver_due(sessions, cfg, now)
+        finally:
+            job_lock.release(sessions, WATCH_JOB, holder)
+    except Exception:  # the database may be away for a moment; the next round looks again
+        log.exception("ALERT the alert sweep failed")
