@@ -36,9 +36,13 @@ class LivePolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     picture: QualityPolicy = QualityPolicy()
-    # Distance of the mean chroma (U, V) from neutral grey (128, 128); daylight and office light stay
-    # well under it, a failing sensor or a wrong white balance goes far over.
-    max_colour_cast: float = Field(default=16.0, gt=0)
+    # Colour cast, in CIELAB a/b units. Against the reference picture: how far the picture's mean colour
+    # moved from the camera's own as installed (a warm wooden desk is not a cast; the same desk turned
+    # red is). Without a reference: the mean colour's distance from grey, beyond `max_cast_ratio` times
+    # the colours' own spread and at least `min_cast` (one strongly coloured scene is not enough).
+    max_colour_shift: float = Field(default=12.0, gt=0)
+    max_cast_ratio: float = Field(default=3.0, gt=0)
+    min_cast: float = Field(default=20.0, gt=0)
     # Against the reference picture, at `reference_width`: a shift beyond this many pixels, or fewer
     # than this share of the reference's corner features found again, is a camera moved.
     reference_width: int = Field(default=320, ge=64, le=1920)
@@ -59,9 +63,37 @@ class LiveDiagnosis:
     reference_match: float | None = None
 
 
-def reference_picture(y: np.ndarray, policy: LivePolicy) -> np.ndarray:
-    """What is kept of a picture to compare later ones with: its luma at the reference width."""
-    return resize_to_width(y, policy.reference_width).copy()
+@dataclass(frozen=True)
+class Reference:
+    """What is kept of a camera's picture as installed: its luma at the reference width, its mean colour."""
+
+    luma: np.ndarray
+    mean_a: float
+    mean_b: float
+
+
+@dataclass(frozen=True)
+class _Colour:
+    mean_a: float
+    mean_b: float
+    spread: float
+
+
+def _colour(y: np.ndarray, u: np.ndarray, v: np.ndarray, width: int) -> _Colour:
+    bgr = cv2.cvtColor(
+        np.concatenate([y, u.reshape(-1, y.shape[1]), v.reshape(-1, y.shape[1])]), cv2.COLOR_YUV2BGR_I420
+    )
+    h = max(2, round(bgr.shape[0] * width / bgr.shape[1]))
+    lab = cv2.cvtColor(cv2.resize(bgr, (width, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB)
+    a = lab[:, :, 1].astype(np.float32) - 128.0
+    b = lab[:, :, 2].astype(np.float32) - 128.0
+    ma, mb = float(a.mean()), float(b.mean())
+    return _Colour(ma, mb, float(np.hypot(np.abs(a - ma).mean(), np.abs(b - mb).mean())))
+
+
+def reference_picture(y: np.ndarray, u: np.ndarray, v: np.ndarray, policy: LivePolicy) -> Reference:
+    colour = _colour(y, u, v, policy.reference_width)
+    return Reference(resize_to_width(y, policy.reference_width).copy(), colour.mean_a, colour.mean_b)
 
 
 def _orb_match(reference: np.ndarray, current: np.ndarray, policy: LivePolicy) -> float | None:
@@ -92,8 +124,16 @@ def compare_with_reference(reference: np.ndarray, y: np.ndarray, policy: LivePol
     return float(np.hypot(dx, dy)), _orb_match(reference, current, policy)
 
 
-def colour_cast(u: np.ndarray, v: np.ndarray) -> float:
-    return float(np.hypot(float(u.mean()) - 128.0, float(v.mean()) - 128.0))
+def colour_cast(
+    y: np.ndarray, u: np.ndarray, v: np.ndarray, policy: LivePolicy, reference: Reference | None
+) -> tuple[float, bool]:
+    """(how far the colour is off, whether that is a cast)."""
+    c = _colour(y, u, v, policy.reference_width)
+    if reference is not None:
+        shift = float(np.hypot(c.mean_a - reference.mean_a, c.mean_b - reference.mean_b))
+        return shift, shift > policy.max_colour_shift
+    cast = float(np.hypot(c.mean_a, c.mean_b))
+    return cast, cast >= policy.min_cast and cast > policy.max_cast_ratio * c.spread
 
 
 def diagnose(
@@ -102,7 +142,7 @@ def diagnose(
     v: np.ndarray,
     policy: LivePolicy,
     earlier_y: np.ndarray | None = None,
-    reference: np.ndarray | None = None,
+    reference: Reference | None = None,
 ) -> LiveDiagnosis:
     """One picture's faults. `earlier_y`: a picture of the same camera taken a moment before (frozen
     if nothing changed since); `reference`: `reference_picture` of the camera as installed."""
@@ -115,14 +155,14 @@ def diagnose(
     findings = [code for code in ("black", "too_dark", "too_bright", "blurred", "occluded") if flags[code]]
     if stats.change is not None and stats.change < pic.frozen_mad and not flags["black"]:
         findings.append("frozen")
-    cast = colour_cast(u, v)
-    if cast > policy.max_colour_cast and not flags["black"]:
+    cast, is_cast = colour_cast(y, u, v, policy, reference)
+    if is_cast and not flags["black"] and not flags["occluded"]:
         findings.append("colour_cast")
     shift: float | None = None
     match: float | None = None
     # A black or covered picture cannot be compared; it is reported as what it is.
     if reference is not None and not flags["black"] and not flags["occluded"]:
-        shift, match = compare_with_reference(reference, y, policy)
+        shift, match = compare_with_reference(reference.luma, y, policy)
         if shift > policy.max_shift_px or (match is not None and match < policy.min_reference_match):
             findings.append("moved")
     return LiveDiagnosis(
