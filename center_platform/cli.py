@@ -424,8 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     erun.add_argument("--limit", type=int, help="at most this many clips")
     erun.set_defaults(fn=cmd_expiry_run)
 
+    from center_platform.archive import clip_quality_cli
     from center_platform.operations import backup, capacity, rebuild
 
+    clip_quality_cli.register(sub)
     backup.register(sub)
     rebuild.register(sub)
     capacity.register(sub)

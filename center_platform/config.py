@@ -156,6 +156,20 @@ class AlertsSection(StrictSection):
     webhooks: list[WebhookSection] = Field(default_factory=list, max_length=16)
 
 
+class QualitySection(StrictSection):
+    # The media analysis of archived clips (faces, voices, picture, sound and picture in step): each
+    # run takes up to max_clips_per_run clips without a report, one runner at a time, at this CPU
+    # niceness (19: only time nothing else wants). An analysis that fails is tried again after
+    # retry_after_minutes, at most max_attempts times in all; the clip stays unchecked meanwhile.
+    enabled: bool = True
+    interval_minutes: int = Field(default=10, ge=1, le=1440)
+    max_clips_per_run: int = Field(default=5, ge=1, le=1000)
+    niceness: int = Field(default=19, ge=0, le=19)
+    timeout_minutes: int = Field(default=60, ge=1, le=1440)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    retry_after_minutes: int = Field(default=60, ge=0, le=10080)
+
+
 class CenterConfig(StrictSection):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
@@ -169,6 +183,7 @@ class CenterConfig(StrictSection):
     retention: RetentionSection = RetentionSection()
     approvals: ApprovalsSection = ApprovalsSection()
     alerts: AlertsSection = AlertsSection()
+    quality: QualitySection = QualitySection()
 
     def database_url(self) -> str:
         from_env = os.environ.get(ENV_DATABASE_URL, "")

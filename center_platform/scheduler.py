@@ -1,7 +1,7 @@
-"""The center's background jobs inside `serve`: the daily expiry, the audit trail's checkpoints and
-the store scrub.
+"""The center's background jobs inside `serve`: the daily expiry, the audit trail's checkpoints, the
+store scrub and the media analysis of archived clips.
 
-Every center process may schedule them: expiry, scrub and checkpoint each take a database lease so
+Every center process may schedule them: expiry, scrub, checkpoint and quality each take a database lease so
 that one runs at a time; the scrub also skips a round another process has just done, and a checkpoint
 of a head already anchored is not written again.
 """
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from center_platform.archive.clip_quality import quality_work_dir, run_quality_checks
 from center_platform.audit.anchor import write_checkpoint
 from center_platform.db import job_lock
 from center_platform.operations.alert_watch import watch_round
@@ -71,6 +72,13 @@ def scrub_store(svc: CenterServices) -> None:
         log.exception("ALERT store scrub failed")
 
 
+def check_clip_quality(svc: CenterServices) -> None:
+    try:
+        run_quality_checks(svc.sessions, svc.store, svc.config.quality, quality_work_dir(svc.config))
+    except Exception:  # the store or database may be down; the clips stay waiting for the next run
+        log.exception("ALERT quality check run failed")
+
+
 def start_center_scheduler(svc: CenterServices) -> BackgroundScheduler:
     tz = ZoneInfo(svc.config.server.timezone)
     scheduler = BackgroundScheduler(timezone=tz)
@@ -111,6 +119,15 @@ def start_center_scheduler(svc: CenterServices) -> BackgroundScheduler:
     if svc.config.scrub.enabled:
         scheduler.add_job(
             scrub_store, "interval", minutes=svc.config.scrub.interval_minutes, args=[svc], id="store-scrub", **common
+        )
+    if svc.config.quality.enabled:
+        scheduler.add_job(
+            check_clip_quality,
+            "interval",
+            minutes=svc.config.quality.interval_minutes,
+            args=[svc],
+            id="clip-quality",
+            **common,
         )
     scheduler.add_job(
         watch_round,

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from center_platform.db.models import Base
+from center_platform.db.models import Base, UtcDateTime
 
 _BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -22,3 +24,16 @@ class QualityFinding(Base):
     subject: Mapped[str] = mapped_column(String(16))  # desk | environment | microphone | clip
     start_ms: Mapped[int] = mapped_column(BigInteger)
     end_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class QualityAttempt(Base):
+    """A clip whose media analysis has been started and not yet given a report. The attempt is
+    counted before the analysis starts, so a center that dies during it still counts it; the row
+    goes when the report is written."""
+
+    __tablename__ = "quality_attempts"
+
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -1,6 +1,6 @@
 """each clip's quality report and findings; how a clip came about (recorded, re-recorded,
 supplementary, imported), the clip it follows, the time of sale and the customer's consent; each
-product's shortest recording
+product's shortest recording; the media analyses started and not yet reported
 
 Revision ID: 0014
 Revises: 0013
@@ -46,9 +46,21 @@ def upgrade() -> None:
     with op.batch_alter_table("quality_findings", schema=None) as batch_op:
         batch_op.create_index("ix_quality_findings_code_recording", ["code", "recording_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_quality_findings_recording_id"), ["recording_id"], unique=False)
+    op.create_table(
+        "quality_attempts",
+        sa.Column("recording_id", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["recording_id"], ["recordings.id"], name=op.f("fk_quality_attempts_recording_id_recordings")
+        ),
+        sa.PrimaryKeyConstraint("recording_id", name=op.f("pk_quality_attempts")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("quality_attempts")
     op.drop_table("quality_findings")
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recordings_earlier_clip_id"))

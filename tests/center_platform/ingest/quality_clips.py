@@ -33,14 +33,17 @@ def quality_manifest(
     duration_ms: int = 3000,
     markers: list[tuple[str, int]] = (),  # type: ignore[assignment]
     consent: bool = True,
+    gaps: list[tuple[str, int, int]] = (),  # type: ignore[assignment]
     **fields: Any,
 ) -> ClipManifest:
-    """The rig's manifest for ``media`` with ``markers`` (kind, ms) and, unless refused, consent."""
+    """The rig's manifest for ``media`` with ``markers`` (kind, ms), ``gaps`` (source, start ms,
+    duration ms) and, unless refused, consent."""
     base = clip_manifest(key, media, product_code=fields.pop("product_code", OPEN_PRODUCT), **fields)
     data = base.model_dump(mode="json", exclude={"signature"})
     data["duration_ms"] = duration_ms
     data["ended_at"] = (base.started_at + timedelta(milliseconds=duration_ms)).isoformat()
     data["markers"] = [{"kind": kind, "at_ms": at} for kind, at in markers]
+    data["gaps"] = [{"source": source, "start_ms": start, "duration_ms": ms} for source, start, ms in gaps]
     if consent:
         data["consent"] = {"at_ms": 500, "given_at": (base.started_at + timedelta(seconds=1)).isoformat()}
     return ClipManifest.model_validate(data).signed(key)
