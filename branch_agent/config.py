@@ -94,6 +94,16 @@ class UploadSection(StrictSection):
         _hhmm(v)
         return v
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> UploadSection:
+        # A window may wrap midnight (19:00-07:00); one that ends where it starts would never upload.
+        if self.window_start == self.window_end:
+            raise ValueError(
+                f"上传时段为空:开始与结束同为 {self.window_start} / the upload window is empty: it starts and "
+                f"ends at {self.window_start}"
+            )
+        return self
+
 
 class SpoolSection(StrictSection):
     """What stays on the branch disk, and when the counter must stop recording for lack of space."""

@@ -21,11 +21,12 @@ log = logging.getLogger(__name__)
 def build_scheduler(svc: BranchServices) -> BackgroundScheduler:
     """Not started: the caller starts it once the web server is about to serve."""
     config = svc.config
-    start = window_opens_for(config.branch.code, time.fromisoformat(config.upload.window_start))
-    end = time.fromisoformat(config.upload.window_end)
 
     def upload_if_in_window() -> None:
-        if not in_window(datetime.now(svc.tz), start, end):
+        # Read at every turn: the center may move the window (central configuration) while the agent runs.
+        upload = svc.config.upload
+        start = window_opens_for(config.branch.code, time.fromisoformat(upload.window_start))
+        if not in_window(datetime.now(svc.tz), start, time.fromisoformat(upload.window_end)):
             return
         try:
             svc.uploader.run_once()

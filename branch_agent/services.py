@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from branch_agent.center_link.central_config import CentralConfigApplier, effective_config
 from branch_agent.center_link.client import CenterClient
 from branch_agent.center_link.heartbeat import HeartbeatStatus
 from branch_agent.center_link.sync import CenterSync, SyncOutcome
@@ -41,10 +42,15 @@ class BranchServices:
     last_heartbeat: HeartbeatStatus | None = None
     # The GB/T 28181 SIP server every counter's GB camera shares; None without a [gb28181] section.
     gb28181: GbPlatformRunner | None = None
+    # Cameras, upload window and limits set at the center, laid over the file (None: not built yet).
+    central: CentralConfigApplier | None = None
 
     def sync_from_center(self) -> list[SyncOutcome]:
         """Products, staff and branch settings from the center; kept locally so the counter works while the WAN is down."""
-        return self.sync.run()
+        outcomes = self.sync.run()
+        if self.central is not None:
+            self.central.run()
+        return outcomes
 
     def products(self) -> list[SyncedProduct]:
         with self.sessions() as db:
@@ -64,6 +70,8 @@ class BranchServices:
 def build_services(config: BranchConfig, open_sources: bool = True) -> BranchServices:
     config.branch.data_dir.mkdir(parents=True, exist_ok=True)
     sessions = open_spool_db(config.database_url())
+    file_config = config
+    config = effective_config(file_config, sessions)
     key = SigningKey.load_or_create(config.key_path)
     client = CenterClient(
         config.center.url,
@@ -85,6 +93,7 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
         sync=CenterSync(sessions, client),
         disk_guard=DiskGuard(config.spool, sessions, config.spool_dir),
     )
+    svc.central = CentralConfigApplier(svc, file_config)
     recover_interrupted(sessions, config.branch.code, key)
     svc.gb28181 = gb_platform_runner(config)
     if svc.gb28181 is not None and open_sources:

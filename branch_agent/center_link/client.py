@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from storage.contract import reply_signing, routes
 from storage.contract import request_signing as rs
 from storage.contract.branch_sync import BranchConfigView, CatalogPayload, StaffPayload
+from storage.contract.central_config import CentralConfigReceipt, CentralConfigReport
 from storage.contract.heartbeat import Heartbeat, HeartbeatReceipt
 from storage.contract.uploads import (
     PartChecksum,
@@ -160,6 +161,10 @@ class CenterClient:
 
     def send_heartbeat(self, beat: Heartbeat) -> HeartbeatReceipt:
         return HeartbeatReceipt.model_validate(self._send("POST", routes.HEARTBEAT, beat.model_dump(mode="json")))
+
+    def report_central_config(self, report: CentralConfigReport) -> CentralConfigReceipt:
+        body = report.model_dump(mode="json")
+        return CentralConfigReceipt.model_validate(self._send("POST", routes.CENTRAL_CONFIG_REPORT, body))
 
     def register_upload(self, manifest: ClipManifest | dict[str, object]) -> UploadPlan:
         """A dict is the manifest file as the branch signed and stored it: it goes out as it is and the

@@ -119,6 +119,18 @@ class CounterSession:
     def active_clip(self) -> str | None:
         return self._clip_id
 
+    def replace_sources(self, counter: CounterSection, sources: CounterSources) -> bool:
+        """Between takes only: closes the counter's sources and opens `sources` in their place, so that no
+        take starts on half of each; False (nothing changed) while a take runs."""
+        with self._lock:
+            if self._clip_id is not None or self._engine is not None:
+                return False
+            self.sources.close()
+            sources.open()
+            self.sources = sources
+            self.counter = counter
+            return True
+
     def active_recording(self) -> ActiveRecording | None:
         with self._lock:
             if self._engine is None or self._clip_id is None or self._sale is None or self._staff_code is None:
