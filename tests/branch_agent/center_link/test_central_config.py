@@ -15,6 +15,7 @@ import requests
 from branch_agent.center_link.central_config import CentralConfigRefused, central_config_status, merged_config
 from branch_agent.config import load_branch_config
 from branch_agent.services import build_services
+from branch_agent.spool.clip_manifest import SaleInfo
 from center_platform.db.models import User
 from storage.contract.central_config import CentralConfig, CentralCounter, CentralUpload
 from tests.branch_agent.web.harness import Agent, write_config
@@ -24,6 +25,9 @@ from tests.peers.rtsp_peer import RtspPeer, unavailable_reason
 
 CAMERA_USER, CAMERA_PASSWORD = "viewer", "cam-pass 2026"
 SECRET_NAME = "C01_ENV_CAMERA_PASSWORD"
+SALE = SaleInfo(
+    "SN-77", "王五", "resident_id", "11010519491231002X", "6222021234567890128", "FX180", "稳盈180天", "FIXED"
+)
 
 
 @pytest.fixture()
@@ -203,3 +207,34 @@ def test_a_counter_the_file_does_not_have_is_refused(tmp_path: Path) -> None:
     assert merged_config(base, CentralConfig(version=0)) is base
     moved = merged_config(base, CentralConfig(version=3, upload=CentralUpload(bandwidth_mbit=2.5)))
     assert moved.upload.bandwidth_mbit == 2.5 and moved.upload.window_start == base.upload.window_start
+
+
+def test_new_cameras_wait_for_the_take_to_end(
+    live_center: LiveCenter,
+    branch_agent_for: Callable[..., Agent],
+    rtsp_camera: RtspPeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SECRET_NAME, CAMERA_PASSWORD)
+    agent: Agent = branch_agent_for()
+    svc = agent.svc
+    svc.sources["C01"].open()
+    session = svc.counters["C01"]
+    session.start("1000001", SALE)
+    admins = CenterAdmins(live_center)
+    admins.cameras([{"code": "C01", "environment": _rtsp(rtsp_camera)}])
+
+    svc.sync_from_center()
+    running = svc.sources["C01"].environment
+    assert running.health().kind == "synthetic" and session.active_clip is not None
+    report = admins.status()["report"]
+    assert report["state"] == "waiting" and report["waiting_counters"] == ["C01"] and report["applied_version"] == 1
+    page = admins.first.get(live_center.url + f"/branch-config/{BRANCH_CODE}", timeout=10).text
+    assert 'data-state="waiting"' in page
+
+    session.cancel("1000001", "客户改日办理")
+    svc.sync_from_center()  # the center has nothing new: the waiting counter is retried all the same
+    environment = svc.sources["C01"].environment
+    assert environment is not running and session.sources.environment is environment
+    _until(lambda: environment.health().connected and environment.health().fps > 0, "the RTSP camera delivers frames")
+    assert admins.status()["report"]["state"] == "applied"
