@@ -98,6 +98,9 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         retention_api,
         search_export_api,
         session_api,
+        supplementary_api,
+        supplementary_branch_api,
+        supplementary_ui,
         ui,
     )
 
@@ -132,6 +135,9 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         central_config_api.bp,
         branch_config_api.bp,
         branch_config_ui.bp,
+        supplementary_api.bp,
+        supplementary_branch_api.bp,
+        supplementary_ui.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

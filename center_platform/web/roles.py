@@ -41,7 +41,9 @@ PUBLIC_ENDPOINTS: Final = frozenset(
 
 # Blueprints that branches call with HMAC-signed requests (`branch_auth.require_branch`); no user reaches them.
 # `ledger_api` is the core banking system's, signed the same way with its own key (CENTER_LEDGER_API_SECRET).
-BRANCH_SIGNED_BLUEPRINTS: Final = frozenset({"branch_api", "heartbeat_api", "ledger_api", "central_config_api"})
+BRANCH_SIGNED_BLUEPRINTS: Final = frozenset(
+    {"branch_api", "heartbeat_api", "ledger_api", "central_config_api", "supplementary_branch_api"}
+)
 
 # Every endpoint of a blueprint goes to these roles, unless ENDPOINT_GRANTS names the endpoint.
 BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
@@ -71,6 +73,9 @@ BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     # Reports: a branch admin sees the own branch's only (own_branch_only).
     "reports_api": REPORT_READERS,
     "reports_ui": REPORT_READERS,
+    # Supplementary recordings: approved or rejected by compliance here, by the branch admin at the branch.
+    "supplementary_api": frozenset({COMPLIANCE}),
+    "supplementary_ui": frozenset({COMPLIANCE}),
 }
 
 ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
