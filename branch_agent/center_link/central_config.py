@@ -59,7 +59,7 @@ def merged_config(base: BranchConfig, central: CentralConfig) -> BranchConfig:
     try:
         return BranchConfig.model_validate(data)
     except ValidationError as exc:
-        raise CentralConfigRefused(describe_validation_error(SOURCE, exc)) from exc
+        raise CentralConfigRefused(describe_validation_error(SOURCE, exc).replace("Value error, ", "")) from exc
 
 
 def _sources_of(counter: CounterSection) -> list[dict[str, Any]]:
