@@ -249,6 +249,29 @@ class RecorderSection(StrictSection):
     audio_bitrate_kbit: int = Field(default=128, ge=32, le=320)
 
 
+class QualitySection(StrictSection):
+    """The compliance quality check the branch runs on each clip as soon as it is closed."""
+
+    enabled: bool = True
+    # The check runs beside the recorder: lowest priority, one thread, held still while any counter records.
+    niceness: int = Field(default=19, ge=0, le=19)
+    pause_while_recording: bool = True
+    # Of the check's own running time (not counting the pauses), per minute of clip.
+    max_seconds_per_clip_minute: float = Field(default=60.0, gt=0, le=600)
+
+
+class DiagnosisSection(StrictSection):
+    """Live picture diagnosis of the cameras: one frame per camera every `interval_minutes`, and on demand."""
+
+    enabled: bool = True
+    interval_minutes: float = Field(default=5.0, ge=0.5, le=24 * 60)
+    # The second look, this long after the first, that tells a frozen picture from a live one.
+    probe_s: float = Field(default=1.0, gt=0, le=10)
+    snapshot_width: int = Field(default=320, ge=64, le=640)
+    # Beside the recorder: its own thread at this CPU niceness.
+    niceness: int = Field(default=19, ge=0, le=19)
+
+
 class CounterUiSection(StrictSection):
     """Sign-in and session rules of the counter UI."""
 
@@ -257,6 +280,8 @@ class CounterUiSection(StrictSection):
     )
     lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
     idle_timeout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    # How far back a sale may be recorded after the fact (补录).
+    supplementary_max_age_days: int = Field(default=90, ge=1, le=3650)
 
 
 class BranchConfig(StrictSection):
@@ -267,6 +292,8 @@ class BranchConfig(StrictSection):
     spool: SpoolSection = SpoolSection()
     recorder: RecorderSection = RecorderSection()
     counter_ui: CounterUiSection = CounterUiSection()
+    diagnosis: DiagnosisSection = DiagnosisSection()
+    quality: QualitySection = QualitySection()
     gb28181: Gb28181Section | None = None
     counters: list[CounterSection] = Field(min_length=1)
 

@@ -53,6 +53,8 @@ def _apply_products(db: Session, payload: CatalogPayload) -> None:
                 term_days=p.term_days,
                 risk_level=p.risk_level,
                 disclosure_script=p.disclosure_script,
+                required_markers=json.dumps(p.required_markers, ensure_ascii=False),
+                min_duration_s=p.min_duration_s,
             )
         )
 

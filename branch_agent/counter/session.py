@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from branch_agent.config import BranchConfig, CounterSection
 from branch_agent.counter.sources import CounterSources
-from branch_agent.db.models import CANCELLED, COMPLETED, RECORDING, Clip
+from branch_agent.db.models import CANCELLED, COMPLETED, RECORDING, Clip, SyncedProduct
 from branch_agent.recorder import (
     EncoderSettings,
     EngineResult,
@@ -43,14 +44,39 @@ from branch_agent.spool.clip_manifest import (
 from branch_agent.spool.disk_guard import DiskGuard
 from branch_agent.spool.recovery import close_interrupted
 from branch_agent.spool.replay_index import build_index_quietly
-from storage.manifest import Marker, sha256_file
+from branch_agent.spool.take_context import TakeContext
+from storage.manifest import Consent, Marker, sha256_file
+from storage.quality.policy import marker_key
 from storage.signing import SigningKey
 
 log = logging.getLogger(__name__)
+REFUSED_REASON = "客户拒绝录音录像 Customer refused recording"
 
 
 class SessionError(RuntimeError):
     """The action does not fit the counter's state (e.g. complete while idle); the message says why."""
+
+    status = 409
+
+    def details(self) -> dict[str, object]:
+        return {}
+
+
+class RequiredMarkersMissing(SessionError):
+    """Complete without the product's required moments, and no reason given for it."""
+
+    status = 422
+
+    def __init__(self, missing: list[str]) -> None:
+        names = "、".join(missing)
+        super().__init__(
+            f"尚未标记必录环节：{names}；请补录该环节，或填写未录原因后完成 / "
+            f"required moments not marked: {', '.join(missing)}; record them, or give the reason to complete without"
+        )
+        self.missing = missing
+
+    def details(self) -> dict[str, object]:
+        return {"missing_markers": self.missing, "fields": {"markers_missing_reason": "必填 / required"}}
 
 
 @dataclass(frozen=True)
@@ -62,6 +88,8 @@ class ClipSummary:
     sha256: str
     media_path: Path
     manifest_path: Path
+    # Output frames the recorder could not produce on time (a starved host): 0 on a healthy one.
+    dropped_frames: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,6 +103,8 @@ class ActiveRecording:
     markers: tuple[Marker, ...]
     engine_failure: str | None
     stalled_sources: tuple[str, ...]
+    # The product's required moments in order, with when each was marked (None: not yet).
+    steps: tuple[tuple[str, int | None], ...] = ()
 
 
 class CounterSession:
@@ -101,7 +131,9 @@ class CounterSession:
         self._clip_id: str | None = None
         self._sale: SaleInfo | None = None
         self._staff_code: str | None = None
-        self._markers: list[Marker] = []
+        self._context = TakeContext()
+        # Told of each clip closed (completed, or cut off and kept): the quality check takes it from there.
+        self.on_closed: Callable[[str], None] | None = None
         rec = config.recorder
         self._settings = EncoderSettings(
             preset=rec.preset,
@@ -114,6 +146,10 @@ class CounterSession:
             PipLayout(inset_width=lay.inset_width, inset_height=lay.inset_height, corner=lay.corner)
         )
         self._overlay = OverlayRenderer(config.branch.font_path, position=lay.overlay_position)
+
+    @property
+    def _markers(self) -> tuple[Marker, ...]:
+        return self._context.markers
 
     @property
     def active_clip(self) -> str | None:
@@ -141,12 +177,14 @@ class CounterSession:
                 staff_code=self._staff_code,
                 sale=self._sale,
                 elapsed_ms=max(0, status.elapsed_ms),
-                markers=tuple(self._markers),
+                markers=self._markers,
                 engine_failure=status.failure,
                 stalled_sources=tuple(status.stalled_sources),
+                steps=tuple(self.step_progress()),
             )
 
-    def start(self, staff_code: str, sale: SaleInfo) -> str:
+    def start(self, staff_code: str, sale: SaleInfo, context: TakeContext | None = None) -> str:
+        """Starts a take; the sale form's consent box was ticked, so consent is given as it starts."""
         with self._lock:
             if self._engine is not None:
                 raise SessionError(f"counter {self.counter.code} is already recording clip {self._clip_id}")
@@ -165,6 +203,9 @@ class CounterSession:
                 raise SessionError(shortage.message)
             clip_id = uuid.uuid4().hex
             started = datetime.now(UTC)
+            context = (context or TakeContext()).model_copy(
+                update={"consent": Consent(at_ms=0, given_at=started), "markers": ()}
+            )
             day_dir = self.config.spool_dir / started.astimezone(self.tz).strftime("%Y-%m-%d")
             for directory in (self.config.spool_dir, day_dir):  # clips and manifests: the agent's alone
                 directory.mkdir(mode=0o700, exist_ok=True)
@@ -176,7 +217,12 @@ class CounterSession:
                 compositor=self._compositor,
                 overlay=self._overlay,
                 overlay_text=sale_overlay(
-                    self.config.branch.name, self.counter.name, staff_code, sale.business_serial, self.tz
+                    self.config.branch.name,
+                    self.counter.name,
+                    staff_code,
+                    sale.business_serial,
+                    self.tz,
+                    origin_line=self._origin_line(context),
                 ),
                 output_path=media,
                 settings=self._settings,
@@ -193,6 +239,7 @@ class CounterSession:
                         state=RECORDING,
                         media_path=str(media),
                         started_at=started,
+                        context_json=context.to_row(),
                     )
                 )
                 db.commit()
@@ -212,18 +259,66 @@ class CounterSession:
                     staff_code,
                     "recording.started",
                     clip_id,
-                    {"serial": sale.business_serial, "counter": self.counter.code},
+                    {
+                        "serial": sale.business_serial,
+                        "counter": self.counter.code,
+                        "origin": context.origin,
+                        "earlier_clip_id": context.earlier_clip_id,
+                        "consent_at": started.isoformat(),
+                    },
                 )
                 db.commit()
             self._engine, self._clip_id, self._sale, self._staff_code = engine, clip_id, sale, staff_code
-            self._markers = []
+            self._context = context
+            return clip_id
+
+    def _origin_line(self, context: TakeContext) -> str:
+        """Burned into the picture: a take that is not the sale's own recording says so on every frame."""
+        if context.supplementary is not None:
+            sale_at = context.supplementary.sale_at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+            return f"补录 SUPPLEMENTARY  原销售时间 {sale_at}"
+        if context.origin == "re_recorded":
+            return "重录 RE-RECORDED"
+        return ""
+
+    def refuse(self, actor: str, sale: SaleInfo) -> str:
+        """The customer refused to be recorded: the sale must not go ahead. Kept as a cancelled take
+        (no media) with its reason, so that the center's reconciliation shows the sale as refused."""
+        reason = REFUSED_REASON
+        with self._lock:
+            if self._engine is not None:
+                raise SessionError(f"counter {self.counter.code} is recording clip {self._clip_id}")
+            clip_id = uuid.uuid4().hex
+            now = datetime.now(UTC)
+            never_written = self.config.spool_dir / now.astimezone(self.tz).strftime("%Y-%m-%d") / f"{clip_id}.mp4"
+            with self.sessions() as db:
+                db.add(
+                    Clip(
+                        clip_id=clip_id,
+                        counter_code=self.counter.code,
+                        staff_code=actor,
+                        business_serial=sale.business_serial,
+                        sale_json=json.dumps(asdict(sale), ensure_ascii=False),
+                        state=CANCELLED,
+                        media_path=str(never_written),
+                        started_at=now,
+                    )
+                )
+                audit_local(db, actor, "sale.recording_refused", sale.business_serial, {"counter": self.counter.code})
+                audit_local(db, actor, "recording.cancelled", clip_id, {"reason": reason})
+                db.commit()
             return clip_id
 
     def add_marker(self, kind: str, text: str = "") -> Marker:
         with self._lock:
             engine = self._require_recording()
             marker = Marker(kind=kind, at_ms=max(0, engine.status().elapsed_ms), text=text)
-            self._markers.append(marker)
+            self._context = self._context.with_marker(marker)
+            # On the row at once: a clip cut off by a crash keeps the moments already marked.
+            with self.sessions() as db:
+                clip = db.execute(select(Clip).where(Clip.clip_id == self._clip_id)).scalar_one()
+                clip.context_json = self._context.to_row()
+                db.commit()
             return marker
 
     def _require_recording(self) -> RecordingEngine:
@@ -231,10 +326,34 @@ class CounterSession:
             raise SessionError(f"counter {self.counter.code} is not recording")
         return self._engine
 
-    def complete(self, actor: str) -> ClipSummary:
+    def step_progress(self) -> list[tuple[str, int | None]]:
+        """The product's required moments in its order, each with when it was marked on the take in
+        progress (ms from its start), or None if not yet."""
+        if self._sale is None:
+            return []
+        with self.sessions() as db:
+            product = db.execute(
+                select(SyncedProduct).where(SyncedProduct.code == self._sale.product_code)
+            ).scalar_one_or_none()
+        required: list[str] = json.loads(product.required_markers or "[]") if product else []
+        marked: dict[str, int] = {}
+        for m in self._markers:
+            marked.setdefault(marker_key(m.text.strip() if m.kind == "note" and m.text.strip() else m.kind), m.at_ms)
+        return [(name, marked.get(marker_key(name))) for name in required]
+
+    def required_markers_missing(self) -> list[str]:
+        return [name for name, at_ms in self.step_progress() if at_ms is None]
+
+    def complete(self, actor: str, markers_missing_reason: str = "") -> ClipSummary:
         with self._lock:
             engine = self._require_recording()
             assert self._clip_id and self._sale
+            missing = self.required_markers_missing()
+            reason = markers_missing_reason.strip()[:500]
+            if missing and not reason:
+                raise RequiredMarkersMissing(missing)
+            if missing:
+                self._context = self._context.model_copy(update={"markers_missing_reason": reason})
             try:
                 result = engine.stop()
             except RecordingFailed as exc:
@@ -243,13 +362,17 @@ class CounterSession:
                 self._reset()
                 with self.sessions() as db:
                     clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one()
-                    close_interrupted(db, clip, self.config.branch.code, self.key, reason=str(exc))
+                    kept = close_interrupted(db, clip, self.config.branch.code, self.key, reason=str(exc))
+                if kept and self.on_closed is not None:
+                    self.on_closed(clip_id)
                 raise SessionError(
                     f"the recorder failed during clip {clip_id} ({exc}); what was recorded is kept as interrupted"
                 ) from exc
             summary = self._finish(result, actor)
             self._reset()
-            return summary
+        if self.on_closed is not None:
+            self.on_closed(summary.clip_id)
+        return summary
 
     def _finish(self, result: EngineResult, actor: str) -> ClipSummary:
         assert self._clip_id and self._sale
@@ -281,14 +404,28 @@ class CounterSession:
                 Path(clip.media_path),
                 codec,
                 gaps,
-                self._markers,
+                list(self._markers),
                 prev,
                 self.key,
                 media_digest,
+                origin=self._context.origin,
+                earlier_clip_id=self._context.earlier_clip_id,
+                supplementary=self._context.supplementary,
+                consent=self._context.consent,
+                markers_missing_reason=self._context.markers_missing_reason,
             )
             commit_manifest(db, clip, manifest, COMPLETED)
             audit_local(
-                db, actor, "recording.completed", clip.clip_id, {"duration_ms": result.duration_ms, "gaps": len(gaps)}
+                db,
+                actor,
+                "recording.completed",
+                clip.clip_id,
+                {
+                    "duration_ms": result.duration_ms,
+                    "gaps": len(gaps),
+                    "dropped_frames": result.dropped_ticks,
+                    "markers_missing_reason": self._context.markers_missing_reason,
+                },
             )
             db.commit()
             return ClipSummary(
@@ -299,6 +436,7 @@ class CounterSession:
                 manifest.media.sha256,
                 Path(clip.media_path),
                 Path(clip.manifest_path or ""),
+                result.dropped_ticks,
             )
 
     def cancel(self, actor: str, reason: str) -> None:
@@ -322,4 +460,4 @@ class CounterSession:
         self._clip_id = None
         self._sale = None
         self._staff_code = None
-        self._markers = []
+        self._context = TakeContext()

@@ -60,6 +60,13 @@ class Clip(Base):
     # The center's signed answer that it verified this clip (storage.contract.reply_signing.ReplyReceipt
     # as JSON). The spool purge deletes no media without it.
     verification_receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How the take came about, consent, markers so far (branch_agent.spool.take_context.TakeContext).
+    context_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The quality check run here after the clip was closed (storage.quality.QualityReport as JSON);
+    # NULL verdict: not checked yet. A check that could not run leaves its error and no verdict.
+    quality_verdict: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    quality_report_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    quality_error: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class ChainHead(Base):
@@ -108,6 +115,9 @@ class SyncedProduct(Base):
     term_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     risk_level: Mapped[str] = mapped_column(String(8))
     disclosure_script: Mapped[str] = mapped_column(Text, default="")
+    # JSON list of the moments the recording must show, in order; the teleprompter's steps.
+    required_markers: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    min_duration_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SyncedStaff(Base):
@@ -165,3 +175,4 @@ class CenterBranchView(Base):
 
 # Tables kept in their own modules (same metadata) so that this one stays small.
 from branch_agent.db import central_config_models as _central_config_models  # noqa: E402,F401
+from branch_agent.db import supplementary_models as _supplementary_models  # noqa: E402,F401

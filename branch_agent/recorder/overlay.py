@@ -35,18 +35,23 @@ class OverlayText:
 
 
 def sale_overlay(
-    branch_name: str, counter_name: str, staff_code: str, business_serial: str, tz: tzinfo
+    branch_name: str,
+    counter_name: str,
+    staff_code: str,
+    business_serial: str,
+    tz: tzinfo,
+    origin_line: str = "",
 ) -> Callable[[datetime], OverlayText]:
-    """The evidence text of one sale: branch-local time to the second, where, who, which sale."""
+    """The evidence text of one sale: branch-local time to the second, where, who, which sale, and for a
+    take that is not the sale's own recording, what it is (e.g. recorded after the sale, and when that was)."""
 
     def lines(now: datetime) -> OverlayText:
-        return OverlayText(
-            (
-                now.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
-                f"{branch_name}  {counter_name}",
-                f"员工 {staff_code}  业务单号 {business_serial}",
-            )
+        text = (
+            now.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+            f"{branch_name}  {counter_name}",
+            f"员工 {staff_code}  业务单号 {business_serial}",
         )
+        return OverlayText((*text, origin_line) if origin_line else text)
 
     return lines
 

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from branch_agent.db.models import PENDING, ChainHead, Clip, LocalAudit
-from storage.manifest import ClipManifest, Marker, sha256_file
+from storage.manifest import ClipManifest, Consent, ImportedFrom, Marker, Origin, Supplementary, sha256_file
 from storage.signing import SigningKey
 
 
@@ -71,6 +71,13 @@ def build_manifest(
     prev: str | None,
     key: SigningKey,
     media_digest: tuple[str, int] | None = None,
+    *,
+    origin: Origin = "recorded",
+    earlier_clip_id: str | None = None,
+    supplementary: Supplementary | None = None,
+    imported: ImportedFrom | None = None,
+    consent: Consent | None = None,
+    markers_missing_reason: str | None = None,
 ) -> ClipManifest:
     digest, size = media_digest or sha256_file(media)
     return ClipManifest.model_validate(
@@ -95,6 +102,12 @@ def build_manifest(
             "gaps": gaps,
             "markers": [m.model_dump() for m in markers],
             "prev_manifest_sha256": prev,
+            "origin": origin,
+            "earlier_clip_id": earlier_clip_id,
+            "supplementary": supplementary,
+            "imported": imported,
+            "consent": consent,
+            "markers_missing_reason": markers_missing_reason,
         }
     ).signed(key)
 

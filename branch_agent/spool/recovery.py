@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from branch_agent.db.models import CANCELLED, INTERRUPTED, RECORDING, Clip
 from branch_agent.spool.clip_manifest import SaleInfo, audit_local, build_manifest, chain_head, commit_manifest
 from branch_agent.spool.replay_index import build_index_quietly
+from branch_agent.spool.take_context import TakeContext
 from storage.manifest import sha256_file
 from storage.signing import SigningKey
 
@@ -79,6 +80,7 @@ def close_interrupted(db: Session, clip: Clip, branch_code: str, key: SigningKey
         db.commit()
         return False
     sale = SaleInfo(**json.loads(clip.sale_json))
+    context = TakeContext.from_row(clip.context_json)
     ended = clip.started_at + timedelta(milliseconds=playable.duration_ms)
     codec = {
         "video_codec": playable.video_codec,
@@ -100,10 +102,15 @@ def close_interrupted(db: Session, clip: Clip, branch_code: str, key: SigningKey
         media,
         codec,
         [],
-        [],
+        [m for m in context.markers if m.at_ms <= playable.duration_ms],
         chain_head(db),
         key,
         media_digest,
+        origin=context.origin,
+        earlier_clip_id=context.earlier_clip_id,
+        supplementary=context.supplementary,
+        consent=context.consent,
+        markers_missing_reason=context.markers_missing_reason,
     )
     commit_manifest(db, clip, manifest, INTERRUPTED)
     audit_local(

@@ -22,7 +22,7 @@ _STATUS_TEXT = {
 
 
 def _session_error(exc: SessionError) -> ResponseReturnValue:
-    return jsonify(error=str(exc)), 409
+    return jsonify(error=str(exc), **exc.details()), exc.status
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
@@ -45,7 +45,7 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
     app.extensions["branch"] = services
     app.extensions["previews"] = {}
 
-    from branch_agent.web import access_guard, admin_api, clips_api, health, recording_api, session_api, ui
+    from branch_agent.web import access_guard, admin_api, clips_api, health, import_api, recording_api, session_api, ui
 
     blueprints = (
         access_guard.bp,  # first: it refuses whatever `roles` does not grant, before any other handler runs
@@ -55,6 +55,7 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
         recording_api.bp,
         clips_api.bp,
         admin_api.bp,
+        import_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

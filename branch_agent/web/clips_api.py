@@ -17,6 +17,7 @@ from branch_agent.db.models import CANCELLED, RECORDING, Clip
 from branch_agent.services import BranchServices
 from branch_agent.spool.clip_manifest import audit_local
 from branch_agent.spool.replay_index import replay_view_of
+from branch_agent.spool.take_context import TakeContext
 from branch_agent.web import services
 from branch_agent.web.roles import sees_whole_branch
 from storage.contract.masking import mask_card_number, mask_id_number
@@ -53,6 +54,8 @@ def clip_json(svc: BranchServices, c: Clip) -> dict[str, object]:
         "size": c.size,
         "started_local": c.started_at.astimezone(svc.tz).strftime("%Y-%m-%d %H:%M:%S"),
         "media_on_disk": Path(c.media_path).exists(),
+        "quality_verdict": c.quality_verdict,
+        "origin": TakeContext.from_row(c.context_json).origin,
     }
 
 
@@ -110,6 +113,35 @@ def media(clip_id: str) -> ResponseReturnValue:
     # Replay at the counter streams and never hands out the whole file in one answer: a request
     # without Range gets the first part, as a player would ask.
     return _replay_response(path, request.headers.get("Range", "") or "bytes=0-")
+
+
+@bp.get("/clips/<clip_id>/quality")
+def quality(clip_id: str) -> ResponseReturnValue:
+    """The quality check's verdict on a clip, as soon as the check has run: pass, or each finding with its time."""
+    if not is_clip_id(clip_id):
+        abort(404)
+    svc = services()
+    with svc.sessions() as db:
+        clip = db.execute(select(Clip).where(Clip.clip_id == clip_id)).scalar_one_or_none()
+        if clip is None or clip.state in (RECORDING, CANCELLED):
+            abort(404, description="没有这段录像 / no such clip")
+        if not sees_whole_branch(g.role) and clip.staff_code != g.staff_code:
+            abort(403, description="只能查看本人的录像 / you may see only your own clips")
+        business_serial = clip.business_serial
+    if svc.quality is None:
+        return jsonify(clip_id=clip_id, state="off", business_serial=business_serial)
+    verdict = svc.quality.verdict(clip_id)
+    body: dict[str, object] = {"clip_id": clip_id, "state": verdict.state, "business_serial": business_serial}
+    if verdict.report is not None:
+        report = verdict.report
+        body.update(
+            verdict=report.verdict,
+            duration_s=report.duration_s,
+            findings=[f.model_dump(mode="json") for f in report.findings],
+        )
+    if verdict.error:
+        body["error"] = verdict.error
+    return jsonify(body)
 
 
 def _replay_response(path: Path, range_header: str) -> ResponseReturnValue:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from datetime import datetime
@@ -9,8 +10,9 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from branch_agent.counter.sale_validation import normalise_sale_form, validate_sale
+from branch_agent.counter.sale_validation import FieldError, normalise_sale_form, validate_sale
 from branch_agent.counter.session import CounterSession
+from branch_agent.counter.take_origin import take_context_from_form
 from branch_agent.db.models import SyncedProduct
 from branch_agent.gb28181.service import platform_report
 from branch_agent.spool.clip_manifest import SaleInfo
@@ -18,6 +20,7 @@ from branch_agent.web import services
 from branch_agent.web.camera_status import counter_source_views
 from branch_agent.web.preview import PreviewRenderer
 from branch_agent.web.roles import sees_whole_branch
+from storage.quality.policy import marker_key
 
 bp = Blueprint("recording_api", __name__, url_prefix="/api")
 MARKER_KINDS = ("risk_disclosed", "customer_confirmed", "signed", "note")
@@ -33,6 +36,8 @@ def _product_json(p: SyncedProduct) -> dict[str, object]:
         "term_days": p.term_days,
         "risk_level": p.risk_level,
         "disclosure_script": p.disclosure_script,
+        "required_markers": json.loads(p.required_markers or "[]"),
+        "min_duration_s": p.min_duration_s,
     }
 
 
@@ -68,19 +73,16 @@ def new_serial() -> ResponseReturnValue:
     return jsonify(business_serial=f"{svc.config.branch.code}-{stamp}-{secrets.token_hex(2).upper()}")
 
 
-@bp.post("/counters/<code>/recording")
-def start(code: str) -> ResponseReturnValue:
-    counter = _counter(code)
-    raw = {k: str(v) for k, v in (request.get_json(silent=True) or {}).items()}
-    catalogue = {p.code: p for p in services().products()}
-    errors = validate_sale(raw, set(catalogue))
-    if errors:
-        return jsonify(
-            error="表单有误，请按提示修改 / the form has errors", fields={e.field: e.message for e in errors}
-        ), 422
+def _form_errors(errors: list[FieldError]) -> ResponseReturnValue:
+    return jsonify(
+        error="表单有误，请按提示修改 / the form has errors", fields={e.field: e.message for e in errors}
+    ), 422
+
+
+def _sale_from_form(raw: dict[str, str], catalogue: dict[str, SyncedProduct]) -> SaleInfo:
     form = normalise_sale_form(raw)
     product = catalogue[form["product_code"]]
-    sale = SaleInfo(
+    return SaleInfo(
         business_serial=form["business_serial"],
         customer_name=form["customer_name"],
         id_type=form["id_type"],
@@ -90,31 +92,79 @@ def start(code: str) -> ResponseReturnValue:
         product_name=product.name,
         product_type_code=product.type_code,
     )
-    clip_id = counter.start(g.staff_code, sale)
-    return jsonify(clip_id=clip_id, disclosure_script=product.disclosure_script), 201
+
+
+@bp.post("/counters/<code>/recording")
+def start(code: str) -> ResponseReturnValue:
+    counter = _counter(code)
+    raw = {k: str(v) for k, v in (request.get_json(silent=True) or {}).items()}
+    svc = services()
+    catalogue = {p.code: p for p in svc.products()}
+    errors = validate_sale(raw, set(catalogue))
+    serial = normalise_sale_form(raw)["business_serial"]
+    with svc.sessions() as db:
+        context = take_context_from_form(raw, serial, db, svc.tz, svc.config.counter_ui.supplementary_max_age_days)
+    if isinstance(context, list):
+        errors += context
+    if errors or isinstance(context, list):
+        return _form_errors(errors)
+    sale = _sale_from_form(raw, catalogue)
+    clip_id = counter.start(g.staff_code, sale, context)
+    product = catalogue[sale.product_code]
+    return jsonify(
+        clip_id=clip_id,
+        origin=context.origin,
+        disclosure_script=product.disclosure_script,
+        required_markers=json.loads(product.required_markers or "[]"),
+    ), 201
+
+
+@bp.post("/counters/<code>/refusal")
+def refusal(code: str) -> ResponseReturnValue:
+    """The customer refuses to be recorded: the sale is blocked and the refusal goes to the audit trail."""
+    counter = _counter(code)
+    raw = {k: str(v) for k, v in (request.get_json(silent=True) or {}).items()}
+    catalogue = {p.code: p for p in services().products()}
+    errors = [e for e in validate_sale({**raw, "consent": "1"}, set(catalogue)) if e.field != "consent"]
+    if errors:
+        return _form_errors(errors)
+    sale = _sale_from_form(raw, catalogue)
+    counter.refuse(g.staff_code, sale)
+    return jsonify(
+        blocked=True,
+        message="客户拒绝录音录像，本笔理财销售不得办理；已记录 / the customer refused recording: "
+        "this sale must not go ahead; it has been recorded",
+    ), 201
 
 
 @bp.post("/counters/<code>/recording/markers")
 def marker(code: str) -> ResponseReturnValue:
     data = request.get_json(silent=True) or {}
-    kind = str(data.get("kind", ""))
+    kind, text = str(data.get("kind", "")), str(data.get("text", ""))[:500]
+    step = str(data.get("step", "")).strip()[:100]
+    if step:
+        # A step of the product's teleprompter: one of the marker kinds, or a moment named by the product.
+        key = marker_key(step)
+        kind, text = (key, "") if key in MARKER_KINDS else ("note", step)
     if kind not in MARKER_KINDS:
         return jsonify(
             error=f"未知标记 / unknown marker kind {kind!r}", fields={"kind": f"one of {', '.join(MARKER_KINDS)}"}
         ), 422
-    m = _own_recording(code).add_marker(kind, str(data.get("text", ""))[:500])
-    return jsonify(kind=m.kind, at_ms=m.at_ms), 201
+    m = _own_recording(code).add_marker(kind, text)
+    return jsonify(kind=m.kind, at_ms=m.at_ms, text=m.text), 201
 
 
 @bp.post("/counters/<code>/recording/complete")
 def complete(code: str) -> ResponseReturnValue:
-    summary = _own_recording(code).complete(g.staff_code)
+    reason = str((request.get_json(silent=True) or {}).get("markers_missing_reason", ""))
+    summary = _own_recording(code).complete(g.staff_code, reason)
     return jsonify(
         clip_id=summary.clip_id,
         state=summary.state,
         duration_ms=summary.duration_ms,
         size=summary.size,
         sha256=summary.sha256,
+        dropped_frames=summary.dropped_frames,
     )
 
 
@@ -128,7 +178,8 @@ def cancel(code: str) -> ResponseReturnValue:
 
 
 def counter_status_json(code: str, counter: CounterSession) -> dict[str, object]:
-    views = counter_source_views(services().sources[code])
+    diagnosis = services().diagnosis
+    views = counter_source_views(services().sources[code], diagnosis.for_counter(code) if diagnosis else {})
     active = counter.active_recording()
     recording = None
     if active is not None:
@@ -147,7 +198,8 @@ def counter_status_json(code: str, counter: CounterSession) -> dict[str, object]
                 customer_name=active.sale.customer_name,
                 product_code=active.sale.product_code,
                 product_name=active.sale.product_name,
-                markers=[{"kind": m.kind, "at_ms": m.at_ms} for m in active.markers],
+                markers=[{"kind": m.kind, "at_ms": m.at_ms, "text": m.text} for m in active.markers],
+                steps=[{"name": name, "at_ms": at_ms} for name, at_ms in active.steps],
             )
     status: dict[str, object] = {
         "code": code,

@@ -51,16 +51,22 @@ ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     "admin_api.status": COUNTER_ROLES,
     "clips_api.clips": COUNTER_ROLES,
     "clips_api.media": COUNTER_ROLES,
+    "clips_api.quality": COUNTER_ROLES,
     # The counter's actions: only the relationship manager selling records the sale.
     "recording_api.new_serial": _RM,
     "recording_api.start": _RM,
     "recording_api.marker": _RM,
     "recording_api.complete": _RM,
     "recording_api.cancel": _RM,
+    "recording_api.refusal": _RM,
     # The branch admin's page: cameras, disk, upload queue, upload now.
     "ui.admin_page": _ADMIN,
     "admin_api.overview": _ADMIN,
     "admin_api.upload_now": _ADMIN,
+    "admin_api.diagnose_now": _ADMIN,
+    "admin_api.set_reference": _ADMIN,
+    # A recording made on another device while the appliance was down, imported by the branch admin.
+    "import_api.create": _ADMIN,
 }
 
 # Pages send whoever may not see them back to the sign-in page instead of answering 401 or 403.

@@ -1,9 +1,12 @@
-"""Two counters of one branch host recording at once, the whole way: both relationship managers start,
-both complete at the same moment, both clips are whole and playable, the branch's manifest chain stays
-one line (no fork for the center to quarantine), and the upload archives both."""
+"""Two counters of one branch host recording at once, the whole way: both relationship managers start
+while the quality check of an earlier clip is under way (it is held still while they record, and
+nothing is dropped), both complete at the same moment, both clips are whole and playable, the
+branch's manifest chain stays one line (no fork for the center to quarantine), and the upload
+archives both."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -44,7 +47,7 @@ def two_counter_branch(
     monkeypatch.setenv(ENV_API_SECRET, SECRET)
     center = CenterProcess(tmp_path / "center", s3_endpoint)
     (tmp_path / "branch").mkdir()
-    config = write_config(tmp_path / "branch")
+    config = write_config(tmp_path / "branch", quality=True)
     text = config.read_text(encoding="utf-8").replace('code = "B001"', f'code = "{BRANCH_CODE}"', 1)
     text = re.sub(r'url = "http://127\.0\.0\.1:\d+"', f'url = "{center.url}"', text, count=1)
     config.write_text(text + SECOND_COUNTER, encoding="utf-8")
@@ -78,20 +81,55 @@ def _duration_s(path: Path) -> float:
     return float(out.stdout.strip())
 
 
+def _check_processes() -> dict[int, str]:
+    """The quality checks running as children of this process, and their scheduler state (T: stopped)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and b"storage.quality" in cmdline:
+            found[int(stat.parent.name)] = fields[0]
+    return found
+
+
 def test_two_counters_record_at_once_and_both_clips_reach_the_archive(
     two_counter_branch: tuple[Agent, CenterProcess], store: ObjectStore
 ) -> None:
     agent, center = two_counter_branch
     assert sorted(agent.svc.counters) == ["C01", "C02"]
     clients = {}
-    for n, (counter, (code, password)) in enumerate(RMS.items()):
+    for counter, (code, password) in RMS.items():
         client = agent.client()
-        csrf = sign_in(client, Staff(code, password, f"经理{counter}", "relationship_manager"))
+        clients[counter] = (
+            client,
+            sign_in(client, Staff(code, password, f"经理{counter}", "relationship_manager")),
+            "",
+        )
+
+    # An earlier sale on the first counter: its quality check starts as soon as it is completed.
+    client, csrf, _ = clients["C01"]
+    sale = {**GOOD_SALE, "product_code": PRODUCT_CODE, "business_serial": "SN-TWO-EARLIER"}
+    assert client.post("/api/counters/C01/recording", json=sale, headers=csrf).status_code == 201
+    time.sleep(2)
+    earlier = client.post("/api/counters/C01/recording/complete", headers=csrf).get_json()["clip_id"]
+    deadline = time.monotonic() + 30
+    while not _check_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _check_processes(), "the check of the earlier clip did not start"
+
+    for n, counter in enumerate(RMS):
+        client, csrf, _ = clients[counter]
         sale = {**GOOD_SALE, "product_code": PRODUCT_CODE, "business_serial": f"SN-TWO-{n}"}
         r = client.post(f"/api/counters/{counter}/recording", json=sale, headers=csrf)
         assert r.status_code == 201, r.get_json()
         clients[counter] = (client, csrf, r.get_json()["clip_id"])
-    time.sleep(SECONDS)
+    time.sleep(1)
+    held = _check_processes()
+    assert held and set(held.values()) == {"T"}, f"the check runs while the counters record: {held}"
+    time.sleep(SECONDS - 1)
 
     done: dict[str, dict[str, object]] = {}
     both = threading.Barrier(2)
@@ -113,6 +151,7 @@ def test_two_counters_record_at_once_and_both_clips_reach_the_archive(
     manifests = {}
     for counter, (_, _, clip_id) in clients.items():
         assert done[counter]["clip_id"] == clip_id and done[counter]["state"] == "completed"
+        assert done[counter]["dropped_frames"] == 0
         media = next(agent.config.spool_dir.rglob(f"{clip_id}.mp4"))
         manifest = ClipManifest.parse(media.with_suffix(".manifest.json").read_bytes())
         # The whole take is in the file: it plays as long as the manifest says, at least the time both recorded.
@@ -124,8 +163,16 @@ def test_two_counters_record_at_once_and_both_clips_reach_the_archive(
     assert a.started_at < b.ended_at and b.started_at < a.ended_at  # they really recorded at the same time
     assert a.manifest_sha256() in (b.prev_manifest_sha256,) or b.manifest_sha256() in (a.prev_manifest_sha256,)
 
+    # Nobody records now: the check goes on to its verdict.
+    deadline = time.monotonic() + 180
+    while agent.svc.quality is not None and agent.svc.quality.verdict(earlier).state in ("queued", "checking"):
+        assert time.monotonic() < deadline, "no verdict on the earlier clip"
+        time.sleep(0.5)
+    assert agent.svc.quality is not None and agent.svc.quality.verdict(earlier).state == "done"
+
     results = agent.svc.uploader.run_once()
-    assert sorted((r.clip_id, r.state) for r in results) == sorted((m.clip_id, "verified") for m in manifests.values())
+    uploaded = sorted((r.clip_id, r.state) for r in results if r.clip_id != earlier)
+    assert uploaded == sorted((m.clip_id, "verified") for m in manifests.values())
     for m in manifests.values():
         held = archived(center, store, m.clip_id)
         assert held.catalogue_rows == 1 and held.recording_sha256 == m.media.sha256
