@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import Select, exists, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Text
 
+from center_platform.archive.quality_labels import QualityFilter
 from center_platform.db.models import ALTERED, ARCHIVED, DELETED, MISSING, Branch, Product, ProductType, Recording
+from center_platform.db.quality_models import QualityFinding
 from storage.contract.masking import mask_card_number, mask_id_number
 
 MAX_PAGE = 200
@@ -41,6 +43,8 @@ class SearchFilters:
     branch_code: str | None = None
     staff_code: str | None = None  # the relationship manager
     state: str | None = None
+    quality: QualityFilter | None = None  # the quality check's verdict, or not yet checked
+    finding: str | None = None  # a kind of quality finding (storage.quality FindingCode) the clip has
     restrict_branch_id: int | None = None  # set from the user's role, never from the request
 
 
@@ -69,6 +73,7 @@ class RecordingRow:
     # How the clip came about (recorded | re_recorded | supplementary | imported): an imported clip is
     # never shown as recorded by the appliance.
     origin: str = "recorded"
+    quality_verdict: str | None = None  # pass | fail; None: not yet checked
 
 
 # The badge each origin gets in lists and on the player.
@@ -146,6 +151,13 @@ def _filtered(session: Session, f: SearchFilters) -> Select[tuple[int]] | None:
         q = q.where(Recording.staff_code == f.staff_code)
     if f.state:
         q = q.where(Recording.state == f.state)
+    if f.quality == "unchecked":
+        q = q.where(Recording.quality_verdict.is_(None))
+    elif f.quality:
+        q = q.where(Recording.quality_verdict == f.quality)
+    if f.finding:
+        # ix_quality_findings_code_recording answers this from the index alone.
+        q = q.where(exists().where(QualityFinding.code == f.finding, QualityFinding.recording_id == Recording.id))
     if f.restrict_branch_id is not None:
         q = q.where(Recording.branch_id == f.restrict_branch_id)
     return q
@@ -176,6 +188,7 @@ def _row(
         retain_until=rec.retain_until,
         legal_hold=rec.legal_hold,
         origin=rec.origin,
+        quality_verdict=rec.quality_verdict,
     )
 
 

@@ -17,6 +17,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
+from center_platform.archive.quality_labels import verdict_label
 from center_platform.archive.search import RecordingRow
 from center_platform.retention.rules import last_day_kept
 
@@ -47,6 +48,7 @@ COLUMNS = (
     Column("归档状态 State", lambda r, tz: r.state),
     Column("保存至(含) Kept through", lambda r, tz: last_day_kept(r.retain_until, tz).isoformat()),
     Column("法律保全 Legal hold", lambda r, tz: "是 yes" if r.legal_hold else "否 no"),
+    Column("质检 Quality", lambda r, tz: verdict_label(r.quality_verdict)),
     Column("录像编号 Clip id", lambda r, tz: r.clip_id),
     Column("SHA-256", lambda r, tz: r.sha256),
 )

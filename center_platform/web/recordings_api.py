@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, g, jsonify, request, session, stre
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from center_platform.archive.quality_labels import FINDING_CODES, QualityFilter, verdict_label
 from center_platform.archive.replay import ReplayBusy
 from center_platform.archive.search import (
     MIN_CONTAINS,
@@ -43,8 +44,11 @@ _FILTER_KEYS = (
     "branch_code",
     "staff_code",
     "state",
+    "quality",
+    "finding",
 )
 _NAME_MATCHES: dict[str, NameMatch] = {"prefix": "prefix", "contains": "contains"}
+_QUALITY: dict[str, QualityFilter] = {"pass": "pass", "fail": "fail", "unchecked": "unchecked"}
 
 
 class BadQuery(ValueError):
@@ -96,6 +100,12 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
         )
     if values["state"] and values["state"] not in STATES:
         raise BadQuery(f"state must be one of {', '.join(STATES)}, not {values['state']!r}")
+    raw_quality = values.pop("quality")
+    quality = _QUALITY.get(raw_quality or "")
+    if raw_quality and quality is None:
+        raise BadQuery(f"quality must be one of {', '.join(_QUALITY)}, not {raw_quality!r}")
+    if values["finding"] and values["finding"] not in FINDING_CODES:
+        raise BadQuery(f"finding must be one of {', '.join(FINDING_CODES)}, not {values['finding']!r}")
     started_from, started_to = _time_arg("from"), _time_arg("to")
     if started_from and started_to and started_to <= started_from:
         raise BadQuery("to must be later than from")
@@ -103,6 +113,7 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
         started_from=started_from,
         started_to=started_to,
         name_match=name_match,
+        quality=quality,
         restrict_branch_id=user.branch_id if own_branch_only(user.role) else None,
         **values,
     )
@@ -146,6 +157,7 @@ def row_json(r: RecordingRow) -> dict[str, object]:
     d["started_local"] = r.started_at.astimezone(services().display_tz).strftime("%Y-%m-%d %H:%M:%S")
     d["retain_until"] = r.retain_until.isoformat()
     d["origin_label"] = ORIGIN_LABELS.get(r.origin, r.origin)
+    d["quality_label"] = verdict_label(r.quality_verdict)
     return d
 
 

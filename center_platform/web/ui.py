@@ -9,6 +9,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from center_platform.archive.quality_labels import FINDING_LABELS, VERDICT_LABELS
 from center_platform.archive.search import STATES
 from center_platform.db.models import ProductType
 from center_platform.retention.disputes import disputes_of
@@ -111,6 +112,8 @@ def recordings() -> ResponseReturnValue:
         query=query,
         product_types=types,
         states=STATES,
+        verdicts=VERDICT_LABELS,
+        finding_labels=FINDING_LABELS,
         tz=services().display_tz,
         user=g.user,
         csrf=csrf_token(),
