@@ -23,6 +23,7 @@ from storage.contract import request_signing as rs
 from storage.contract.branch_sync import BranchConfigView, CatalogPayload, StaffPayload
 from storage.contract.central_config import CentralConfigReceipt, CentralConfigReport
 from storage.contract.heartbeat import Heartbeat, HeartbeatReceipt
+from storage.contract.supplementary import DECISIONS, DecisionsReceipt, SupplementaryDecisions
 from storage.contract.uploads import (
     PartChecksum,
     PresignRequest,
@@ -165,6 +166,9 @@ class CenterClient:
     def report_central_config(self, report: CentralConfigReport) -> CentralConfigReceipt:
         body = report.model_dump(mode="json")
         return CentralConfigReceipt.model_validate(self._send("POST", routes.CENTRAL_CONFIG_REPORT, body))
+
+    def send_supplementary_decisions(self, sent: SupplementaryDecisions) -> DecisionsReceipt:
+        return DecisionsReceipt.model_validate(self._send("POST", DECISIONS, sent.model_dump(mode="json")))
 
     def register_upload(self, manifest: ClipManifest | dict[str, object]) -> UploadPlan:
         """A dict is the manifest file as the branch signed and stored it: it goes out as it is and the

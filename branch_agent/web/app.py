@@ -45,7 +45,17 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
     app.extensions["branch"] = services
     app.extensions["previews"] = {}
 
-    from branch_agent.web import access_guard, admin_api, clips_api, health, import_api, recording_api, session_api, ui
+    from branch_agent.web import (
+        access_guard,
+        admin_api,
+        clips_api,
+        health,
+        import_api,
+        recording_api,
+        session_api,
+        supplementary_api,
+        ui,
+    )
 
     blueprints = (
         access_guard.bp,  # first: it refuses whatever `roles` does not grant, before any other handler runs
@@ -56,6 +66,7 @@ def create_app(services: BranchServices, secret_key: str) -> Flask:
         clips_api.bp,
         admin_api.bp,
         import_api.bp,
+        supplementary_api.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

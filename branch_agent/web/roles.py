@@ -67,6 +67,9 @@ ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     "admin_api.set_reference": _ADMIN,
     # A recording made on another device while the appliance was down, imported by the branch admin.
     "import_api.create": _ADMIN,
+    # Supplementary recordings of the branch: approved or rejected by its admin.
+    "supplementary_api.listing": _ADMIN,
+    "supplementary_api.decision": _ADMIN,
 }
 
 # Pages send whoever may not see them back to the sign-in page instead of answering 401 or 403.
