@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from storage.quality.runner import QualityCheckFailed, QualityCheckProcess, star
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
+RECHECK_AT_START = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ class ClipQualityWorker:
     # -- running ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Checks clips closed but never checked (e.g. before a restart), then each new one."""
+        """Checks clips of the last days closed but never checked (e.g. before a restart), then each new one.
+        Older ones (from before the check existed, or long uploaded) are left to the center's check."""
         if not self.config.enabled or self._thread is not None:
             return
         with self.sessions() as db:
@@ -106,6 +109,7 @@ class ClipQualityWorker:
                     Clip.state.in_((COMPLETED, INTERRUPTED)),
                     Clip.quality_verdict.is_(None),
                     Clip.quality_error == "",
+                    Clip.started_at >= datetime.now(UTC) - RECHECK_AT_START,
                 )
                 .order_by(Clip.started_at)
             ).scalars()
