@@ -75,7 +75,9 @@ def build_heartbeat(svc: BranchServices, now: datetime) -> Heartbeat:
             code=code,
             recording=svc.counters[code].active_clip is not None if code in svc.counters else False,
             sources=[
-                SourceHealthReport(**asdict(h), role=role)
+                SourceHealthReport(
+                    **asdict(h), role=role, diagnosis=svc.diagnosis.latest(code, role) if svc.diagnosis else None
+                )
                 for role, h in zip(("environment", "desk", "microphone"), sources.health(), strict=True)
             ],
         )

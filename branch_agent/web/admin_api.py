@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -94,3 +94,40 @@ def upload_now() -> ResponseReturnValue:
             {"clip_id": r.clip_id, "state": r.state, "parts_sent": r.parts_sent, "detail": r.detail} for r in results
         ]
     )
+
+
+@bp.post("/admin/diagnosis")
+def diagnose_now() -> ResponseReturnValue:
+    """Every camera diagnosed now, instead of at the next scheduled round."""
+    svc = services()
+    if svc.diagnosis is None:
+        return jsonify(error="画面诊断已在配置中关闭 / live diagnosis is turned off in the configuration"), 409
+    results = svc.diagnosis.run()
+    return jsonify(
+        results=[
+            {"counter": code, "role": role, "at": r.at.isoformat(), "findings": list(r.findings)}
+            for (code, role), r in sorted(results.items())
+        ]
+    )
+
+
+@bp.post("/admin/diagnosis/<code>/reference")
+def set_reference(code: str) -> ResponseReturnValue:
+    """A camera's current picture (body: {"role": "environment" | "desk"}) becomes the one later
+    pictures are compared with, after the camera was moved on purpose."""
+    svc = services()
+    body = request.get_json(silent=True)
+    role = str(body.get("role", "")) if isinstance(body, dict) else ""
+    counter = code
+    if svc.diagnosis is None:
+        return jsonify(error="画面诊断已在配置中关闭 / live diagnosis is turned off in the configuration"), 409
+    try:
+        r = svc.diagnosis.set_reference(counter, role)
+    except KeyError:
+        return jsonify(error="没有该摄像头 / no such camera"), 404
+    except LookupError as exc:
+        return jsonify(error=str(exc)), 409
+    with svc.sessions() as db:
+        audit_local(db, g.staff_code, "diagnosis.reference", f"{counter}/{role}", {"findings": list(r.findings)})
+        db.commit()
+    return jsonify(counter=counter, role=role, at=r.at.isoformat(), findings=list(r.findings))

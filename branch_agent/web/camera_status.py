@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from branch_agent.counter.sources import CounterSources
 from branch_agent.sources import SourceHealth
+from storage.contract.heartbeat import VideoDiagnosisReport
+from storage.quality.live import FINDING_LABELS
 
 # A picture older than this means the camera froze or the stream stopped, well before the recorder
 # would log a gap, so the manager hears about it while the customer is still at the desk.
@@ -25,12 +28,21 @@ class SourceView:
     label: str
     health: SourceHealth
     problem: str | None
+    diagnosis: VideoDiagnosisReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"role": self.role, "label": self.label, "problem": self.problem, **asdict(self.health)}
+        d = self.diagnosis
+        found = {"at": d.at.isoformat(), "findings": list(d.findings)} if d is not None else None
+        return {
+            "role": self.role,
+            "label": self.label,
+            "problem": self.problem,
+            "diagnosis": found,
+            **asdict(self.health),
+        }
 
 
-def describe_problem(role: str, h: SourceHealth) -> str | None:
+def describe_problem(role: str, h: SourceHealth, diagnosis: VideoDiagnosisReport | None = None) -> str | None:
     zh, en = ("声音", "sound") if role == "microphone" else ("画面", "picture")
     detail = f" ({h.detail})" if h.detail else ""
     if not h.connected:
@@ -46,12 +58,19 @@ def describe_problem(role: str, h: SourceHealth) -> str | None:
             f"最近一分钟丢失 {h.dropped_recent} 段{zh}（共 {h.dropped} 段）/ "
             f"{h.dropped_recent} chunks of {en} dropped in the last minute ({h.dropped} in all){detail}"
         )
+    # The picture arrives, but what it shows is wrong (black, covered, moved, ...): the last diagnosis says.
+    faults = [f for f in diagnosis.findings if f != "signal_loss"] if diagnosis is not None else []
+    if faults:
+        return "画面诊断 / picture diagnosis: " + "；".join(FINDING_LABELS[f] for f in faults)
     return None
 
 
-def counter_source_views(sources: CounterSources) -> list[SourceView]:
+def counter_source_views(
+    sources: CounterSources, diagnoses: Mapping[str, VideoDiagnosisReport] | None = None
+) -> list[SourceView]:
     views = []
     for role in ("environment", "desk", "microphone"):
         health = getattr(sources, role).health()
-        views.append(SourceView(role, ROLE_LABELS[role], health, describe_problem(role, health)))
+        d = (diagnoses or {}).get(role)
+        views.append(SourceView(role, ROLE_LABELS[role], health, describe_problem(role, health, d), d))
     return views

@@ -49,6 +49,10 @@ class LivePolicy(BaseModel):
     max_shift_px: float = Field(default=6.0, gt=0)
     min_reference_match: float = Field(default=0.3, ge=0, le=1)
     min_reference_features: int = Field(default=30, ge=1)
+    # Frozen: besides the clip check's small mean change, fewer than this share of the pixels changed
+    # visibly (a small thing moving in a still room changes little on average, but somewhere).
+    frozen_changed_share: float = Field(default=0.0005, gt=0, le=1)
+    visible_change: int = Field(default=8, ge=1, le=255)
 
 
 @dataclass(frozen=True)
@@ -153,8 +157,10 @@ def diagnose(
     stats = view.measure(y)
     flags = stats.flags(pic)
     findings = [code for code in ("black", "too_dark", "too_bright", "blurred", "occluded") if flags[code]]
-    if stats.change is not None and stats.change < pic.frozen_mad and not flags["black"]:
-        findings.append("frozen")
+    if stats.change is not None and stats.change < pic.frozen_mad and not flags["black"] and earlier_y is not None:
+        changed = np.count_nonzero(cv2.absdiff(y, earlier_y) > policy.visible_change) / y.size
+        if changed < policy.frozen_changed_share:
+            findings.append("frozen")
     cast, is_cast = colour_cast(y, u, v, policy, reference)
     if is_cast and not flags["black"] and not flags["occluded"]:
         findings.append("colour_cast")

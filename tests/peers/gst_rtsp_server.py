@@ -19,10 +19,10 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
-def pipeline(width: int, height: int, fps: int, audio: bool) -> str:
+def pipeline(width: int, height: int, fps: int, audio: bool, pattern: str = "ball") -> str:
     # is-live makes the sources run on the clock, like a camera; key-int = 1 s GOP like the recorder.
     video = (
-        f"videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate={fps}/1 "
+        f"videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={width},height={height},framerate={fps}/1 "
         f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate=2000 "
         f"! rtph264pay name=pay0 pt=96 config-interval=1"
     )
@@ -44,6 +44,8 @@ def main() -> int:
     parser.add_argument("--no-audio", action="store_true")
     parser.add_argument("--user", default="")
     parser.add_argument("--password", default="")
+    # videotestsrc's picture: "ball" moves; "smpte100" (colour bars) stands still like a hung camera.
+    parser.add_argument("--pattern", default="ball")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -51,7 +53,7 @@ def main() -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(pipeline(args.width, args.height, args.fps, not args.no_audio))
+    factory.set_launch(pipeline(args.width, args.height, args.fps, not args.no_audio, args.pattern))
     factory.set_shared(True)
     if args.user:
         auth = GstRtspServer.RTSPAuth()

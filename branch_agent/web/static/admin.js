@@ -117,6 +117,18 @@ $("upload_btn").onclick = async () => {
   }
   loadOverview(); loadClips();
 };
+$("diagnose_btn").onclick = async () => {
+  $("diagnose_btn").disabled = true;
+  $("diagnose_result").textContent = "正在诊断… diagnosing…";
+  const r = await api("POST", "/api/admin/diagnosis");
+  $("diagnose_btn").disabled = false;
+  if (!r.ok) { $("diagnose_result").textContent = r.data.error || `HTTP ${r.status}`; return; }
+  const bad = r.data.results.filter(x => x.findings.length);
+  $("diagnose_result").textContent = bad.length
+    ? bad.map(x => `${x.counter} ${x.role}: ${x.findings.join(", ")}`).join("；")
+    : `${r.data.results.length} 路画面正常 pictures OK`;
+  loadOverview();
+};
 $("logout_btn").onclick = signOut;
 $("clip_date").onchange = loadClips;
 $("player_close").onclick = closePlayer;

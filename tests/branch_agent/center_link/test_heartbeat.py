@@ -76,7 +76,11 @@ def test_heartbeat_reports_the_branch_and_files_its_audit_lines_once(live_center
         "C01-desk",
         "C01-microphone",
     ]
-    assert all(set(s) == {f.name for f in dataclasses.fields(SourceHealth)} for s in counter["sources"])
+    # Every health field, and what only the heartbeat adds: the role and the latest picture diagnosis.
+    assert all(
+        set(s) == {f.name for f in dataclasses.fields(SourceHealth)} | {"role", "diagnosis"} for s in counter["sources"]
+    )
+    assert [s["role"] for s in counter["sources"]] == ["environment", "desk", "microphone"]
 
     filed = _center_branch_audit(live_center)
     assert [(a["actor"], a["action"], a["target"], a["branch"]) for a in filed] == [

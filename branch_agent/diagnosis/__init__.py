@@ -1,0 +1,1 @@
+"""Live picture diagnosis of the counters' cameras: one frame per camera every few minutes and on demand."""

@@ -1,0 +1,1 @@
+from tests.branch_agent.sources.conftest import gstreamer_rtsp, rtsp_camera  # noqa: F401
