@@ -149,13 +149,4 @@ def build_services(config: BranchConfig, open_sources: bool = True) -> BranchSer
         svc.diagnosis = LiveCheck(settings, config.branch.data_dir, lambda: svc.sources)
         if open_sources:
             svc.diagnosis.start()
-    if config.diagnosis.enabled:
-        d = config.diagnosis
-        settings = LiveCheckSettings(
-            d.interval_minutes * 60, d.probe_s, snapshot_width=d.snapshot_width, niceness=d.niceness
-        )
-        # The sources are looked up at each run: central configuration may rebuild them.
-        svc.diagnosis = LiveCheck(settings, config.branch.data_dir, lambda: svc.sources)
-        if open_sources:
-            svc.diagnosis.start()
     return svc
