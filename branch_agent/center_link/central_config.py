@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -132,8 +133,15 @@ class CentralConfigApplier:
         # The first pull of a process is unconditional: a version refused before (a secret not yet set
         # here, say) is judged again after the restart that usually follows fixing it.
         self._pulled_once = False
+        # Start-up and the scheduler both sync: one judge at a time, or a counter's sources could be replaced twice.
+        self._lock = threading.Lock()
 
     def run(self) -> CentralConfigStatus:
+        with self._lock:
+            self._run()
+        return central_config_status(self.svc.sessions)
+
+    def _run(self) -> None:
         try:
             etag = None
             if self._pulled_once:
@@ -157,7 +165,6 @@ class CentralConfigApplier:
                 self.apply(central, reply.etag)
         self._retry_waiting()
         self._report()
-        return central_config_status(self.svc.sessions)
 
     def apply(self, central: CentralConfig, etag: str | None) -> None:
         svc = self.svc

@@ -8,6 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from branch_agent.center_link.central_config import central_config_status
 from branch_agent.center_link.sync import center_branch_view, config_mismatches, sync_reports
 from branch_agent.db.models import PENDING, UPLOADED, UPLOADING, Clip
 from branch_agent.spool.clip_manifest import audit_local
@@ -68,6 +69,7 @@ def overview() -> ResponseReturnValue:
         center_branch=view.model_dump() if view else None,
         config_mismatches=config_mismatches(svc.config, view) if view else [],
         heartbeat=asdict(svc.last_heartbeat) if svc.last_heartbeat else None,
+        central_config=asdict(central_config_status(svc.sessions)),
     )
 
 

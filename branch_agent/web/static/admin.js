@@ -71,6 +71,12 @@ function renderCenter(o) {
       : s.synced_at ? `<span class="tag ok">正常 OK</span>` : "尚未同步 never synced"}</td></tr>`).join("");
   const b = o.center_branch;
   $("center_branch").textContent = b ? `中心登记 at the center: ${b.code} ${b.name} · ${b.timezone} · 柜台 counters ${b.counters.map(c => c.code).join(", ")}` : "";
+  const cc = o.central_config;
+  $("central_config").textContent = !cc.applied_version && !cc.seen_version ? "未集中配置，按本机配置文件运行 nothing set centrally: this file runs"
+    : cc.state === "refused" ? `中心配置版本 ${cc.seen_version} 已拒绝 refused: ${cc.reason}；运行版本 running ${cc.applied_version || "本机文件 the file"}`
+    : cc.state === "waiting" ? `中心配置版本 ${cc.applied_version} 已应用，柜台 ${cc.waiting_counters.join(", ")} 本次录像结束后更换设备 applied; their cameras change when the take ends`
+    : `中心配置版本 ${cc.applied_version} 已生效 central configuration version ${cc.applied_version} in effect`;
+  $("central_config").classList.toggle("err", cc.state === "refused");
   const h = o.heartbeat;
   $("heartbeat_state").textContent = !h ? "心跳尚未发送 no heartbeat sent yet"
     : h.ok ? `心跳 heartbeat ${localTime(h.at)} 已送达 delivered` : `心跳 heartbeat ${localTime(h.at)} 未送达 not delivered: ${h.error}`;

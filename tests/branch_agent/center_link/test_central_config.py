@@ -18,8 +18,16 @@ from branch_agent.services import build_services
 from branch_agent.spool.clip_manifest import SaleInfo
 from center_platform.db.models import User
 from storage.contract.central_config import CentralConfig, CentralCounter, CentralUpload
-from tests.branch_agent.web.harness import Agent, write_config
-from tests.live_center import BRANCH_CODE, CENTER_PASSWORD, LiveCenter, branch_agent_for, live_center  # noqa: F401
+from tests.branch_agent.web.harness import Agent, Staff, sign_in, write_config
+from tests.live_center import (  # noqa: F401
+    ADMIN_CODE,
+    ADMIN_PASSWORD,
+    BRANCH_CODE,
+    CENTER_PASSWORD,
+    LiveCenter,
+    branch_agent_for,
+    live_center,
+)
 from tests.password_hashes import seeded_hash
 from tests.peers.rtsp_peer import RtspPeer, unavailable_reason
 
@@ -198,6 +206,11 @@ def test_a_bad_version_is_refused_with_the_reason_and_the_running_one_stays(
     assert status["in_effect"] is False
     page = admins.first.get(live_center.url + f"/branch-config/{BRANCH_CODE}", timeout=10).text
     assert 'data-state="refused"' in page and 'data-applied-version="%d"' % good in page
+    # The branch admin page says the same.
+    client = agent.client()
+    sign_in(client, Staff(ADMIN_CODE, ADMIN_PASSWORD, "王主管", "branch_admin"))
+    local = client.get("/api/admin/overview").get_json()["central_config"]
+    assert local["state"] == "refused" and local["applied_version"] == good and reason in local["reason"]
 
 
 def test_a_counter_the_file_does_not_have_is_refused(tmp_path: Path) -> None:
