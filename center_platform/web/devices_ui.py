@@ -56,7 +56,10 @@ def page() -> ResponseReturnValue:
         branches = db.execute(select(Branch).where(Branch.active.is_(True)).order_by(Branch.code)).scalars().all()
         shown = [(b, statuses.get(b.code), branch_devices(db, b.id)) for b in branches if not only or b.code == only]
         open_alerts = list_alerts(db, include_cleared=False)
-    return _render("devices.html", branches=shown, alerts=open_alerts, now=now, error="")
+    findings = {
+        d.id: json.loads(d.diagnosis_json).get("findings", []) for _, _, ds in shown for d in ds if d.diagnosis_json
+    }
+    return _render("devices.html", branches=shown, alerts=open_alerts, findings=findings, now=now, error="")
 
 
 def _device(db_branch_code: str, key: str) -> tuple[Branch, DeviceState] | None:
