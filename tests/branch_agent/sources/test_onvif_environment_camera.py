@@ -41,6 +41,8 @@ def test_onvif_camera_streams_and_reports_its_clock_offset(
             expected = 5 * 3600 if clock_shift else 0
             assert health.clock_offset_s is not None and abs(health.clock_offset_s - expected) < 3
             assert camera.password not in repr(health)
+            # Its identity from GetDeviceInformation, for the center's device view.
+            assert (health.manufacturer, health.model) == ("IPyCam", "VirtualCam-Test") and health.firmware
         finally:
             sources.close()
 
