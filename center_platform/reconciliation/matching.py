@@ -5,6 +5,10 @@ Matching rules, in order:
 1. by serial: the sale's business serial and branch name a recording (the earliest, if re-recorded);
 2. by customer: an unmatched sale and a recording not matched to any sale share branch, customer ID and
    product, and the recording started within `match_window` of the sale's time (the earliest such);
+   supplementary recordings (recorded after the sale) take part in neither;
+2b. by supplementary recording: an unmatched sale whose serial and branch name a supplementary
+   recording not rejected, whose entered time of sale is within `SUPPLEMENTARY_SALE_SLACK` of the
+   ledger's, is `supplementary`: covered, but neither recorded nor recorded on time;
 3. no recording: the sale is `not_uploaded` if its serial is in the branch's upload backlog (latest
    heartbeat), `cancelled` if its only take was cancelled at the counter, else `missed` (应录未录).
 A matched recording that started more than `late_after` after the sale's time makes the sale `late`.
@@ -51,11 +55,16 @@ from center_platform.db.reconciliation_models import (
     ReconciledSale,
     ReconciliationRun,
 )
+from center_platform.db.supplementary_models import REJECTED, SupplementaryApproval
 from center_platform.reconciliation import gaps
 from storage.database import utcnow
 
 RECORDED = "recorded"
-SALE_OUTCOMES = (RECORDED, gaps.LATE, gaps.MISSED, gaps.NOT_UPLOADED, gaps.CANCELLED)
+SUPPLEMENTARY = "supplementary"  # covered only by a recording made after the sale
+SALE_OUTCOMES = (RECORDED, gaps.LATE, gaps.MISSED, gaps.NOT_UPLOADED, gaps.CANCELLED, SUPPLEMENTARY)
+# The time of sale on a supplementary recording is entered by hand, from the receipt or from memory: the
+# serial says which sale it is, the time only has to agree with the ledger's to this much.
+SUPPLEMENTARY_SALE_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,7 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
     first_of_serial = (
         select(s.id.label("sale_id"), func.min(r2.id).label("recording_id"))
         .join(r2, and_(r2.business_serial == s.business_serial, r2.branch_id == s.branch_id))
-        .where(s.sale_day == day)
+        .where(s.sale_day == day, r2.origin != SUPPLEMENTARY)
         .group_by(s.id)
         .subquery()
     )
@@ -206,6 +215,7 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
                 r.product_id == s.product_id,
                 r.started_at >= _shift(s.sold_at, -window_min, dialect),
                 r.started_at <= _shift(s.sold_at, window_min, dialect),
+                r.origin != SUPPLEMENTARY,
             ),
         )
         .where(s.sale_day == day, ~sale_done, ~rec_done)
@@ -239,6 +249,7 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
             ).where(per_rec.c.by_rec == 1),
         )
     )
+    _match_supplementary(db, day, cols, dialect)
     # 3. No recording: still in the branch's backlog, only cancelled, or missed.
     queued = select(QueuedTake.counter_code).where(
         QueuedTake.business_serial == s.business_serial, QueuedTake.branch_id == s.branch_id
@@ -277,9 +288,65 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
     )
     db.add(run)
     db.flush()
-    audit.append(db, actor, "reconciliation.run", day.isoformat(), {"run_id": run.id, **asdict(counts)})
+    detail = {"run_id": run.id, **asdict(counts), SUPPLEMENTARY: supplementary_sales(db, day)}
+    audit.append(db, actor, "reconciliation.run", day.isoformat(), detail)
     db.commit()
     return RunSummary(day, run.id, counts, (finished - started).total_seconds())
+
+
+def _match_supplementary(db: Session, day: date, cols: list[str], dialect: str) -> None:
+    """Rule 2b: the day's sales still unmatched, covered by the earliest supplementary recording of their
+    serial whose time of sale agrees with the ledger's and that no one rejected."""
+    s, r, a = LedgerSale, Recording, SupplementaryApproval
+    slack_min = SUPPLEMENTARY_SALE_SLACK.total_seconds() / 60
+    later = aliased(SupplementaryApproval)
+    # Rejected: the clip's latest decision says so (a later approval by compliance overrules the branch).
+    rejected = (
+        exists()
+        .where(a.clip_id == r.clip_id, a.decision == REJECTED)
+        .where(~exists().where(later.clip_id == a.clip_id, later.id > a.id))
+    )
+    sale_done = exists().where(ReconciledSale.day == day, ReconciledSale.sale_id == s.id)
+    first = (
+        select(s.id.label("sale_id"), func.min(r.id).label("recording_id"))
+        .join(r, and_(r.business_serial == s.business_serial, r.branch_id == s.branch_id))
+        .where(
+            s.sale_day == day,
+            r.origin == SUPPLEMENTARY,
+            r.sale_at.is_not(None),
+            r.sale_at >= _shift(s.sold_at, -slack_min, dialect),
+            r.sale_at <= _shift(s.sold_at, slack_min, dialect),
+            ~rejected,
+            ~sale_done,
+        )
+        .group_by(s.id)
+        .subquery()
+    )
+    db.execute(
+        insert(ReconciledSale).from_select(
+            cols,
+            select(
+                literal(day),
+                s.id,
+                s.branch_id,
+                r.counter_code,
+                s.staff_code,
+                s.product_type_id,
+                r.id,
+                literal(SUPPLEMENTARY),
+                literal(SUPPLEMENTARY),
+            )
+            .select_from(first)
+            .join(s, s.id == first.c.sale_id)
+            .join(r, r.id == first.c.recording_id),
+        )
+    )
+
+
+def supplementary_sales(db: Session, day: date) -> int:
+    """Sales of the day covered only by a supplementary recording (not in DayCounts' figures)."""
+    q = select(func.count()).where(ReconciledSale.day == day, ReconciledSale.outcome == SUPPLEMENTARY)
+    return int(db.execute(q).scalar_one())
 
 
 def _one(cond: _Col[bool]) -> _Col[int]:

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from center_platform.reports.figures import assessment, by_branch, figures_json, trend
+from center_platform.reports.supplementary import supplementary_counts
 from center_platform.web import services
 from center_platform.web.reports_ui import report_filters
 
@@ -22,4 +23,5 @@ def assessment_json() -> ResponseReturnValue:
             staff=[figures_json(x) for x in staff],
             branches=[figures_json(x) for x in by_branch(staff)],
             days=[figures_json(x) for x in trend(db, f)],
+            supplementary=supplementary_counts(db, f).to_json(),
         )

@@ -15,6 +15,7 @@ from center_platform.db.models import Branch, ProductType
 from center_platform.reports.figures import ReportFilters, assessment, by_branch, trend
 from center_platform.reports.ledger import ledger_csv, ledger_lines, ledger_xlsx
 from center_platform.reports.pdf import ledger_pdf
+from center_platform.reports.supplementary import supplementary_counts
 from center_platform.reports.svg_charts import Bar, bar_chart
 from center_platform.web import services
 from center_platform.web.roles import own_branch_only
@@ -71,6 +72,7 @@ def assessment_page() -> ResponseReturnValue:
         staff = assessment(db, f)
         branches = by_branch(staff)
         days = trend(db, f)
+        supplementary = supplementary_counts(db, f)
         branch_list = list(db.execute(select(Branch.code, Branch.name).order_by(Branch.code)).tuples())
         types = list(db.execute(select(ProductType.code, ProductType.name).order_by(ProductType.code)).tuples())
     coverage = bar_chart(
@@ -115,6 +117,7 @@ def assessment_page() -> ResponseReturnValue:
         staff=staff,
         branches=branches,
         days=days,
+        supplementary=supplementary,
         coverage_chart=coverage,
         missed_chart=missed,
         args=args,
