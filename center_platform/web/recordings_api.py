@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from center_platform.archive.quality_labels import FINDING_CODES, QualityFilter, verdict_label
 from center_platform.archive.replay import ReplayBusy
+from center_platform.archive.sale_view import SaleView, build_sale_view, sale_json
 from center_platform.archive.search import (
     MIN_CONTAINS,
     ORIGIN_LABELS,
@@ -205,6 +206,29 @@ def _audit_replay_once(user: CurrentUser, clip_id: str) -> None:
         audit.append(db, user.username, "replay", clip_id, {"ip": request.remote_addr or ""})
         db.commit()
     session["replayed"] = (seen + [clip_id])[-200:]
+
+
+def sale_view_for(user: CurrentUser, rec: Recording) -> SaleView:
+    """The whole sale as the player shows it, audited like a search: who saw which clip's details,
+    and whether the identifiers were shown in full."""
+    unmasked = sees_full_identifiers(user.role)
+    with services().sessions() as db:
+        view = build_sale_view(
+            db,
+            rec,
+            services().display_tz,
+            unmasked=unmasked,
+            visible_branch_id=user.branch_id if own_branch_only(user.role) else None,
+        )
+        audit.append(db, user.username, "recording.viewed", rec.clip_id, {"unmasked": unmasked})
+        db.commit()
+    return view
+
+
+@bp.get("/<clip_id>/sale")
+def sale(clip_id: str) -> ResponseReturnValue:
+    user: CurrentUser = g.user
+    return jsonify(sale_json(sale_view_for(user, recording_for(user, clip_id))))
 
 
 @bp.get("/<clip_id>/media")

@@ -14,7 +14,13 @@ from center_platform.archive.search import STATES
 from center_platform.db.models import ProductType
 from center_platform.retention.disputes import disputes_of
 from center_platform.web import services
-from center_platform.web.recordings_api import BadQuery, filters_from_request, recording_for, run_search
+from center_platform.web.recordings_api import (
+    BadQuery,
+    filters_from_request,
+    recording_for,
+    run_search,
+    sale_view_for,
+)
 from center_platform.web.roles import landing_page, may
 from center_platform.web.user_auth import (
     LoginFailed,
@@ -132,6 +138,7 @@ def player(clip_id: str) -> ResponseReturnValue:
         "player.html",
         clip_id=clip_id,
         rec=rec,
+        sale=sale_view_for(g.user, rec),
         user=g.user,
         csrf=csrf_token(),
         tz=services().display_tz,
