@@ -57,6 +57,14 @@ def outlook_chart(usage: Usage, out: Outlook) -> Markup:
         f"{escape(human_bytes(out.capacity_bytes))}</title></line>"
     )
     parts.append(
+        f'<text x="{LEFT + 6}" y="{cap_y - 6:.1f}" font-size="11" fill="#c62828">'
+        f"容量 capacity {escape(human_bytes(out.capacity_bytes))}</text>"
+    )
+    parts.append(
+        f'<text x="{LEFT + 6}" y="{y(usage.used_bytes) + 16:.1f}" font-size="11" fill="#1f6feb">'
+        f"已用 used {escape(human_bytes(usage.used_bytes))}, +{escape(human_bytes(usage.growth_bytes_per_day))}/天 day</text>"
+    )
+    parts.append(
         f'<polyline class="usage" points="{x(0):.1f},{y(usage.used_bytes):.1f} {x(days):.1f},{y(end_usage):.1f}" '
         f'fill="none" stroke="#1f6feb" stroke-width="2"><title>已用 used {escape(human_bytes(usage.used_bytes))}'
         f" + {escape(human_bytes(usage.growth_bytes_per_day))}/天 day</title></polyline>"
