@@ -5,7 +5,8 @@ state retention deletes as much as the branches record, so that many years of cl
 holds at most. Redundancy multiplies it: SeaweedFS replication "xyz" keeps 1 + x + y + z copies, erasure
 coding d+p keeps (d + p) / d of every byte. A disk is filled only up to `max_fill`, because a store near
 full rebalances slowly and a failed disk must fit somewhere. Usage and growth come from the catalogue:
-the bytes of archived recordings, and what the last N days added per day.
+the bytes of archived recordings, and what the last N days added per day. Growth is what arrived, not
+net of what expiry deleted: the days until full err on the early side, as a purchase plan should.
 """
 
 from __future__ import annotations
