@@ -15,13 +15,13 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from branch_agent.gb28181.devices import DeviceRecord, DeviceTable, GbPlatformConfig
 from branch_agent.gb28181.platform import GbPlatform, PlatformSnapshot
-from branch_agent.gb28181.queries import CatalogIncomplete
+from branch_agent.gb28181.queries import CatalogIncomplete, DeviceInfo
 from storage.contract.heartbeat import (
     MAX_GB_ITEMS,
     GbChannelReport,
@@ -40,8 +40,13 @@ class GbPlatformUnavailable(RuntimeError):
     """The SIP server is not running (not started, stopped, or it could not bind its port)."""
 
 
-async def query_catalogs(platform: GbPlatform, timeout_s: float = CATALOG_TIMEOUT_S) -> None:
-    """Ask every device for its Catalog once per registration, so its channels can be listed.
+async def query_catalogs(
+    platform: GbPlatform,
+    timeout_s: float = CATALOG_TIMEOUT_S,
+    on_info: Callable[[str, DeviceInfo], None] | None = None,
+) -> None:
+    """Ask every device for its Catalog once per registration, so its channels can be listed, and
+    (with `on_info`) for its DeviceInfo: manufacturer, model and firmware for the center's device view.
     Runs until cancelled; a device that does not answer is logged, and asked again when it next
     registers."""
     asked: dict[str, float] = {}
@@ -58,6 +63,12 @@ async def query_catalogs(platform: GbPlatform, timeout_s: float = CATALOG_TIMEOU
             log.warning("GB/T 28181 device %s: %s", device_id, exc)
         except Exception as exc:
             log.warning("GB/T 28181 device %s: Catalog query failed: %s", device_id, exc)
+        if on_info is None:
+            return
+        try:
+            on_info(device_id, await platform.query_device_info(device_id, timeout_s))
+        except Exception as exc:  # many cameras answer no DeviceInfo: the device is listed without it
+            log.info("GB/T 28181 device %s: DeviceInfo query failed: %s", device_id, exc)
 
     try:
         while True:
@@ -87,6 +98,8 @@ class GbPlatformRunner:
         self._thread: threading.Thread | None = None
         self._platform: GbPlatform | None = None
         self.error = ""
+        # Each device's answer to DeviceInfo, by device id (written on the platform's loop, read anywhere).
+        self.device_info: dict[str, DeviceInfo] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -122,7 +135,9 @@ class GbPlatformRunner:
                 platform = GbPlatform(config, sip_host=announce)
                 await platform.start()
                 if self.query_catalog:
-                    self._catalog_task = asyncio.get_running_loop().create_task(query_catalogs(platform))
+                    self._catalog_task = asyncio.get_running_loop().create_task(
+                        query_catalogs(platform, on_info=self.device_info.__setitem__)
+                    )
                 return platform
 
             try:
@@ -206,6 +221,10 @@ class GbPlatformRunner:
             return None
 
 
+def _info(runner: GbPlatformRunner, device_id: str) -> DeviceInfo:
+    return runner.device_info.get(device_id) or DeviceInfo(device_id)
+
+
 def platform_report(runner: GbPlatformRunner | None) -> GbPlatformReport | None:
     """Devices, their channels and the live sessions, for the status API and the heartbeat."""
     if runner is None:
@@ -223,6 +242,9 @@ def platform_report(runner: GbPlatformRunner | None) -> GbPlatformReport | None:
             user_agent=d.user_agent[:200],
             offline_reason=d.offline_reason[:200],
             last_seen_age_s=round(max(0.0, now - d.last_seen), 1),
+            manufacturer=_info(runner, d.device_id).manufacturer[:200],
+            model=_info(runner, d.device_id).model[:200],
+            firmware=_info(runner, d.device_id).firmware[:200],
             channels=[
                 GbChannelReport(channel_id=c.channel_id[:32], name=c.name[:200], status=c.status[:32])
                 for c in d.channels[:MAX_GB_ITEMS]
