@@ -43,8 +43,8 @@ def _render(template: str, status: int = 200, **values: object) -> ResponseRetur
     )
 
 
-def _not_found(what: str) -> ResponseReturnValue:
-    return _render("devices.html", 404, branches=[], error=f"{what}不存在 / no such {what}")
+def _not_found(zh: str, en: str) -> ResponseReturnValue:
+    return _render("devices.html", 404, branches=[], error=f"{zh}不存在 / no such {en}")
 
 
 @bp.get("/operations/devices")
@@ -77,7 +77,7 @@ def _device(db_branch_code: str, key: str) -> tuple[Branch, DeviceState] | None:
 def device(branch_code: str, key: str) -> ResponseReturnValue:
     found = _device(branch_code, key)
     if found is None:
-        return _not_found("设备 / device")
+        return _not_found("设备", "device")
     branch, row = found
     with services().sessions() as db:
         history = device_history(db, branch.id, key)
@@ -93,7 +93,7 @@ def device(branch_code: str, key: str) -> ResponseReturnValue:
 def snapshot(branch_code: str, key: str) -> ResponseReturnValue:
     found = _device(branch_code, key)
     if found is None or not found[1].snapshot_jpeg:
-        return _not_found("快照 / snapshot")
+        return _not_found("快照", "snapshot")
     branch, row = found
     with services().sessions() as db:
         audit.append(

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from sqlalchemy import select
 
 from branch_agent.center_link.heartbeat import send_heartbeat
-from center_platform.db.models import AuditEvent
+from center_platform.config import AlertsSection
+from center_platform.db.models import AuditEvent, Branch
 from center_platform.db.operations_models import Alert, DeviceStatusChange
+from center_platform.operations.devices import branch_devices
+from center_platform.operations.heartbeats import record_heartbeat
+from storage.contract.heartbeat import Heartbeat
 from tests.branch_agent.web.harness import Agent
+from tests.center_platform.archive_rig import BRANCH_CODE as RIG_BRANCH
+from tests.center_platform.archive_rig import ArchiveRig, archive_rig  # noqa: F401
 from tests.live_center import BRANCH_CODE, CENTER_PASSWORD, LiveCenter, branch_agent_for, live_center  # noqa: F401
 
 
@@ -92,3 +99,57 @@ def test_cameras_down_at_a_branch_raise_one_alert_each_after_two_heartbeats_and_
         desk_id = f"alert:{desk['id']}"
         assert [a for a, t in actions if t == desk_id] == ["alert.raised", "alert.acknowledged", "alert.cleared"]
         assert db.execute(select(Alert).where(Alert.open_key.is_not(None))).first() is None
+
+
+def test_an_older_branch_heartbeat_and_gb_devices_fill_the_device_view(archive_rig: ArchiveRig) -> None:
+    # What an agent from before the device view sends: no role, no identity, no diagnosis.
+    source = {"connected": True, "last_frame_age_s": 0.1, "fps": 25.0, "errors": 0, "reconnects": 0, "detail": ""}
+    beat = {
+        "sent_at": "2026-12-04T10:00:00Z",
+        "software_version": "0.9",
+        "clock_offset_s": 0.2,
+        "counters": [
+            {"code": "C01", "recording": False, "sources": [{**source, "name": n} for n in ("env", "desk", "mic")]}
+        ],
+        "disk": {"total_bytes": 10, "free_bytes": 5, "spool_bytes": 1, "daily_bytes": 1.0, "days_left": 5.0},
+        "uploads": {
+            "queued_clips": 0,
+            "queued_bytes": 0,
+            "quarantined_clips": 0,
+            "last_success_at": None,
+            "oldest_unverified_clip_id": None,
+            "oldest_unverified_at": None,
+        },
+        "gb28181": {
+            "server_id": "34020000002000000001",
+            "running": True,
+            "devices": [
+                {
+                    "device_id": "34020000001320000001",
+                    "online": False,
+                    "transport": "udp",
+                    "address": "10.0.0.9:5060",
+                    "offline_reason": "keepalive missed",
+                    "channels": [{"channel_id": "34020000001310000001", "name": "柜台1", "status": "ON"}],
+                }
+            ],
+        },
+    }
+    now = datetime(2026, 12, 4, 10, 0, 1, tzinfo=UTC)
+    with archive_rig.sessions() as db:
+        branch_id = db.execute(select(Branch.id).where(Branch.code == RIG_BRANCH)).scalar_one()
+        record_heartbeat(db, branch_id, RIG_BRANCH, Heartbeat.model_validate(beat), now, AlertsSection())
+        rows = {d.device_key: d for d in branch_devices(db, branch_id)}
+    assert {k: (r.role, r.status) for k, r in rows.items()} == {
+        "C01/environment": ("environment", "ok"),
+        "C01/desk": ("desk", "ok"),
+        "C01/microphone": ("microphone", "ok"),
+        "gb/34020000001320000001": ("gb_device", "offline"),
+        # A channel of a device that is offline is offline, whatever it said before.
+        "gb/34020000001320000001/34020000001310000001": ("gb_channel", "offline"),
+    }
+    assert "keepalive missed" in rows["gb/34020000001320000001"].problem
+    page = archive_rig.login("compliance").get("/operations/devices")
+    assert page.status_code == 200 and 'data-device="gb/34020000001320000001" data-status="offline"' in page.text
+    missing = archive_rig.login("compliance").get(f"/operations/devices/{RIG_BRANCH}/C09/desk")
+    assert missing.status_code == 404 and "设备不存在 / no such device" in missing.get_data(as_text=True)
