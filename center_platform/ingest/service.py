@@ -36,6 +36,7 @@ from center_platform.ingest.keyed_locks import KeyedLocks
 from center_platform.ingest.manifest_chain import check_chain, link_successors
 from center_platform.ingest.object_keys import object_key
 from center_platform.retention.rules import RetentionFacts, RetentionRule, decide, maturity_for
+from center_platform.retention.sale_alignment import align_sale
 from storage.contract.uploads import PartChecksum, PresignedPartUrl, PresignResponse, UploadOutcome, UploadPlan
 from storage.manifest import ClipManifest, ManifestError
 from storage.mp4_index import FragmentScanner
@@ -334,6 +335,8 @@ class IngestService:
             )
             return self._quarantine(session, row, branch, CheckReport(report.ran, report.skipped, [fork], report.notes))
         linked = link_successors(session, branch.id, recording.manifest_sha256)
+        # A re-recorded, supplementary or imported clip of a sale already archived: kept as long as the rest.
+        align_sale(session, self.store, recording, f"branch:{branch.code}")
         session.add(index_row(recording, scanner))
         row.state = "verified"
         audit.append(

@@ -140,6 +140,11 @@ def recompute(
         },
     )
     session.flush()
+    if change.moved:
+        # The rest of the sale's clips follow (imported here: that module builds on this one).
+        from center_platform.retention.sale_alignment import align_sale
+
+        align_sale(session, store, rec, actor)
     return change
 
 

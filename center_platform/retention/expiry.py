@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from center_platform.audit.batch import AuditLine, append_many
 from center_platform.db import job_lock
@@ -73,6 +73,16 @@ class ExpiryReport:
 
 def _due_query(now: datetime, after_id: int, limit: int):  # type: ignore[no-untyped-def]
     open_dispute = exists().where(Dispute.recording_id == Recording.id, Dispute.closed_at.is_(None))
+    # Retention follows the sale (retention.sale_alignment): while another clip of the same sale is
+    # still kept or held, none of its clips goes, even one archived before the dates were aligned.
+    sibling = aliased(Recording)
+    sale_still_kept = exists().where(
+        sibling.branch_id == Recording.branch_id,
+        sibling.business_serial == Recording.business_serial,
+        sibling.id != Recording.id,
+        sibling.state == "archived",
+        or_(sibling.retain_until >= now, sibling.legal_hold.is_(True)),
+    )
     return (
         select(Recording)
         .where(
@@ -80,6 +90,7 @@ def _due_query(now: datetime, after_id: int, limit: int):  # type: ignore[no-unt
             Recording.retain_until < now,
             Recording.legal_hold.is_(False),
             ~open_dispute,
+            ~sale_still_kept,
             Recording.id > after_id,
         )
         .order_by(Recording.id)
