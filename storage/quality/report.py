@@ -51,7 +51,10 @@ MESSAGES: dict[FindingCode, tuple[str, str]] = {
         "必录环节顺序错误：「{first}」应在「{then}」之前",
         "required moments out of order: “{first}” must come before “{then}”",
     ),
-    "consent_missing": ("录像中未记录客户同意录音录像", "the customer's consent to be recorded is not on the recording"),
+    "consent_missing": (
+        "录像中未记录客户同意录音录像",
+        "the customer's consent to be recorded is not on the recording",
+    ),
     "unreadable": ("无法读取录像：{error}", "clip cannot be read: {error}"),
 }
 

@@ -128,3 +128,18 @@ def test_quality_check_command(
     assert f"{clip}: fail" in capsys.readouterr().out
     rec, _, _ = _record(archive_rig, clip)
     assert rec.quality_verdict == "fail"
+
+
+def test_one_runner_at_a_time(archive_rig: ArchiveRig) -> None:
+    from datetime import timedelta
+
+    from center_platform.archive.clip_quality import JOB
+    from center_platform.db import job_lock
+
+    clip = archive_rig.archive(secrets.token_bytes(2048))
+    assert job_lock.acquire(archive_rig.sessions, JOB, "another-center", timedelta(minutes=5))
+    assert _run(archive_rig).busy
+    rec, _, events = _record(archive_rig, clip)
+    assert rec.quality_verdict is None and events == []  # nothing was even attempted
+    job_lock.release(archive_rig.sessions, JOB, "another-center")
+    assert _run(archive_rig).checked == {clip: "fail"}
