@@ -76,7 +76,7 @@ def build_heartbeat(svc: BranchServices, now: datetime) -> Heartbeat:
             recording=svc.counters[code].active_clip is not None if code in svc.counters else False,
             sources=[
                 SourceHealthReport(
-                    **asdict(h), role=role, diagnosis=svc.diagnosis.latest(code, role) if svc.diagnosis else None
+                    **asdict(h), role=role, diagnosis=svc.diagnosis.for_heartbeat(code, role) if svc.diagnosis else None
                 )
                 for role, h in zip(("environment", "desk", "microphone"), sources.health(), strict=True)
             ],
@@ -128,6 +128,8 @@ def send_heartbeat(svc: BranchServices) -> HeartbeatStatus:
         log.warning("heartbeat not delivered (audit lines stay queued): %s", exc)
         status = HeartbeatStatus(now.isoformat(), False, str(exc), 0, alerts)
     else:
+        if svc.diagnosis is not None:
+            svc.diagnosis.snapshots_delivered(beat)
         offered = {line.branch_audit_id for line in beat.audit}
         acknowledged = [i for i in receipt.audit_stored if i in offered]
         if acknowledged:

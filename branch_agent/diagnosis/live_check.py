@@ -23,7 +23,7 @@ import numpy as np
 
 from branch_agent.counter.sources import CounterSources
 from branch_agent.sources import SourceHealth, VideoFrame, VideoSource
-from storage.contract.heartbeat import MAX_SNAPSHOT_BYTES, DiagnosisFinding, VideoDiagnosisReport
+from storage.contract.heartbeat import MAX_SNAPSHOT_BYTES, DiagnosisFinding, Heartbeat, VideoDiagnosisReport
 from storage.database import utcnow
 from storage.quality.live import FINDING_LABELS, LivePolicy, Reference, diagnose, reference_picture, snapshot_jpeg
 
@@ -68,6 +68,7 @@ class LiveCheck:
         self._sources = sources
         self._lock = threading.Lock()  # one diagnosis at a time, scheduled or asked for
         self._results: dict[tuple[str, str], VideoDiagnosisReport] = {}
+        self._snapshot_sent: dict[tuple[str, str], datetime] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,6 +76,20 @@ class LiveCheck:
 
     def latest(self, counter: str, role: str) -> VideoDiagnosisReport | None:
         return self._results.get((counter, role))
+
+    def for_heartbeat(self, counter: str, role: str) -> VideoDiagnosisReport | None:
+        """The latest diagnosis, with its snapshot only until a heartbeat has carried it to the center:
+        the center keeps it, and the WAN need not carry the same picture every minute."""
+        report = self._results.get((counter, role))
+        if report is None or self._snapshot_sent.get((counter, role)) == report.at:
+            return report.model_copy(update={"snapshot_jpeg": b""}) if report is not None else None
+        return report
+
+    def snapshots_delivered(self, beat: Heartbeat) -> None:
+        for counter in beat.counters:
+            for source in counter.sources:
+                if source.diagnosis is not None and source.diagnosis.snapshot_jpeg:
+                    self._snapshot_sent[(counter.code, source.role)] = source.diagnosis.at
 
     def for_counter(self, counter: str) -> dict[str, VideoDiagnosisReport]:
         """The latest diagnosis of each of a counter's cameras, by role."""
