@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from center_platform.db.models import Base, UtcDateTime
+from center_platform.db.models import Base, Recording, UtcDateTime
 
 _BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -24,6 +24,10 @@ class QualityFinding(Base):
     subject: Mapped[str] = mapped_column(String(16))  # desk | environment | microphone | clip
     start_ms: Mapped[int] = mapped_column(BigInteger)
     end_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# Search by verdict ("fail", or not yet checked: NULL) pages newest first without reading every row.
+Index("ix_recordings_quality_started", Recording.quality_verdict, Recording.started_at)
 
 
 class QualityAttempt(Base):

@@ -29,6 +29,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("sale_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("consent_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_recordings_earlier_clip_id"), ["earlier_clip_id"], unique=False)
+        batch_op.create_index("ix_recordings_quality_started", ["quality_verdict", "started_at"], unique=False)
     op.create_table(
         "quality_findings",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -63,6 +64,7 @@ def downgrade() -> None:
     op.drop_table("quality_attempts")
     op.drop_table("quality_findings")
     with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.drop_index("ix_recordings_quality_started")
         batch_op.drop_index(batch_op.f("ix_recordings_earlier_clip_id"))
         batch_op.drop_column("consent_at")
         batch_op.drop_column("sale_at")
