@@ -57,6 +57,7 @@ from center_platform.db.reconciliation_models import (
 )
 from center_platform.db.supplementary_models import REJECTED, SupplementaryApproval
 from center_platform.reconciliation import gaps
+from center_platform.reports import rollups
 from storage.database import utcnow
 
 RECORDED = "recorded"
@@ -144,6 +145,7 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
     late_min = settings.late_after.total_seconds() / 60
     window_min = settings.match_window.total_seconds() / 60
     db.execute(delete(ReconciledSale).where(ReconciledSale.day == day))
+    rollups.withdraw_day(db, day)
     db.execute(delete(DailyFigures).where(DailyFigures.day == day))
     cols = [
         "day",
@@ -280,6 +282,7 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
     )
     of_day = recordings_of_day(db, day)
     _write_figures(db, day, of_day)
+    rollups.add_day(db, day)
     gaps.refresh_gaps(db, day, of_day, started)
     counts = day_counts(db, day)
     finished = utcnow()

@@ -1,17 +1,26 @@
-"""Staff assessment and trends, summed from `daily_figures` (never from recordings, which may be 10 M rows)."""
+"""Staff assessment and trends, summed from `daily_figures` and its rollups (never from recordings, which may
+be 10 M rows).
+
+A period's staff assessment reads whole calendar months from the month rollup and only the days of a month
+the period covers in part from `daily_figures`; when it covers most of such a month, the month row is read
+and the days outside the period are taken away again, so no month costs more than half its days. The
+whole bank's daily trend reads the per-day rollup; one branch's reads `daily_figures` by its branch index.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from center_platform.db.models import Branch
 from center_platform.db.reconciliation_models import DailyFigures
+from center_platform.db.report_models import BankDayFigures, StaffMonthFigures
 
-F = DailyFigures
+F, M, D = DailyFigures, StaffMonthFigures, BankDayFigures
+DAY = timedelta(days=1)
 MEASURES = (
     "sales",
     "recorded",
@@ -96,14 +105,81 @@ def _figures(key: str, branch_code: str, values: tuple[object, ...]) -> Figures:
     return Figures(key, branch_code, *(int(v) for v in values))  # type: ignore[call-overload]
 
 
+@dataclass(frozen=True)
+class PeriodPlan:
+    """How a period is read: month rows, plus day ranges added, minus day ranges taken away (inclusive)."""
+
+    months: tuple[date, ...]
+    plus: tuple[tuple[date, date], ...]
+    minus: tuple[tuple[date, date], ...]
+
+
+def _next_month(first: date) -> date:
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def period_plan(day_from: date, day_to: date) -> PeriodPlan:
+    months: list[date] = []
+    plus: list[tuple[date, date]] = []
+    minus: list[tuple[date, date]] = []
+    first = day_from.replace(day=1)
+    while first <= day_to:
+        last = _next_month(first) - DAY
+        lo, hi = max(first, day_from), min(last, day_to)
+        inside, whole = (hi - lo).days + 1, (last - first).days + 1
+        if inside * 2 <= whole:
+            if plus and plus[-1][1] + DAY == lo:
+                plus[-1] = (plus[-1][0], hi)
+            else:
+                plus.append((lo, hi))
+        else:
+            months.append(first)
+            if lo > first:
+                minus.append((first, lo - DAY))
+            if hi < last:
+                minus.append((hi + DAY, last))
+        first = last + DAY
+    return PeriodPlan(tuple(months), tuple(plus), tuple(minus))
+
+
+def _days(ranges: tuple[tuple[date, date], ...]) -> ColumnElement[bool]:
+    return or_(*(and_(F.day >= lo, F.day <= hi) for lo, hi in ranges))
+
+
+def _staff_parts(f: ReportFilters, plan: PeriodPlan) -> list[Select]:
+    parts: list[Select] = []
+    for table, where, sign in (
+        (M, M.month.in_(plan.months) if plan.months else None, 1),
+        (F, _days(plan.plus) if plan.plus else None, 1),
+        (F, _days(plan.minus) if plan.minus else None, -1),
+    ):
+        if where is None:
+            continue
+        measures = [(getattr(table, m) if sign > 0 else -getattr(table, m)).label(m) for m in MEASURES]
+        q = select(table.branch_id.label("branch_id"), table.staff_code.label("staff_code"), *measures).where(where)
+        if f.branch_id is not None:
+            q = q.where(table.branch_id == f.branch_id)
+        if f.product_type_id is not None:
+            q = q.where(table.product_type_id == f.product_type_id)
+        parts.append(q)
+    return parts
+
+
 def assessment(db: Session, f: ReportFilters) -> list[Figures]:
     """Per relationship manager and branch."""
-    q = _filtered(
-        select(Branch.code, F.staff_code, *_sums())
-        .join(Branch, Branch.id == F.branch_id)
-        .group_by(Branch.code, F.staff_code),
-        f,
-    ).order_by(Branch.code, F.staff_code)
+    plan = period_plan(f.day_from, f.day_to)
+    u = union_all(*_staff_parts(f, plan)).subquery()
+    sums = [func.sum(u.c[m]) for m in MEASURES]
+    q = (
+        select(Branch.code, u.c.staff_code, *sums)
+        .join(Branch, Branch.id == u.c.branch_id)
+        .group_by(Branch.code, u.c.staff_code)
+        .order_by(Branch.code, u.c.staff_code)
+    )
+    if plan.minus:
+        # A manager with figures only on the days taken away sums to nothing; every daily_figures row counts
+        # a sale, a recording or a cancelled take, so one with figures in the period has one of these.
+        q = q.having(func.sum(u.c.sales) + func.sum(u.c.recordings) + func.sum(u.c.cancelled_takes) > 0)
     return [_figures(row[1], row[0], tuple(row[2:])) for row in db.execute(q)]
 
 
@@ -119,7 +195,13 @@ def by_branch(staff: list[Figures]) -> list[Figures]:
 
 def trend(db: Session, f: ReportFilters) -> list[Figures]:
     """Per day of the period."""
-    q = _filtered(select(F.day, *_sums()).group_by(F.day), f).order_by(F.day)
+    if f.branch_id is not None:
+        q = _filtered(select(F.day, *_sums()).group_by(F.day), f).order_by(F.day)
+    else:
+        q = select(D.day, *(func.sum(getattr(D, m)) for m in MEASURES)).where(D.day >= f.day_from, D.day <= f.day_to)
+        if f.product_type_id is not None:
+            q = q.where(D.product_type_id == f.product_type_id)
+        q = q.group_by(D.day).order_by(D.day)
     return [_figures(row[0].isoformat(), "", tuple(row[1:])) for row in db.execute(q)]
 
 
