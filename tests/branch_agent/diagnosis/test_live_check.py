@@ -59,12 +59,18 @@ def test_a_still_picture_is_frozen_a_moving_one_is_not_and_a_lost_camera_is_sign
         results = check.run()
         assert "frozen" not in results[("C01", "environment")].findings
         assert "frozen" in results[("C02", "environment")].findings
-        # The desk cameras are healthy: their first picture became their reference.
+        # The desk cameras show a generated picture: nothing wrong with it.
         assert results[("C01", "desk")].findings == []
         shot = results[("C01", "environment")].snapshot_jpeg
         picture = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
-        assert picture.shape[1] == SETTINGS.snapshot_width and len(shot) <= 24_000
+        assert picture is not None and picture.shape[1] == SETTINGS.snapshot_width and len(shot) <= 24_000
         assert check.for_counter("C02")["environment"] is results[("C02", "environment")]
+
+        # The admin takes the bars as the reference: the same picture again has not moved.
+        again = check.set_reference("C02", "environment")
+        assert (tmp_path / "diagnosis" / "C02-environment.npz").exists() and again.reference_at is not None
+        assert "moved" not in again.findings and again.moved_px is not None and again.moved_px < 1
+        assert again.reference_match is None or again.reference_match > 0.9
 
         bars.kill()
         deadline = time.monotonic() + 20
