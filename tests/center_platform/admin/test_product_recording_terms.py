@@ -3,6 +3,10 @@ branch receives them with the catalogue it pulls."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from tests.center_platform.archive_rig import ArchiveRig, archive_rig, signed_branch_request  # noqa: F401
 
 
@@ -46,3 +50,15 @@ def test_negative_minimum_duration_is_refused_naming_the_field(archive_rig: Arch
     assert r.status_code == 400
     assert "min_duration_s" in r.get_data(as_text=True)
     assert _branch_catalogue(archive_rig)["OPEN-1"]["min_duration_s"] == 0
+
+
+def test_product_added_from_the_command_line_carries_its_terms(
+    archive_rig: ArchiveRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from center_platform.cli import main
+
+    config = str(archive_rig.write_cli_config(tmp_path / "center.toml", monkeypatch))
+    argv = ["--config", config, "product", "add", "--code", "CLI-1", "--name", "命令行产品", "--type", "OPEN"]
+    assert main([*argv, "--marker", "风险揭示", "--marker", "签字", "--min-duration", "120"]) == 0
+    product = _branch_catalogue(archive_rig)["CLI-1"]
+    assert product["required_markers"] == ["风险揭示", "签字"] and product["min_duration_s"] == 120
