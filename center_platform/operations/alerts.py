@@ -142,7 +142,17 @@ def observe(
             on_transition(db, t)
 
     wanted = {_open_key(c.kind, c.subject): c for c in conditions if c.kind in scope.kinds}
-    open_alerts = db.execute(select(Alert).where(Alert.open_key.is_not(None))).scalars().all()
+    open_alerts = (
+        db.execute(
+            select(Alert).where(
+                Alert.open_key.is_not(None),
+                Alert.kind.in_(sorted(scope.kinds)),
+                Alert.subject.startswith(scope.prefix, autoescape=True),
+            )
+        )
+        .scalars()
+        .all()
+    )
     by_key = {a.open_key: a for a in open_alerts}
     for key, cond in wanted.items():
         alert = by_key.get(key)

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from center_platform.audit import trail as audit
@@ -121,7 +122,13 @@ def record_heartbeat(
     # The audit lines are in the trail already; the stored heartbeat is the branch's state only.
     row.payload_json = _stored_state(beat).model_dump_json()
     if alerts is not None:
-        observe_heartbeat(db, branch_id, beat, now, alerts)
+        try:
+            with db.begin_nested():
+                observe_heartbeat(db, branch_id, beat, now, alerts)
+        except IntegrityError:
+            # Two beats of one branch at once both opened the same alert: the other one's stands, and
+            # this beat's audit lines and state must not be lost over it.
+            log.warning("branch %s: devices and alerts of this heartbeat skipped (another beat at once)", branch_code)
     db.commit()
     for alert in beat.alerts:
         log.warning("branch %s alert %s: %s", branch_code, alert.code, alert.message)
