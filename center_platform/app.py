@@ -97,6 +97,8 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         retention_admin_api,
         retention_api,
         search_export_api,
+        grouping_api,
+        grouping_ui,
         session_api,
         supplementary_api,
         supplementary_branch_api,
@@ -138,6 +140,8 @@ def create_app(config: CenterConfig, store: ObjectStore, migrate: bool = True) -
         supplementary_api.bp,
         supplementary_branch_api.bp,
         supplementary_ui.bp,
+        grouping_api.bp,
+        grouping_ui.bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

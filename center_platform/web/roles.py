@@ -76,6 +76,9 @@ BLUEPRINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     # Supplementary recordings: approved or rejected by compliance here, by the branch admin at the branch.
     "supplementary_api": frozenset({COMPLIANCE}),
     "supplementary_ui": frozenset({COMPLIANCE}),
+    # The archive by product type, branch and day (a branch admin: the own branch only).
+    "grouping_api": SEARCHERS,
+    "grouping_ui": SEARCHERS,
 }
 
 ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
@@ -84,6 +87,8 @@ ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     "ui.logout": frozenset(ROLES),
     "ui.recordings": SEARCHERS,
     "ui.player": SEARCHERS,
+    # Exporting a product type's clips is an evidence export: compliance officers only.
+    "grouping_api.export": frozenset({COMPLIANCE}),
 }
 
 # Where a role lands after signing in: the first of these pages it may use.
