@@ -111,22 +111,26 @@ class LiveCheck:
         """Diagnoses every camera (or one counter's) now; returns what it found."""
         out: dict[tuple[str, str], VideoDiagnosisReport] = {}
         with self._lock:
-            for code, sources in sorted(self._sources().items()):
-                if counter is not None and code != counter:
+            cameras: list[tuple[str, str, VideoSource]] = [
+                (code, role, getattr(sources, role))
+                for code, sources in sorted(self._sources().items())
+                if counter is None or code == counter
+                for role in CAMERA_ROLES
+            ]
+            # Every camera's first look, one wait, then the second looks: a run takes one probe, not one per camera.
+            firsts = [source.latest_frame() for _, _, source in cameras]
+            if cameras:
+                self._stop.wait(self.settings.probe_s)
+            for (code, role, source), first in zip(cameras, firsts, strict=True):
+                try:
+                    report = self._diagnose(code, role, source, first)
+                except Exception:  # one camera's odd picture must not stop the others' diagnosis
+                    log.exception("diagnosis of %s %s failed", code, role)
                     continue
-                for role in CAMERA_ROLES:
-                    source: VideoSource = getattr(sources, role)
-                    try:
-                        report = self._diagnose(code, role, source)
-                    except Exception:  # one camera's odd picture must not stop the others' diagnosis
-                        log.exception("diagnosis of %s %s failed", code, role)
-                        continue
-                    self._results[(code, role)] = report
-                    out[(code, role)] = report
-                    if report.findings:
-                        log.warning(
-                            "camera %s %s: %s", code, role, ", ".join(FINDING_LABELS[f] for f in report.findings)
-                        )
+                self._results[(code, role)] = report
+                out[(code, role)] = report
+                if report.findings:
+                    log.warning("camera %s %s: %s", code, role, ", ".join(FINDING_LABELS[f] for f in report.findings))
         return out
 
     def set_reference(self, counter: str, role: str) -> VideoDiagnosisReport:
@@ -145,20 +149,16 @@ class LiveCheck:
         age = health.last_frame_age_s
         return frame is None or not health.connected or age is None or age > self.settings.stale_after_s
 
-    def _diagnose(self, counter: str, role: str, source: VideoSource) -> VideoDiagnosisReport:
+    def _diagnose(self, counter: str, role: str, source: VideoSource, first: VideoFrame | None) -> VideoDiagnosisReport:
+        """`first`: the camera's picture a probe ago."""
         now = utcnow()
-        first = source.latest_frame()
-        if self._signal_lost(source.health(), first):
-            return VideoDiagnosisReport(at=now, findings=["signal_loss"], detail=source.health().detail[:2000])
-        self._stop.wait(self.settings.probe_s)
         frame = source.latest_frame()
         health = source.health()
         if frame is None or self._signal_lost(health, frame):
             return VideoDiagnosisReport(at=now, findings=["signal_loss"], detail=health.detail[:2000])
-        assert first is not None  # _signal_lost said so
-        # The same picture object means no new frame came in the probe: the stream stalled, which
-        # the stale check reports once it lasts; identical content in a new frame is a frozen camera.
-        earlier = first.y if first.pts_ns != frame.pts_ns else None
+        # The same picture (or none a probe ago) means no new frame to compare: a stall, which the stale
+        # check reports once it lasts; identical content in a new frame is a frozen camera.
+        earlier = first.y if first is not None and first.pts_ns != frame.pts_ns else None
         path = self._reference_path(counter, role)
         # A generated test picture scrolls and is tinted by design (to tell the two apart in the
         # composite): it has no place to have moved from and no white balance to lose.
