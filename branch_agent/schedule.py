@@ -1,4 +1,5 @@
-"""The agent's background jobs (APScheduler, branch time zone): upload, sync, heartbeat, spool purge."""
+"""The agent's background jobs (APScheduler, branch time zone): upload, sync (with the supplementary
+approvals still to send), heartbeat, spool purge."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from branch_agent.center_link.heartbeat import send_heartbeat
 from branch_agent.services import BranchServices
 from branch_agent.spool.purge_policy import purge_verified_clips
+from branch_agent.spool.supplementary_review import send_decisions
 from branch_agent.upload.uploader import UploadAlreadyRunning
 from branch_agent.upload.window import in_window, window_opens_for
 from storage.database import utcnow
@@ -34,6 +36,13 @@ def build_scheduler(svc: BranchServices) -> BackgroundScheduler:
             # "Upload now" (or the CLI) is sending the queue already; this turn has nothing to add.
             log.info("scheduled upload skipped: an upload is already running")
 
+    def sync() -> None:
+        try:
+            svc.sync_from_center()
+        finally:
+            # The branch admin's decisions on supplementary recordings the center has not had yet.
+            send_decisions(svc.sessions, svc.client)
+
     def purge() -> None:
         purge_verified_clips(svc.sessions, config.spool.keep_verified_days, utcnow())
 
@@ -42,9 +51,7 @@ def build_scheduler(svc: BranchServices) -> BackgroundScheduler:
     # coalesce + max_instances=1: after a stall (suspend, slow WAN) a job runs once, never piles up.
     common = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(upload_if_in_window, "interval", minutes=5, id="upload", **common)
-    scheduler.add_job(
-        svc.sync_from_center, "interval", minutes=config.center.sync_interval_minutes, id="sync", **common
-    )
+    scheduler.add_job(sync, "interval", minutes=config.center.sync_interval_minutes, id="sync", **common)
     scheduler.add_job(
         send_heartbeat,
         "interval",
