@@ -13,10 +13,10 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from center_platform.config import AlertsSection, WebhookSection
-from center_platform.db.models import AuditEvent, Branch, IngestUpload
+from center_platform.db.models import AuditEvent, Branch, IngestUpload, Recording
 from center_platform.db.operations_models import Alert, AlertDelivery
 from center_platform.operations.alert_delivery import deliver_due, outbox
 from center_platform.operations.alert_watch import sweep
@@ -144,3 +144,29 @@ def test_a_flapping_condition_raises_nothing_and_sends_nothing(archive_rig: Arch
     with sessions() as db:
         assert db.execute(select(Alert)).first() is None and db.execute(select(AlertDelivery)).first() is None
     assert deliver_due(sessions, cfg, t + timedelta(hours=1)).posts == 0 and receiver.posts == []
+
+
+def test_a_chain_gap_and_a_recording_failing_its_quality_check_are_alerts_until_resolved(
+    archive_rig: ArchiveRig, receiver: Receiver
+) -> None:
+    cfg = _config(receiver)
+    sessions = archive_rig.sessions
+    # A clip whose predecessor never reached the center: a gap in the branch's chain.
+    clip = archive_rig.archive(prev_manifest_sha256="ab" * 32)
+    with sessions() as db:
+        db.execute(update(Recording).where(Recording.clip_id == clip).values(quality_verdict="fail"))
+        db.commit()
+    t0 = utcnow()
+    sweep(sessions, cfg, t0)
+    raised = {(t.kind, t.subject) for t in sweep(sessions, cfg, t0 + timedelta(minutes=1))}
+    assert {("chain_gap", f"{BRANCH_CODE}/chain"), ("check_failed", f"{BRANCH_CODE}/quality")} <= raised
+    with sessions() as db:
+        gap = db.execute(select(Alert).where(Alert.kind == "chain_gap")).scalar_one()
+        assert "1 段前序录像" in gap.message and "1 predecessors missing" in gap.message
+
+    # The quality failure is more than a day old: after two sweeps without it, the alert clears.
+    later = t0 + timedelta(days=1, minutes=2)
+    sweep(sessions, cfg, later)
+    cleared = sweep(sessions, cfg, later + timedelta(minutes=1))
+    assert ("cleared", "check_failed") in {(t.event, t.kind) for t in cleared}
+    assert ("cleared", "chain_gap") not in {(t.event, t.kind) for t in cleared}
