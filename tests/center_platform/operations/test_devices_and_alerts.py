@@ -149,6 +149,18 @@ def test_an_older_branch_heartbeat_and_gb_devices_fill_the_device_view(archive_r
         "gb/34020000001320000001/34020000001310000001": ("gb_channel", "offline"),
     }
     assert "keepalive missed" in rows["gb/34020000001320000001"].problem
+
+    # The microphone now loses sound while recording: degraded, not OK, and an alert's condition.
+    beat["counters"][0]["sources"][2] |= {"dropped": 4012, "dropped_recent": 180, "role": "microphone"}  # type: ignore[index]
+    with archive_rig.sessions() as db:
+        for n in (2, 3):
+            record_heartbeat(
+                db, branch_id, RIG_BRANCH, Heartbeat.model_validate(beat), now.replace(second=n), AlertsSection()
+            )
+        mic = {d.device_key: d for d in branch_devices(db, branch_id)}["C01/microphone"]
+        assert mic.status == "degraded" and "180" in mic.problem and "丢失" in mic.problem
+        alert = db.execute(select(Alert).where(Alert.subject == f"{RIG_BRANCH}/C01/microphone")).scalar_one()
+        assert (alert.kind, alert.state) == ("device_degraded", "raised")
     page = archive_rig.login("compliance").get("/operations/devices")
     assert page.status_code == 200 and 'data-device="gb/34020000001320000001" data-status="offline"' in page.text
     missing = archive_rig.login("compliance").get(f"/operations/devices/{RIG_BRANCH}/C09/desk")
