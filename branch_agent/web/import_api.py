@@ -35,7 +35,9 @@ from storage.contract.roles import RELATIONSHIP_MANAGER
 bp = Blueprint("import_api", __name__, url_prefix="/api/admin")
 
 LIMITS = ImportLimits()
-_FORM_BYTES = 64 * 1024  # every field but the file together
+# A text field at most; werkzeug's multipart decoder also buffers the file's bytes up to this much
+# between reads, so it must stay well above its 64 KB read size.
+_FORM_BYTES = 512 * 1024
 
 
 def _received_files() -> tuple[list[Path], MultiDict[str, str], MultiDict[str, FileStorage]]:
@@ -55,7 +57,7 @@ def _received_files() -> tuple[list[Path], MultiDict[str, str], MultiDict[str, F
     parser = FormDataParser(
         stream_factory=into_spool,
         max_form_memory_size=_FORM_BYTES,
-        max_content_length=LIMITS.max_bytes + _FORM_BYTES,
+        max_content_length=LIMITS.max_bytes + 2 * _FORM_BYTES,
         max_form_parts=40,
         silent=False,
     )

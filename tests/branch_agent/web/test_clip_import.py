@@ -18,14 +18,21 @@ from storage.manifest import ClipManifest
 from tests.branch_agent.web.harness import ADMIN, COUNTER, GOOD_SALE, RM_A, Agent, sign_in
 
 
-def make_mp4(path: Path, seconds: float = 1.0, *, sound: bool = True) -> bytes:
-    """A small H.264 + AAC MP4, as a phone or another recorder would leave it."""
+def make_mp4(path: Path, seconds: float = 1.0, *, sound: bool = True, noise: bool = False) -> bytes:
+    """A small H.264 + AAC MP4, as a phone or another recorder would leave it; with `noise`, losslessly
+    coded random pictures make it megabytes."""
+    rng = np.random.default_rng(7)
     with av.open(str(path), mode="w", format="mp4") as out:
         video = out.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        video.options = {"preset": "ultrafast", **({"crf": "0"} if noise else {})}
         audio = out.add_stream("aac", rate=48000) if sound else None
         for i in range(int(25 * seconds)):
-            img = np.full((240, 320, 3), (i * 9) % 255, dtype=np.uint8)
+            img = (
+                rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+                if noise
+                else np.full((240, 320, 3), (i * 9) % 255, dtype=np.uint8)
+            )
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, 25)
             out.mux(video.encode(frame))
@@ -84,10 +91,12 @@ def test_a_real_recording_is_imported_signed_and_queued(agent_without_cameras: A
     assert manifest.media.video_codec == "h264" and manifest.media.audio_codec == "aac"
     assert 900 <= manifest.duration_ms <= 1200
 
-    # The next one chains on it, like any clip.
+    # The next one chains on it, like any clip; megabytes stream into the spool like a few kilobytes.
+    big = make_mp4(tmp_path / "big.mp4", noise=True)
+    assert len(big) > 2 * 1024 * 1024
     r = admin.post(
         "/api/admin/imports",
-        data=import_form(agent, body, business_serial="SN-IMPORT-0002"),
+        data=import_form(agent, big, business_serial="SN-IMPORT-0002"),
         headers=csrf,
         content_type="multipart/form-data",
     )
