@@ -44,8 +44,15 @@ def cmd_serve(config: BranchConfig, args: argparse.Namespace) -> int:
     svc.sync_from_center()
     scheduler = build_scheduler(svc)
     scheduler.start()
+    from branch_agent.web.import_api import LIMITS as IMPORT_LIMITS
+
     server = create_server(
-        create_app(svc, _session_secret(config)), host=config.server.host, port=config.server.port, threads=8
+        create_app(svc, _session_secret(config)),
+        host=config.server.host,
+        port=config.server.port,
+        threads=8,
+        # The largest request is an imported recording; every other route is held to far less by the app.
+        max_request_body_size=IMPORT_LIMITS.max_bytes + 2 * 1024 * 1024,
     )
     signal.signal(signal.SIGTERM, lambda *_: server.close())
     print(f"counter UI on http://{config.server.host}:{server.effective_port}", flush=True)

@@ -2,7 +2,8 @@
 
 The upload is a multipart form: the sale's fields as at the counter, the counter and relationship
 manager of the sale, when the other device started recording, the device, the reason, and the file.
-The file is streamed straight into the spool (the app's small request limit is for forms, not this).
+The file is written into the spool as it is parsed (the app's small request limit is for forms, not
+this; the web server's limit is raised to the import's cap at `serve`).
 """
 
 from __future__ import annotations
