@@ -45,6 +45,7 @@ class SearchFilters:
     state: str | None = None
     quality: QualityFilter | None = None  # the quality check's verdict, or not yet checked
     finding: str | None = None  # a kind of quality finding (storage.quality FindingCode) the clip has
+    origin: str | None = None  # how the clip came about (ORIGIN_LABELS): supplementary, imported, ...
     restrict_branch_id: int | None = None  # set from the user's role, never from the request
 
 
@@ -149,6 +150,8 @@ def _filtered(session: Session, f: SearchFilters) -> Select[tuple[int]] | None:
         q = q.where(Recording.branch_id == ids[0])
     if f.staff_code:
         q = q.where(Recording.staff_code == f.staff_code)
+    if f.origin:
+        q = q.where(Recording.origin == f.origin)
     if f.state:
         q = q.where(Recording.state == f.state)
     if f.quality == "unchecked":

@@ -47,6 +47,7 @@ _FILTER_KEYS = (
     "state",
     "quality",
     "finding",
+    "origin",
 )
 _NAME_MATCHES: dict[str, NameMatch] = {"prefix": "prefix", "contains": "contains"}
 _QUALITY: dict[str, QualityFilter] = {"pass": "pass", "fail": "fail", "unchecked": "unchecked"}
@@ -107,6 +108,8 @@ def filters_from_request(user: CurrentUser) -> SearchFilters:
         raise BadQuery(f"quality must be one of {', '.join(_QUALITY)}, not {raw_quality!r}")
     if values["finding"] and values["finding"] not in FINDING_CODES:
         raise BadQuery(f"finding must be one of {', '.join(FINDING_CODES)}, not {values['finding']!r}")
+    if values["origin"] and values["origin"] not in ORIGIN_LABELS:
+        raise BadQuery(f"origin must be one of {', '.join(ORIGIN_LABELS)}, not {values['origin']!r}")
     started_from, started_to = _time_arg("from"), _time_arg("to")
     if started_from and started_to and started_to <= started_from:
         raise BadQuery("to must be later than from")

@@ -58,6 +58,9 @@ def test_compliance_approves_a_supplementary_recording(archive_rig: ArchiveRig) 
     found = compliance.get("/api/recordings", query_string={"business_serial": "SN-SUPP-1"}).get_json()["rows"]
     assert [(r["origin"], r["origin_label"]) for r in found] == [("supplementary", "事后补录 / supplementary")]
 
+    only = compliance.get("/api/recordings", query_string={"origin": "supplementary"}).get_json()["rows"]
+    assert [r["clip_id"] for r in only] == [clip_id]
+    assert compliance.get("/api/recordings", query_string={"origin": "other"}).status_code == 400
     listed = compliance.get("/api/supplementary", query_string={"state": "pending"}).get_json()["rows"]
     assert [(r["business_serial"], r["why_supplementary"]) for r in listed] == [("SN-SUPP-1", "录像中断，事后补录")]
     assert datetime.fromisoformat(listed[0]["sale_at"]) == sale_at
