@@ -233,17 +233,7 @@ def _record(db: Session, rec: Recording, report: QualityReport) -> None:
     rec.quality_report_json = report.model_dump_json()
     rec.quality_verdict = report.verdict
     db.execute(delete(QualityFinding).where(QualityFinding.recording_id == rec.id))
-    db.add_all(
-        QualityFinding(
-            recording_id=rec.id,
-            code=f.code,
-            severity=f.severity,
-            subject=f.subject,
-            start_ms=round(f.start_s * 1000),
-            end_ms=round(f.end_s * 1000),
-        )
-        for f in report.findings
-    )
+    db.add_all(QualityFinding.of(rec.id, f) for f in report.findings)
     db.execute(delete(QualityAttempt).where(QualityAttempt.recording_id == rec.id))
     audit.append(
         db,

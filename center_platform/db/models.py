@@ -441,9 +441,9 @@ class PendingChange(Base):
 
 
 # The management half's tables share this metadata (kept in their own module for size).
-from center_platform.db import reconciliation_models as _reconciliation_models  # noqa: E402,F401
-from center_platform.db import quality_models as _quality_models  # noqa: E402,F401
-from center_platform.db import operations_models as _operations_models  # noqa: E402,F401
 from center_platform.db import config_models as _config_models  # noqa: E402,F401
-from center_platform.db import supplementary_models as _supplementary_models  # noqa: E402,F401
+from center_platform.db import operations_models as _operations_models  # noqa: E402,F401
+from center_platform.db import quality_models as _quality_models  # noqa: E402,F401
+from center_platform.db import reconciliation_models as _reconciliation_models  # noqa: E402,F401
 from center_platform.db import report_models as _report_models  # noqa: E402,F401
+from center_platform.db import supplementary_models as _supplementary_models  # noqa: E402,F401

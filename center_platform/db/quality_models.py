@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from center_platform.db.models import Base, Recording, UtcDateTime
+from storage.quality.report import Finding
 
 _BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -24,6 +25,17 @@ class QualityFinding(Base):
     subject: Mapped[str] = mapped_column(String(16))  # desk | environment | microphone | clip
     start_ms: Mapped[int] = mapped_column(BigInteger)
     end_ms: Mapped[int] = mapped_column(BigInteger)
+
+    @classmethod
+    def of(cls, recording_id: int, found: Finding) -> QualityFinding:
+        return cls(
+            recording_id=recording_id,
+            code=found.code,
+            severity=found.severity,
+            subject=found.subject,
+            start_ms=round(found.start_s * 1000),
+            end_ms=round(found.end_s * 1000),
+        )
 
 
 # Search by verdict ("fail", or not yet checked: NULL) pages newest first without reading every row.

@@ -29,6 +29,7 @@ from center_platform.admin.signing_keys import key_for_manifest
 from center_platform.archive.replay import index_row
 from center_platform.audit import trail as audit
 from center_platform.db.models import Branch, BranchHeartbeat, IngestUpload, Product, Recording, utcnow
+from center_platform.db.quality_models import QualityFinding
 from center_platform.ingest.catalogue_row import manifest_columns
 from center_platform.ingest.checks import CheckReport, IngestContext, Problem, StoredMedia, run_checks
 from center_platform.ingest.clock_bounds import ClockFacts, start_basis
@@ -334,6 +335,9 @@ class IngestService:
                 f"manifest chain fork: another clip already follows manifest {manifest.prev_manifest_sha256}",
             )
             return self._quarantine(session, row, branch, CheckReport(report.ran, report.skipped, [fork], report.notes))
+        # What the manifest already tells (cut off, too short, moments missing) is searchable at once; the
+        # analysis of picture and sound replaces these rows with its whole report.
+        session.add_all(QualityFinding.of(recording.id, f) for f in report.findings)
         linked = link_successors(session, branch.id, recording.manifest_sha256)
         # A re-recorded, supplementary or imported clip of a sale already archived: kept as long as the rest.
         align_sale(session, self.store, recording, f"branch:{branch.code}")
