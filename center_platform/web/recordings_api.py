@@ -22,6 +22,7 @@ from center_platform.archive.search import (
     SearchPage,
     search,
 )
+from center_platform.archive.supplementary import PENDING, STATE_LABELS, latest_decisions
 from center_platform.audit import trail as audit
 from center_platform.db.models import Recording
 from center_platform.web import services
@@ -172,12 +173,23 @@ def search_recordings() -> ResponseReturnValue:
     offset = _int_arg("offset", 0, 0, 10_000_000)
     limit = _int_arg("limit", 50, 1, 200)
     page = run_search(user, f, offset, limit)
+    rows = [row_json(r) for r in page.rows]
+    supplementary = [r["clip_id"] for r in rows if r["origin"] == "supplementary"]
+    if supplementary:
+        # A supplementary recording shows whether it was approved, so nobody takes a rejected one as evidence.
+        with services().sessions() as db:
+            decided = latest_decisions(db, [str(c) for c in supplementary])
+        for r in rows:
+            if r["origin"] == "supplementary":
+                d = decided.get(str(r["clip_id"]))
+                r["approval"] = d.state if d else PENDING
+                r["approval_label"] = STATE_LABELS[d.state if d else PENDING]
     return jsonify(
         total=page.total,
         total_is_lower_bound=page.total_is_lower_bound,
         offset=page.offset,
         limit=page.limit,
-        rows=[row_json(r) for r in page.rows],
+        rows=rows,
     )
 
 

@@ -59,7 +59,7 @@ def test_compliance_approves_a_supplementary_recording(archive_rig: ArchiveRig) 
     assert [(r["origin"], r["origin_label"]) for r in found] == [("supplementary", "事后补录 / supplementary")]
 
     only = compliance.get("/api/recordings", query_string={"origin": "supplementary"}).get_json()["rows"]
-    assert [r["clip_id"] for r in only] == [clip_id]
+    assert [(r["clip_id"], r["approval"]) for r in only] == [(clip_id, "pending")]
     assert compliance.get("/api/recordings", query_string={"origin": "other"}).status_code == 400
     listed = compliance.get("/api/supplementary", query_string={"state": "pending"}).get_json()["rows"]
     assert [(r["business_serial"], r["why_supplementary"]) for r in listed] == [("SN-SUPP-1", "录像中断，事后补录")]
@@ -76,6 +76,8 @@ def test_compliance_approves_a_supplementary_recording(archive_rig: ArchiveRig) 
     [done] = compliance.get("/api/supplementary", query_string={"state": "approved"}).get_json()["rows"]
     assert done["decided"]["decided_by"] == "compliance" and done["decided"]["reason"] == "已核实"
     assert "supplementary.approved" in _actions(rig, clip_id)
+    [found_again] = compliance.get("/api/recordings", query_string={"origin": "supplementary"}).get_json()["rows"]
+    assert found_again["approval_label"] == "已批准 / approved"
 
     # A clip recorded at the sale needs no approval; other roles cannot decide.
     plain = compliance.get("/api/recordings", query_string={"business_serial": "SN-PLAIN-1"}).get_json()
