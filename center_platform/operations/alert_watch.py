@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.config import AlertsSection
 from center_platform.db import job_lock
+from center_platform.db.config_models import BranchCentralConfig, BranchConfigReport
 from center_platform.db.models import Branch, Recording
 from center_platform.operations.alert_delivery import deliver_due, outbox
 from center_platform.operations.alerts import Condition, Debounce, Scope, Transition, observe
@@ -103,6 +104,24 @@ def sweep_conditions(db: Session, now: datetime) -> list[Condition]:
                 "check_failed",
                 f"{code}/quality",
                 f"{code}: 一天内 {n} 段录像质检不合格 / {n} recordings failed the quality check in a day",
+                branch_id,
+            )
+        )
+    # A branch still running an older version than the one set for it: the admin who set it must know.
+    refused = db.execute(
+        select(Branch.code, Branch.id, BranchConfigReport)
+        .join(BranchConfigReport, BranchConfigReport.branch_id == Branch.id)
+        .join(BranchCentralConfig, BranchCentralConfig.branch_id == Branch.id)
+        .where(BranchConfigReport.state == "refused", BranchConfigReport.version == BranchCentralConfig.version)
+    ).tuples()
+    for code, branch_id, report in refused:
+        out.append(
+            Condition(
+                "config_refused",
+                f"{code}/central-config",
+                f"{code}: 集中配置第 {report.version} 版被拒，仍运行第 {report.applied_version} 版 / "
+                f"central configuration version {report.version} refused, still running version "
+                f"{report.applied_version}: {report.reason}"[:1000],
                 branch_id,
             )
         )

@@ -33,6 +33,7 @@ KIND_LABELS: Final[dict[str, str]] = {
     "chain_gap": "链断档 / chain gap",
     "quarantine": "隔离 / quarantine",
     "check_failed": "检查失败 / failed check",
+    "config_refused": "集中配置被拒 / central configuration refused",
     "branch_reported": "网点告警 / reported by the branch",
 }
 STATE_LABELS: Final[dict[str, str]] = {

@@ -8,7 +8,9 @@ import time
 from sqlalchemy import select
 
 from center_platform.db.models import AuditEvent, User
+from center_platform.operations.alert_watch import sweep_conditions
 from storage.contract.request_signing import sign_request
+from storage.database import utcnow
 from tests.center_platform.archive_rig import (  # noqa: F401
     BRANCH_CODE,
     BRANCH_SECRET,
@@ -120,4 +122,12 @@ def test_the_branch_verdict_is_shown_and_a_refusal_audited(archive_rig: ArchiveR
     assert 'data-state="refused"' in page and "is not a HH:MM time" in page
     bad, _ = signed_branch_request(archive_rig.branch_client(), "POST", REPORT, {"version": 1, "state": "maybe"})
     assert bad.status_code == 400
+    # The operations alert sweep sees the refusal, and no longer once the branch runs the version.
+    with archive_rig.sessions() as db:
+        refused = [c for c in sweep_conditions(db, utcnow()) if c.kind == "config_refused"]
+    assert [c.subject for c in refused] == [f"{BRANCH_CODE}/central-config"] and "HH:MM" in refused[0].message
+    applied = {"version": 1, "state": "applied", "applied_version": 1, "reason": ""}
+    signed_branch_request(archive_rig.branch_client(), "POST", REPORT, applied)
+    with archive_rig.sessions() as db:
+        assert not [c for c in sweep_conditions(db, utcnow()) if c.kind == "config_refused"]
     assert archive_rig.login("compliance").get("/branch-config").status_code == 403
