@@ -50,8 +50,9 @@ RECEIVING_PREFIX = ".import-"
 class ImportLimits:
     max_bytes: int = 4 * 1024**3
     max_duration_s: int = 4 * 3600
-    # A recording older than this is not a recording of a sale the branch still has to cover.
-    max_age_days: int = 90
+    # A recording older than this is no longer "the appliance was down": the center flags clips that
+    # waited longer than its max_clip_age_days (30 by default) at the branch.
+    max_age_days: int = 30
     frames_decoded: int = 5
 
 
