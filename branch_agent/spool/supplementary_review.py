@@ -57,11 +57,19 @@ class SupplementaryClip:
     center_note: str
 
 
-def _manifest(clip: Clip) -> ClipManifest | None:
+# How a supplementary manifest's canonical form (sorted keys, no spaces) says what it is.
+_SUPPLEMENTARY_MARK = b'"origin":"supplementary"'
+
+
+def _manifest(clip: Clip, only_supplementary: bool = False) -> ClipManifest | None:
     if not clip.manifest_path:
         return None
     try:
-        return ClipManifest.parse(Path(clip.manifest_path).read_bytes())
+        raw = Path(clip.manifest_path).read_bytes()
+        # Most clips are not supplementary: a look at the bytes spares parsing and checking each one.
+        if only_supplementary and _SUPPLEMENTARY_MARK not in raw:
+            return None
+        return ClipManifest.parse(raw)
     except (OSError, ManifestError):
         return None
 
@@ -74,7 +82,7 @@ def _supplementary(db: Session, since: datetime) -> list[tuple[Clip, ClipManifes
     ).scalars()
     out = []
     for clip in clips:
-        m = _manifest(clip)
+        m = _manifest(clip, only_supplementary=True)
         if m is not None and m.origin == "supplementary" and m.supplementary is not None:
             out.append((clip, m))
     return out
