@@ -4,8 +4,7 @@ the center.
 A supplementary recording's signed manifest says what it is (`origin` "supplementary", with the
 reason and the time of sale the relationship manager entered); the list reads it from the clips still
 in the spool. A decision is taken once at the branch, audited, and kept until the center has
-answered on it: it is sent at once and again with every later look at the list while the center
-cannot be reached. The center holds a compliance officer's decision above the branch's and says so.
+answered on it: it is sent at once and again with every sync while the center cannot be reached. The center holds a compliance officer's decision above the branch's and says so.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ def _json(c: SupplementaryClip) -> dict[str, object]:
 
 @bp.get("")
 def listing() -> ResponseReturnValue:
+    # Polled by the page: nothing here waits on the center (decisions not sent yet go with each sync).
     svc = services()
-    send_decisions(svc.sessions, svc.client)  # what the center did not have yet, while someone looks
     return jsonify(clips=[_json(c) for c in supplementary_clips(svc.sessions, utcnow())])
 
 
@@ -47,6 +47,7 @@ def decision(clip_id: str) -> ResponseReturnValue:
     svc = services()
     body = request.get_json(silent=True) or {}
     decide(svc.sessions, clip_id, str(body.get("decision", "")), str(body.get("reason", "")), str(g.staff_code))
+    # Sent at once, so the admin sees whether the center has it; if not, the next sync sends it.
     send_decisions(svc.sessions, svc.client)
     clip = next((c for c in supplementary_clips(svc.sessions, utcnow()) if c.clip_id == clip_id), None)
     return jsonify(clip=_json(clip) if clip else None)
