@@ -98,8 +98,11 @@ def groups() -> ResponseReturnValue:
     retry_after_s=60,
 )
 def export() -> ResponseReturnValue:
-    user: CurrentUser = g.user
-    args = {**request.args, **{k: v for k, v in request.form.items() if k != "csrf_token"}}
+    return export_response(g.user, dict(request.args))
+
+
+def export_response(user: CurrentUser, args: dict[str, str]) -> ResponseReturnValue:
+    """The zip of a product type's clips of the period, as a download; GroupingError when there is none."""
     product_type = str(args.get("product_type", "")).strip()
     if not product_type:
         raise GroupingError("请选择产品类型 / choose the product type")

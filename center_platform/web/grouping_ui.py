@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from center_platform.archive.grouping import GroupDay, GroupingError
 from center_platform.db.models import Branch, ProductType
-from center_platform.web import services
-from center_platform.web.grouping_api import listed
+from center_platform.web import hardening, services
+from center_platform.web.grouping_api import export_response, listed
 from center_platform.web.user_auth import csrf_token
 
 bp = Blueprint("grouping_ui", __name__)
@@ -32,8 +32,25 @@ def search_href(product_type: str, branch_code: str, day: date) -> str:
 
 @bp.get("/recordings/groups")
 def page() -> ResponseReturnValue:
-    args = dict(request.args)
-    error, status = "", 200
+    return _render(dict(request.args))
+
+
+@bp.post("/recordings/groups/export")
+@hardening.bounded(  # the same slots as every evidence export: [security] max_concurrent_exports
+    hardening.EXPORT_SLOTS,
+    "导出任务已满，请稍后再试 / too many evidence exports at once: try again in a minute",
+    retry_after_s=60,
+)
+def export() -> ResponseReturnValue:
+    args = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    try:
+        return export_response(g.user, args)
+    except GroupingError as exc:
+        return _render(args, exc)
+
+
+def _render(args: dict[str, str], failed: GroupingError | None = None) -> ResponseReturnValue:
+    error, status = (str(failed), failed.status) if failed else ("", 200)
     rows: list[GroupDay] = []
     try:
         period, rows = listed(g.user, args)

@@ -89,6 +89,7 @@ ENDPOINT_GRANTS: Final[dict[str, frozenset[str]]] = {
     "ui.player": SEARCHERS,
     # Exporting a product type's clips is an evidence export: compliance officers only.
     "grouping_api.export": frozenset({COMPLIANCE}),
+    "grouping_ui.export": frozenset({COMPLIANCE}),
 }
 
 # Where a role lands after signing in: the first of these pages it may use.

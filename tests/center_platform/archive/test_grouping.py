@@ -65,6 +65,14 @@ def test_groups_are_listed_and_a_product_types_clips_exported(archive_rig: Archi
     assert {t for a, t in actions if a == "recording.exported"} == set(fixed)
     assert ("recordings.grouped", "all") in actions
 
+    # From the page: the same zip, or the page again with the reason when there is nothing to export.
+    form = {**period, "product_type": "OPEN", "csrf_token": compliance.environ_base["HTTP_X_CSRF_TOKEN"]}
+    r = compliance.post("/recordings/groups/export", data=form)
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    r = compliance.post("/recordings/groups/export", data={**form, "day_from": "2026-07-01", "day_to": "2026-07-31"})
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    assert "该期间没有此类产品的录像" in r.get_data(as_text=True)
+
     # A branch admin sees the own branch's groups and cannot export; an auditor sees none.
     admin = rig.login("b010admin")
     assert admin.get("/api/recordings/groups", query_string=period).get_json()["groups"] == []
