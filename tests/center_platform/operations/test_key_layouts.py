@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from center_platform.db.models import Recording, ReplayIndex
+from center_platform.db.models import Base, Recording
 from center_platform.ingest.object_keys import legacy_object_key, object_key, product_type_prefix
 from center_platform.operations.rebuild import run_rebuild
 from tests.center_platform.archive_rig import (  # noqa: F401
@@ -57,7 +57,11 @@ def test_both_layouts_are_served_and_rebuilt(archive_rig: ArchiveRig) -> None:
 
     # Both lost from the catalogue come back from the store, each at its own key.
     with rig.sessions() as db:
-        db.execute(delete(ReplayIndex))
+        ids = select(Recording.id).where(Recording.clip_id.in_([grouped, old.clip_id])).scalar_subquery()
+        for table in reversed(Base.metadata.sorted_tables):  # every row hanging on them goes first
+            for fk in table.foreign_keys:
+                if fk.column.table.name == "recordings":
+                    db.execute(delete(table).where(fk.parent.in_(ids)))
         db.execute(delete(Recording).where(Recording.clip_id.in_([grouped, old.clip_id])))
         db.commit()
     report = run_rebuild(rig.sessions, rig.store, prefix=[old_key, grouped_prefix])
