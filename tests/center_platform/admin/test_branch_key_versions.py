@@ -120,6 +120,7 @@ def test_a_retired_key_cannot_come_back(archive_rig: ArchiveRig) -> None:
 
 def test_the_catalogue_rebuilt_from_the_store_keeps_clips_of_a_replaced_key(archive_rig: ArchiveRig) -> None:
     from center_platform.db.models import Recording
+    from center_platform.db.quality_models import QualityFinding
     from center_platform.ingest.object_keys import object_key
     from center_platform.operations.rebuild import run_rebuild
 
@@ -129,6 +130,8 @@ def test_the_catalogue_rebuilt_from_the_store_keeps_clips_of_a_replaced_key(arch
     _swap_key(archive_rig, SigningKey.generate())
     with archive_rig.sessions() as db:
         db.execute(delete(ReplayIndex))
+        gone = select(Recording.id).where(Recording.clip_id == manifest.clip_id).scalar_subquery()
+        db.execute(delete(QualityFinding).where(QualityFinding.recording_id.in_(gone)))
         db.execute(delete(Recording).where(Recording.clip_id == manifest.clip_id))
         db.commit()
     prefix = object_key(manifest, "FIXED").removesuffix(".mp4")
