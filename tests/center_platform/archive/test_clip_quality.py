@@ -81,7 +81,9 @@ def test_archived_clips_are_analysed_and_the_report_is_their_record(archive_rig:
     assert _run(archive_rig).checked == {}
 
 
-def test_a_clip_without_consent_is_flagged_by_the_centers_own_finding(archive_rig: ArchiveRig, sale_clip: bytes) -> None:
+def test_a_clip_without_consent_is_flagged_by_the_centers_own_finding(
+    archive_rig: ArchiveRig, sale_clip: bytes
+) -> None:
     # A manifest without consent comes from branch software that did not write it (the counter starts
     # no take without it): flagged for the officer, not failed.
     clip = _archive(archive_rig, sale_clip, consent=False)
