@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from center_platform.archive.quality_labels import FINDING_LABELS, VERDICT_LABELS
-from center_platform.archive.search import STATES
+from center_platform.archive.search import ORIGIN_LABELS, STATES
 from center_platform.db.models import ProductType
 from center_platform.retention.disputes import disputes_of
 from center_platform.web import services
@@ -120,6 +120,7 @@ def recordings() -> ResponseReturnValue:
         states=STATES,
         verdicts=VERDICT_LABELS,
         finding_labels=FINDING_LABELS,
+        origin_labels=ORIGIN_LABELS,
         tz=services().display_tz,
         user=g.user,
         csrf=csrf_token(),

@@ -53,6 +53,35 @@ def test_short_clip_missing_a_moment_is_archived_and_its_findings_are_recorded(a
     [missing] = [n for n in notes if n.startswith("quality marker_missing")]
     assert "缺少必录环节「客户确认」" in missing
     assert not any("consent_missing" in n for n in notes)
+    # Searchable at once, before the media analysis: the search finds it by its finding, on its page too.
+    compliance = archive_rig.login("compliance")
+    found = compliance.get("/api/recordings", query_string={"finding": "too_short"}).get_json()["rows"]
+    assert [r["clip_id"] for r in found] == [manifest.clip_id]
+
+
+def test_an_imported_recording_is_badged_in_search_never_as_recorded(archive_rig: ArchiveRig) -> None:
+    media = secrets.token_bytes(100)
+    plain = quality_manifest(archive_rig.key, media, consent=False)
+    imported = ClipManifest.model_validate(
+        {
+            **plain.model_dump(mode="json", exclude={"signature"}),
+            "origin": "imported",
+            "imported": {
+                "original_file_name": "VID_0001.mp4",
+                "device": "执法记录仪 DSJ-01",
+                "reason": "双录设备故障",
+                "imported_by": "1000002",
+                "imported_at": plain.started_at.isoformat(),
+            },
+        }
+    ).signed(archive_rig.key)
+    assert upload_clip(archive_rig.branch_client(), imported, media)["state"] == "verified"
+    recorded = archive_rig.archive(customer_name="柜台甲")
+    compliance = archive_rig.login("compliance")
+    page = compliance.get("/recordings", query_string={"origin": "imported"}).get_data(as_text=True)
+    assert 'data-origin="imported"' in page and "外部导入" in page and "柜台甲" not in page
+    page = compliance.get("/recordings", query_string={"customer_name": "柜台甲"}).get_data(as_text=True)
+    assert recorded and "data-origin=" not in page
 
 
 def test_each_manifest_fact_gives_its_finding(archive_rig: ArchiveRig) -> None:
