@@ -101,7 +101,8 @@ async function loadClips() {
     tr.dataset.clip = c.clip_id;
     tr.innerHTML = `<td>${esc(c.started_local)}</td><td>${esc(c.counter)}</td><td>${esc(c.staff_code)}</td><td>${esc(c.business_serial)}</td>
       <td>${esc(c.customer_name)}</td><td>${esc(c.id_number_masked)}</td><td>${esc(c.card_number_masked)}</td><td>${esc(c.product_name)}</td>
-      <td>${clock(c.duration_ms || 0)}</td><td>${bytes(c.size)}</td><td>${esc(STATE_TEXT[c.state] || c.state)}</td>
+      <td>${clock(c.duration_ms || 0)}</td><td>${bytes(c.size)}</td><td>${esc(ORIGIN_TAG[c.origin] || "")}${esc(STATE_TEXT[c.state] || c.state)}</td>
+      <td class="verdict-cell" data-verdict="${esc(c.quality_verdict || "")}">${c.quality_verdict ? esc(VERDICT_TEXT[c.quality_verdict]) : "—"}</td>
       <td>${uploadTag(c.upload_state)}${c.upload_error ? `<br><span class="err">${esc(c.upload_error.slice(0, 80))}</span>` : ""}</td>
       <td>${c.media_on_disk ? `<button class="btn small" type="button">▶ 回放 Replay</button>` : `<span class="hint">已清理 removed</span>`}</td>`;
     const b = tr.querySelector("button");

@@ -32,6 +32,9 @@ function bytes(n) {
   return n.toFixed(i ? 1 : 0) + " " + u[i];
 }
 const STATE_TEXT = {completed: "已完成 completed", interrupted: "中断 interrupted", recording: "录像中 recording", cancelled: "已取消 cancelled"};
+const VERDICT_TEXT = {pass: "合格 Passed", fail: "不合格 Failed"};
+// A take that is not the sale's own recording says what it is wherever it is listed.
+const ORIGIN_TAG = {re_recorded: "重录 ", supplementary: "补录 ", imported: "导入 "};
 const UPLOAD_TEXT = {pending: "待上传 pending", uploading: "上传中 uploading", uploaded: "已上传 uploaded", verified: "已核验 verified",
                      purged: "已清理 purged", quarantined: "隔离 quarantined"};
 function uploadTag(s) {

@@ -4,9 +4,7 @@ const FIELDS = ["business_serial", "customer_name", "id_type", "id_number", "car
   "earlier_clip_id", "sale_time", "supplementary_reason"];
 const SALE_FIELDS = ["business_serial", "customer_name", "id_type", "id_number", "card_number", "product_code"];
 const MARKER_TEXT = {risk_disclosed: "风险揭示已宣读 Risk disclosure read", customer_confirmed: "客户已确认 Customer confirmed", signed: "客户已签字 Signed"};
-const VERDICT_TEXT = {pass: "合格 Passed", fail: "不合格 Failed"};
 let products = [], rec = null, statusTimer = null, previewOn = false, tickTimer = null, verdictTimer = null, lastSale = null;
-const ORIGIN_TAG = {re_recorded: "重录 ", supplementary: "补录 ", imported: "导入 "};
 const prompt = {speed: 24, paused: false, pos: 0, last: 0};
 
 const counter = () => $("counter").value;
