@@ -1,8 +1,8 @@
 """Report rollups: `daily_figures` summed to the grains the report pages read, so that a page over a month
 or a year of a large bank reads thousands of rows, not millions.
 
-Written only from `daily_figures`, by the reconciliation run of a day in the same transaction as the day's
-figures (see `center_platform.reports.rollups`); migration 0011 filled them once from the figures there were.
+Written only from `daily_figures` (see `center_platform.reports.rollups`); migration 0011 filled them once
+from the figures there were.
 Kept apart from `models.py` (same metadata, imported at its end) so that neither module grows past the size
 the tree allows.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from center_platform.db.models import Base
@@ -50,16 +50,25 @@ class BankDayFigures(_Measures, Base):
 
 class StaffMonthFigures(_Measures, Base):
     """Per calendar month × branch × relationship manager × product type: the staff assessment of whole
-    months. `month` is the month's first day."""
+    months. `month` is the month's first day. Summed again from the month's days after a reconciliation run,
+    not in each day's transaction: until then the month is listed in `report_stale_months` and read by day."""
 
     __tablename__ = "report_staff_months"
-    __table_args__ = (
-        UniqueConstraint("month", "branch_id", "staff_code", "product_type_id"),
-        Index("ix_report_staff_months_branch_month", "branch_id", "month"),
-    )
+    # The unique key leads with the month, then the branch: it serves a branch's months too.
+    __table_args__ = (UniqueConstraint("month", "branch_id", "staff_code", "product_type_id"),)
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
     month: Mapped[date] = mapped_column(Date)
     branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
     staff_code: Mapped[str] = mapped_column(String(7))
     product_type_id: Mapped[int] = mapped_column(Integer)
+
+
+class StaleMonth(Base):
+    """A month whose days were reconciled after its staff rows were summed: the same transaction as the day's
+    figures lists it, the summing clears it, and the reports read a listed month from its days."""
+
+    __tablename__ = "report_stale_months"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, unique=True)

@@ -145,7 +145,6 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
     late_min = settings.late_after.total_seconds() / 60
     window_min = settings.match_window.total_seconds() / 60
     db.execute(delete(ReconciledSale).where(ReconciledSale.day == day))
-    rollups.withdraw_day(db, day)
     db.execute(delete(DailyFigures).where(DailyFigures.day == day))
     cols = [
         "day",
@@ -282,7 +281,7 @@ def reconcile_day(db: Session, day: date, settings: MatchSettings, actor: str) -
     )
     of_day = recordings_of_day(db, day)
     _write_figures(db, day, of_day)
-    rollups.add_day(db, day)
+    rollups.refresh_day(db, day)
     gaps.refresh_gaps(db, day, of_day, started)
     counts = day_counts(db, day)
     finished = utcnow()

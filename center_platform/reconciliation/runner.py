@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from center_platform.config import ReconciliationSection
 from center_platform.db import job_lock
 from center_platform.reconciliation.matching import MatchSettings, RunSummary, reconcile_day
+from center_platform.reports import rollups
 from storage.database import utcnow
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def run_days(sessions: sessionmaker[Session], req: RunRequest, settings: MatchSe
             with sessions() as db:
                 out.append(reconcile_day(db, day, settings, req.actor))
             job_lock.renew(sessions, LOCK_NAME, holder, LEASE)
+        rollups.refresh_stale_months(sessions)
         return out
     finally:
         job_lock.release(sessions, LOCK_NAME, holder)

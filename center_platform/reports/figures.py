@@ -3,12 +3,14 @@ be 10 M rows).
 
 A period's staff assessment reads whole calendar months from the month rollup and only the days of a month
 the period covers in part from `daily_figures`; when it covers most of such a month, the month row is read
-and the days outside the period are taken away again, so no month costs more than half its days. The
+and the days outside the period are taken away again, so no month costs more than half its days. A month
+whose staff rows wait to be summed again after a reconciliation run is read from its days. The
 whole bank's daily trend reads the per-day rollup; one branch's reads `daily_figures` by its branch index.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from center_platform.db.models import Branch
 from center_platform.db.reconciliation_models import DailyFigures
-from center_platform.db.report_models import BankDayFigures, StaffMonthFigures
+from center_platform.db.report_models import BankDayFigures, StaffMonthFigures, StaleMonth
 
 F, M, D = DailyFigures, StaffMonthFigures, BankDayFigures
 DAY = timedelta(days=1)
@@ -114,20 +116,20 @@ class PeriodPlan:
     minus: tuple[tuple[date, date], ...]
 
 
-def _next_month(first: date) -> date:
+def next_month(first: date) -> date:
     return (first + timedelta(days=32)).replace(day=1)
 
 
-def period_plan(day_from: date, day_to: date) -> PeriodPlan:
+def period_plan(day_from: date, day_to: date, stale: Collection[date] = ()) -> PeriodPlan:
     months: list[date] = []
     plus: list[tuple[date, date]] = []
     minus: list[tuple[date, date]] = []
     first = day_from.replace(day=1)
     while first <= day_to:
-        last = _next_month(first) - DAY
+        last = next_month(first) - DAY
         lo, hi = max(first, day_from), min(last, day_to)
         inside, whole = (hi - lo).days + 1, (last - first).days + 1
-        if inside * 2 <= whole:
+        if inside * 2 <= whole or first in stale:
             if plus and plus[-1][1] + DAY == lo:
                 plus[-1] = (plus[-1][0], hi)
             else:
@@ -167,7 +169,7 @@ def _staff_parts(f: ReportFilters, plan: PeriodPlan) -> list[Select]:
 
 def assessment(db: Session, f: ReportFilters) -> list[Figures]:
     """Per relationship manager and branch."""
-    plan = period_plan(f.day_from, f.day_to)
+    plan = period_plan(f.day_from, f.day_to, set(db.execute(select(StaleMonth.month)).scalars()))
     u = union_all(*_staff_parts(f, plan)).subquery()
     sums = [func.sum(u.c[m]) for m in MEASURES]
     q = (

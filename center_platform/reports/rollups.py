@@ -1,22 +1,23 @@
 """Keeping the report rollups in step with `daily_figures`.
 
-A reconciliation run replaces a day's figures; in the same transaction the day's old figures are taken out
-of their month's staff rows (`withdraw_day`, before they are deleted) and the new ones added (`add_day`,
-once written), so the month rows stay the exact sum of their days however often a day is run again.
-The whole bank's per-day rows are simply written again for the day.
+A reconciliation run writes a day's figures and, in the same transaction, the whole bank's rows of the day
+(`refresh_day`), and lists the day's month as stale. Once the run's days are done, each stale month's staff
+rows are summed again from its days (`refresh_stale_months`): once per month and run, instead of updating
+thousands of month rows in every day's transaction. Until then, and if a run stops before it, the reports
+read a stale month from its days, so they are never behind the figures.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from center_platform.db.reconciliation_models import DailyFigures
-from center_platform.db.report_models import BankDayFigures, StaffMonthFigures
-from center_platform.reports.figures import MEASURES
+from center_platform.db.report_models import BankDayFigures, StaffMonthFigures, StaleMonth
+from center_platform.reports.figures import MEASURES, next_month
 
 F, M, D = DailyFigures, StaffMonthFigures, BankDayFigures
 STAFF_KEYS = ("branch_id", "staff_code", "product_type_id")
@@ -34,43 +35,46 @@ def _staff_keys() -> list[ColumnElement[object]]:
     return [getattr(F, k) for k in STAFF_KEYS]
 
 
-def withdraw_day(db: Session, day: date) -> None:
-    """Takes the day's figures as they stand out of the rollups; call before they are deleted."""
-    keys = _staff_keys()
-    old = select(*keys, *_sums()).where(F.day == day).group_by(*keys).subquery()
-    db.execute(
-        update(M)
-        .where(M.month == month_of(day), *(getattr(M, k) == old.c[k] for k in STAFF_KEYS))
-        .values({m: getattr(M, m) - old.c[m] for m in MEASURES})
-    )
+def refresh_day(db: Session, day: date) -> None:
+    """The day's whole-bank rows from its figures, just written; its month's staff rows marked stale."""
     db.execute(delete(D).where(D.day == day))
-
-
-def add_day(db: Session, day: date) -> None:
-    """Adds the day's figures, just written, to the rollups."""
     db.execute(
         insert(D).from_select(
             ["day", "product_type_id", *MEASURES],
             select(literal(day), F.product_type_id, *_sums()).where(F.day == day).group_by(F.product_type_id),
         )
     )
-    keys = _staff_keys()
-    month = month_of(day)
     dialect = db.get_bind().dialect.name
-    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(M).from_select(
-        ["month", *STAFF_KEYS, *MEASURES],
-        select(literal(month), *keys, *_sums()).where(F.day == day).group_by(*keys),
-    )
+    mark = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(StaleMonth).values(month=month_of(day))
+    db.execute(mark.on_conflict_do_nothing(index_elements=["month"]))
+
+
+def stale_months(db: Session) -> set[date]:
+    return set(db.execute(select(StaleMonth.month)).scalars())
+
+
+def refresh_month(db: Session, month: date) -> None:
+    """The month's staff rows summed again from its days; the month no longer stale."""
+    db.execute(delete(M).where(M.month == month))
+    keys = _staff_keys()
     db.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["month", *STAFF_KEYS],
-            set_={m: getattr(M, m) + upsert.excluded[m] for m in MEASURES},
+        insert(M).from_select(
+            ["month", *STAFF_KEYS, *MEASURES],
+            select(literal(month), *keys, *_sums()).where(F.day >= month, F.day < next_month(month)).group_by(*keys),
         )
     )
-    # A manager (or a product type) the day's run no longer finds may leave a month row of zeros behind. Every
-    # row of daily_figures counts a sale, a recording or a cancelled take, so a month row with none of them
-    # sums no day at all and would show a manager who did nothing in the month.
-    db.execute(delete(M).where(M.month == month, M.sales == 0, M.recordings == 0, M.cancelled_takes == 0))
+    db.execute(delete(StaleMonth).where(StaleMonth.month == month))
+
+
+def refresh_stale_months(sessions: sessionmaker[Session]) -> list[date]:
+    """Each stale month in a transaction of its own; what a run calls once its days are reconciled."""
+    with sessions() as db:
+        months = sorted(stale_months(db))
+    for month in months:
+        with sessions() as db:
+            refresh_month(db, month)
+            db.commit()
+    return months
 
 
 def rebuild(db: Session) -> None:
@@ -78,6 +82,7 @@ def rebuild(db: Session) -> None:
     means than a reconciliation run (a restore, a load of earlier months)."""
     db.execute(delete(D))
     db.execute(delete(M))
+    db.execute(delete(StaleMonth))
     db.execute(
         insert(D).from_select(
             ["day", "product_type_id", *MEASURES],

@@ -1,12 +1,14 @@
 """report rollups: the daily figures summed per day × product type (the whole bank's trend) and per
-calendar month × branch × relationship manager × product type (the staff assessment of whole months)
+calendar month × branch × relationship manager × product type (the staff assessment of whole months), the
+months whose staff rows wait to be summed again; an index of the sales covered by a supplementary recording
 
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-04 21:00:00
 
 Both are filled here from the daily figures already reconciled, so the report pages are complete at once;
-from then on each reconciliation run of a day keeps them in step with that day's figures.
+from then on each reconciliation run keeps them in step (a day's rows in the day's transaction, its month's
+staff rows at the end of the run, the month read by day until then).
 """
 
 import sqlalchemy as sa
@@ -66,8 +68,22 @@ def upgrade() -> None:
             name=op.f("uq_report_staff_months_month_branch_id_staff_code_product_type_id"),
         ),
     )
-    with op.batch_alter_table("report_staff_months", schema=None) as batch_op:
-        batch_op.create_index("ix_report_staff_months_branch_month", ["branch_id", "month"], unique=False)
+    op.create_table(
+        "report_stale_months",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_stale_months")),
+        sa.UniqueConstraint("month", name=op.f("uq_report_stale_months_month")),
+    )
+    supplementary = sa.text("outcome = 'supplementary'")
+    with op.batch_alter_table("reconciled_sales", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_reconciled_sales_supplementary_day",
+            ["day"],
+            unique=False,
+            postgresql_where=supplementary,
+            sqlite_where=supplementary,
+        )
 
     sums = ", ".join(f"sum({m})" for m in MEASURES)
     names = ", ".join(MEASURES)
@@ -86,7 +102,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("report_staff_months", schema=None) as batch_op:
-        batch_op.drop_index("ix_report_staff_months_branch_month")
+    with op.batch_alter_table("reconciled_sales", schema=None) as batch_op:
+        batch_op.drop_index("ix_reconciled_sales_supplementary_day")
+    op.drop_table("report_stale_months")
     op.drop_table("report_staff_months")
     op.drop_table("report_days")

@@ -1,6 +1,7 @@
 """The report figures read through the rollups are the figures summed straight from `daily_figures`, on SQLite
 and PostgreSQL: for any period (within a month, across month ends, most of a month, a year), any filter, after
-a day is run again with other data, after the rollups are rebuilt and after the migration's backfill."""
+a day is run again with other data, before a run has summed its months again and after, after the rollups are
+rebuilt and after the migration's backfill."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from center_platform.db.models import Branch, Product, ProductType, Recording
 from center_platform.db.reconciliation_models import CancelledTake, DailyFigures, LedgerImport, LedgerSale
 from center_platform.db.report_models import BankDayFigures, StaffMonthFigures
 from center_platform.reconciliation.matching import MatchSettings, reconcile_day
+from center_platform.reconciliation.runner import RunRequest, run_days
 from center_platform.reports import rollups
 from center_platform.reports.figures import MEASURES, Figures, ReportFilters, assessment, trend
 
@@ -205,21 +207,27 @@ def test_reports_from_rollups_equal_the_daily_figures_summed(sessions: sessionma
         _recording(db, "LONE1", 1, "1000099", 1, datetime(2026, 1, 31, 3, 0, tzinfo=UTC))
         db.commit()
     _reconcile(sessions, DAYS)
+    with sessions() as db:  # days reconciled, their months not yet summed again: read from their days
+        assert rollups.stale_months(db) == {date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)}
     assert_rollups_match(sessions)
+    assert rollups.refresh_stale_months(sessions) == [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)]
+    assert_rollups_match(sessions)
+    january = ReportFilters(date(2026, 1, 2), date(2026, 1, 31))
     with sessions() as db:
         assert db.execute(select(func.count()).select_from(StaffMonthFigures)).scalar_one() > 0
-        january = ReportFilters(date(2026, 1, 2), date(2026, 1, 31))
         assert "1000099" in {x.key for x in assessment(db, january)}
 
-    # The day run again after the catalogue changed: the manager is gone, another appears, sales move.
+    # The days run again after the catalogue changed: the manager is gone, another appears, sales move.
     with sessions() as db:
         db.execute(delete(Recording).where(Recording.business_serial == "LONE1"))
         db.execute(text("UPDATE recordings SET staff_code = '1000005' WHERE business_serial LIKE 'S0131%'"))
         db.commit()
-    _reconcile(sessions, [date(2026, 1, 31), date(2026, 1, 31), date(2026, 2, 1)])
+    run_days(sessions, RunRequest((date(2026, 1, 31), date(2026, 1, 31), date(2026, 2, 1)), "test"), MatchSettings())
+    with sessions() as db:
+        assert rollups.stale_months(db) == set()  # the run summed its months again
+        assert "1000099" not in {x.key for x in assessment(db, january)}
     assert_rollups_match(sessions)
     with sessions() as db:
-        assert "1000099" not in {x.key for x in assessment(db, january)}
         before = _rollup_rows(db)
         rollups.rebuild(db)
         db.commit()
