@@ -104,7 +104,9 @@ def test_a_failing_analysis_leaves_the_clip_unchecked_and_gives_up_after_max_att
         run = run_quality_checks(archive_rig.sessions, archive_rig.store, cfg, work, analyser=too_slow)
         assert list(run.failed) == [clip] and "took longer" in run.failed[clip], attempt
         rec, rows, events = _record(archive_rig, clip)
-        assert rec.quality_verdict is None and rec.quality_report_json is None and rows == []
+        # No verdict and no report: only what ingest read from the manifest (here, no consent in it).
+        assert rec.quality_verdict is None and rec.quality_report_json is None
+        assert [(r.code, r.severity) for r in rows] == [("consent_missing", "warn")]
         assert [json.loads(e.detail)["attempt"] for e in events] == list(range(1, attempt + 1))
     assert json.loads(events[-1].detail)["gave_up"] is True
     assert list(work.iterdir()) == []  # no copy of the evidence is left behind
