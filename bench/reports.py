@@ -48,9 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from center_platform.app import create_app
 from center_platform.config import ENV_DATABASE_URL, CenterConfig
-from center_platform.db.engine import upgrade_to_head
+from center_platform.db.engine import make_engine, make_session_factory, upgrade_to_head
 from center_platform.reconciliation.matching import MatchSettings
 from center_platform.reconciliation.runner import RunRequest, run_days
+from center_platform.reports import rollups
 from storage.contract.passwords import hash_password
 from storage.object_store import ObjectStore
 from storage.seaweed import SeaweedServer, SeaweedSettings
@@ -78,6 +79,11 @@ def built_as() -> str:
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (DB_NAME,)
         ).fetchone()
     return str(row[0] or "") if row else ""
+
+
+def data_key(recordings: int, sales: int) -> str:
+    """What the kept database was built as: a database generated otherwise is built again."""
+    return f"recordings={recordings} sales={sales} managers_per_branch={STAFF_PER_BRANCH}"
 
 
 def build(recordings: int, sales: int) -> None:
@@ -132,14 +138,20 @@ def build(recordings: int, sales: int) -> None:
             c.execute(definition)
             print(f"    {name}: {time.perf_counter() - t:.0f} s", flush=True)
         c.execute(_earlier_figures_sql())
-        for table in ("recordings", "ledger_sales", "daily_figures"):
+        engine = make_engine(db_url())
+        with make_session_factory(engine)() as db:  # as the nightly runs would have kept them
+            rollups.rebuild(db)
+            db.commit()
+        engine.dispose()
+        for table in ("recordings", "ledger_sales", "daily_figures", "report_days", "report_staff_months"):
             c.execute(f"VACUUM ANALYZE {table}")
-        c.execute(f"COMMENT ON DATABASE {DB_NAME} IS 'recordings={recordings} sales={sales}'")
+        c.execute(f"COMMENT ON DATABASE {DB_NAME} IS '{data_key(recordings, sales)}'")
 
 
 def _staff(i: str) -> str:
-    """Relationship manager i of the recording's branch b: 20 per branch."""
-    return f"(1000000 + (b - 1) * {STAFF_PER_BRANCH} + ({i} * 7) % {STAFF_PER_BRANCH})"
+    """The relationship manager of recording i at its branch b: 20 per branch. (i / BRANCHES, not i: a branch's
+    recordings share i's remainder by BRANCHES, which would give each branch a single manager.)"""
+    return f"(1000000 + (b - 1) * {STAFF_PER_BRANCH} + ({i} / {BRANCHES} * 7) % {STAFF_PER_BRANCH})"
 
 
 def _recordings_sql(lo: int, hi: int, total: int, sales: int) -> str:
@@ -204,13 +216,14 @@ def prewarm() -> None:
     t = time.perf_counter()
     with psycopg.connect(db_url(False), autocommit=True) as c:
         c.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        tables = ("recordings", "ledger_sales", "daily_figures", "reconciled_sales", "reconciliation_gaps")
+        tables = ["recordings", "ledger_sales", "daily_figures", "reconciled_sales", "reconciliation_gaps"]
+        tables += ["report_days", "report_staff_months"]
         names = [
             r[0]
             for r in c.execute(
                 "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)"
                 " AND indexname NOT LIKE 'ix_recordings_customer_name%%'",
-                (list(tables),),
+                (tables,),
             ).fetchall()
         ]
         for name in [*tables, *names]:
@@ -326,7 +339,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.sales > args.recordings:
         parser.error("--sales may not exceed --recordings")
-    wanted = f"recordings={args.recordings} sales={args.sales}"
+    wanted = data_key(args.recordings, args.sales)
     have = built_as()
     if args.rebuild or have != wanted:
         print(f"building the data ({have or 'nothing'} there, {wanted} wanted)", flush=True)
