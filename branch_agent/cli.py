@@ -7,7 +7,6 @@ import getpass
 import logging
 import os
 import secrets
-import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,6 +37,7 @@ def cmd_serve(config: BranchConfig, args: argparse.Namespace) -> int:
     from branch_agent.schedule import build_scheduler
     from branch_agent.services import build_services
     from branch_agent.web.app import create_app
+    from storage.web_serving import serve_until_terminated
 
     svc = build_services(config)
     # A failed pull is logged and kept in the sync status; the counter works on the local copy.
@@ -54,14 +54,10 @@ def cmd_serve(config: BranchConfig, args: argparse.Namespace) -> int:
         # The largest request is an imported recording; every other route is held to far less by the app.
         max_request_body_size=IMPORT_LIMITS.max_bytes + 2 * 1024 * 1024,
     )
-    signal.signal(signal.SIGTERM, lambda *_: server.close())
     print(f"counter UI on http://{config.server.host}:{server.effective_port}", flush=True)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        serve_until_terminated(server)
     finally:
-        server.close()
         scheduler.shutdown(wait=False)
         svc.close()
     return 0

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -113,6 +112,7 @@ def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
     from waitress import create_server
 
     from center_platform.app import create_app
+    from storage.web_serving import serve_until_terminated
 
     # The port is taken before the embedded store starts: the store picks free ports for its own
     # components and must never be handed the one this server was configured (or told) to use.
@@ -123,15 +123,11 @@ def cmd_serve(config: CenterConfig, args: argparse.Namespace) -> int:
 
         scheduler = start_center_scheduler(app.extensions["center"])
         server = create_server(app, sockets=[listener], threads=8)
-        # SIGTERM (and Ctrl-C) closes the listener; the `with` then stops the embedded store.
-        signal.signal(signal.SIGTERM, lambda *_: server.close())
         print(f"center listening on http://{config.server.host}:{server.effective_port}", flush=True)
         try:
-            server.run()
-        except KeyboardInterrupt:
-            pass
+            # SIGTERM and Ctrl-C end it; the `with` then stops the embedded store.
+            serve_until_terminated(server)
         finally:
-            server.close()
             scheduler.shutdown(wait=False)
     return 0
 

@@ -47,12 +47,7 @@ class LiveCenter:
 
     def stop(self) -> None:
         """The center goes away as a WAN cut would make it: nothing listens any more."""
-        server = self._server
-        server.close()  # type: ignore[attr-defined]
-        # waitress keeps serving kept-alive connections after close(); a dead center would not.
-        for channel in list(server._map.values()):  # type: ignore[attr-defined]
-            channel.close()
-        self._thread.join(timeout=10)
+        stop_server(self._server, self._thread)
 
     def login(self, username: str) -> requests.Session:
         s = requests.Session()
@@ -108,6 +103,16 @@ def _seed(app: Flask) -> None:
                 User(username=username, display_name=username, role=role, password_hash=seeded_hash(CENTER_PASSWORD))
             )
         db.commit()
+
+
+def stop_server(server: object, thread: threading.Thread) -> None:
+    """Stops a waitress server at once, kept-alive connections included."""
+    server.close()  # type: ignore[attr-defined]
+    # waitress keeps serving kept-alive connections after close(); a dead center would not.
+    for channel in list(server._map.values()):  # type: ignore[attr-defined]
+        channel.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the test server did not stop"
 
 
 @pytest.fixture()

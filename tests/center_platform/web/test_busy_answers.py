@@ -22,6 +22,7 @@ from tests.center_platform.archive_rig import (  # noqa: F401
     archive_rig,
     signed_branch_request,
 )
+from tests.live_center import stop_server
 from tests.upload_rig import BranchRig
 
 
@@ -57,8 +58,7 @@ def live_archive(archive_rig: ArchiveRig) -> Iterator[str]:
     thread = threading.Thread(target=server.run, name="busy-center-test", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    stop_server(server, thread)
 
 
 def test_completions_beyond_the_limit_get_503_and_the_branch_tries_again_later(
