@@ -31,7 +31,11 @@ from tests.storage import seaweed_probes as probe
 from tests.storage import test_seaweed_side_doors as side
 
 BUCKET = "evidence-cluster"
-pytestmark = [pytest.mark.cluster, pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +181,6 @@ def test_every_port_but_s3_refuses_without_the_store_certificate(armed: ClusterA
 # -- faults ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_volume_server_killed_during_upload_and_replay(archive_rig: ArchiveRig, cluster: SeaweedCluster) -> None:
     store = archive_rig.store
     before = archive_rig.archive(secrets.token_bytes(6 * 1024 * 1024))
@@ -208,7 +211,6 @@ def test_volume_server_killed_during_upload_and_replay(archive_rig: ArchiveRig, 
     cluster.restart("volume2")
 
 
-@pytest.mark.slow
 def test_filer_restart_keeps_every_object_and_lock(archive_rig: ArchiveRig, cluster: SeaweedCluster) -> None:
     store = archive_rig.store
     clips = [archive_rig.archive(secrets.token_bytes(2048 + n)) for n in range(3)]
