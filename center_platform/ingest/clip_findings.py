@@ -10,12 +10,11 @@ its own; consent is only known here, so the center adds it to that report too.
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 from center_platform.admin.catalogue import product_markers
 from center_platform.db.models import Product
 from storage.manifest import ClipManifest
-from storage.quality.policy import ManifestFacts, Marker, QualityPolicy, marker_key
+from storage.quality.markers import marker_findings
+from storage.quality.policy import ManifestFacts, QualityPolicy
 from storage.quality.report import Finding, Severity, finding
 
 
@@ -62,30 +61,9 @@ def manifest_findings(manifest: ClipManifest, policy: QualityPolicy) -> list[Fin
                 minimum=f"{policy.min_duration_s:.0f}",
             )
         )
-    out += _marker_findings(facts, policy, duration)
+    out += marker_findings(facts, policy, duration)
     out += consent_findings(manifest)
     out.sort(key=lambda f: (f.start_s, f.code, f.subject))
-    return out
-
-
-def _marker_findings(facts: ManifestFacts, policy: QualityPolicy, duration: float) -> list[Finding]:
-    # The same reading as the branch's check (storage.quality.continuity): a marker counts when its
-    # time is on the recording, the first of a kind counts, and the required ones keep their order.
-    on_clip: dict[str, Marker] = {}
-    for m in sorted(facts.markers, key=lambda m: m.at_s):
-        if m.at_s <= duration + 1.0:
-            on_clip.setdefault(marker_key(m.name), m)
-    out: list[Finding] = []
-    found: list[tuple[str, Marker]] = []
-    for name in policy.required_markers:
-        marker = on_clip.get(marker_key(name))
-        if marker is None:
-            out.append(finding("marker_missing", "fail", "clip", 0.0, duration, name=name))
-        else:
-            found.append((name, marker))
-    for (first, a), (then, b) in pairwise(found):
-        if b.at_s < a.at_s:
-            out.append(finding("marker_order", "fail", "clip", b.at_s, a.at_s, first=first, then=then))
     return out
 
 

@@ -3,11 +3,10 @@ the moments the product requires (风险揭示, 客户确认, …) present and i
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 from storage.quality.checks import register
+from storage.quality.markers import marker_findings
 from storage.quality.measure import Evidence
-from storage.quality.policy import ManifestFacts, Marker, QualityPolicy, marker_key
+from storage.quality.policy import ManifestFacts, QualityPolicy
 from storage.quality.report import Finding, Severity, Subject, finding
 
 
@@ -73,21 +72,4 @@ def long_enough(ev: Evidence, policy: QualityPolicy, facts: ManifestFacts) -> li
 
 @register
 def required_markers(ev: Evidence, policy: QualityPolicy, facts: ManifestFacts) -> list[Finding]:
-    duration = _duration(ev, facts)
-    # A marker counts when it is on the recording: its time within the clip.
-    on_clip: dict[str, Marker] = {}
-    for m in sorted(facts.markers, key=lambda m: m.at_s):
-        if m.at_s <= duration + 1.0:
-            on_clip.setdefault(marker_key(m.name), m)
-    out = []
-    found: list[tuple[str, Marker]] = []
-    for name in policy.required_markers:
-        marker = on_clip.get(marker_key(name))
-        if marker is None:
-            out.append(finding("marker_missing", "fail", "clip", 0.0, duration, name=name))
-        else:
-            found.append((name, marker))
-    for (first, a), (then, b) in pairwise(found):
-        if b.at_s < a.at_s:
-            out.append(finding("marker_order", "fail", "clip", b.at_s, a.at_s, first=first, then=then))
-    return out
+    return marker_findings(facts, policy, _duration(ev, facts))
