@@ -24,6 +24,7 @@ from center_platform.db.models import Branch, Counter, Product, ProductType, Sta
 from storage.object_store import ObjectStore
 from storage.signing import SigningKey
 from tests.branch_agent.web.harness import Agent, start_agent, write_config
+from tests.http_serving import stop_server
 from tests.password_hashes import seeded_hash
 
 BRANCH_CODE = "B001"  # as in configs/branch.example.toml
@@ -103,16 +104,6 @@ def _seed(app: Flask) -> None:
                 User(username=username, display_name=username, role=role, password_hash=seeded_hash(CENTER_PASSWORD))
             )
         db.commit()
-
-
-def stop_server(server: object, thread: threading.Thread) -> None:
-    """Stops a waitress server at once, kept-alive connections included."""
-    server.close()  # type: ignore[attr-defined]
-    # waitress keeps serving kept-alive connections after close(); a dead center would not.
-    for channel in list(server._map.values()):  # type: ignore[attr-defined]
-        channel.close()
-    thread.join(timeout=10)
-    assert not thread.is_alive(), "the test server did not stop"
 
 
 @pytest.fixture()

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from waitress import create_server
 
 from branch_agent.config import ENV_API_SECRET
 from tests.branch_agent.web.harness import Agent, seed, start_agent, write_config
 from tests.headless_chromium import SCREENSHOT_DIR
+from tests.http_serving import serving
 
 
 @pytest.fixture()
@@ -39,12 +38,8 @@ def agent(tmp_path: Path, api_secret: None) -> Iterator[Agent]:
 @pytest.fixture()
 def live_agent(agent: Agent) -> Iterator[str]:
     """The agent behind a real HTTP server (waitress, as in production) for the browser."""
-    server = create_server(agent.app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(agent.app, threads=8) as url:
+        yield url
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@ that is not a video refused with its message, and a real recording imported."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +20,10 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from waitress import create_server
 
 from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
 from tests.headless_chromium import save_screenshot as _shot
+from tests.http_serving import serving
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING_REASON)
 WAIT_S = 30
@@ -32,12 +31,8 @@ WAIT_S = 30
 
 @pytest.fixture()
 def served(agent_without_cameras: Agent) -> Iterator[str]:
-    server = create_server(agent_without_cameras.app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-admin-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(agent_without_cameras.app, threads=4) as url:
+        yield url
 
 
 def _wait(driver: WebDriver, condition, what: str):  # type: ignore[no-untyped-def]

@@ -6,13 +6,11 @@ counter a few seconds after Complete with each failure and its time, the RM reco
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from waitress import create_server
 
 from branch_agent.db.models import Clip, LocalAudit, SyncedProduct
 from storage.manifest import ClipManifest
@@ -26,6 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.branch_agent.web.test_counter_browser import _field_error, _sign_in, _visible, _wait
 from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
 from tests.headless_chromium import save_screenshot as _shot
+from tests.http_serving import serving
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING_REASON)
 STEPS = ["风险揭示", "产品介绍", "客户确认"]
@@ -46,12 +45,8 @@ def checking_agent(tmp_path: Path, api_secret: None) -> Iterator[Agent]:
 
 @pytest.fixture()
 def live_checking_agent(checking_agent: Agent) -> Iterator[str]:
-    server = create_server(checking_agent.app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(checking_agent.app, threads=8) as url:
+        yield url
 
 
 @pytest.fixture()

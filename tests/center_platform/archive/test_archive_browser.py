@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from waitress import create_server
 
 from center_platform.db.models import Recording
 from tests.center_platform.archive_rig import USER_PASSWORD, ArchiveRig, archive_rig  # noqa: F401
@@ -26,6 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
 from tests.headless_chromium import save_screenshot as _shot
+from tests.http_serving import serving
 
 FFMPEG = shutil.which("ffmpeg")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER and FFMPEG), reason=f"{MISSING_REASON}; ffmpeg too")
@@ -70,12 +69,8 @@ def playable_mp4(path: Path) -> bytes:
 
 @pytest.fixture()
 def live_center(archive_rig: ArchiveRig) -> Iterator[str]:
-    server = create_server(archive_rig.app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, name="waitress-center-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-    server.close()
-    thread.join(timeout=10)
+    with serving(archive_rig.app, threads=8) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -4,13 +4,11 @@ not one per fragment."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from waitress import create_server
 
 from tests.center_platform.archive_rig import USER_PASSWORD, ArchiveRig, archive_rig  # noqa: F401
 from tests.replay_clips import FFMPEG, cut_mid_fragment, ffmpeg_clip
@@ -21,6 +19,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
+from tests.http_serving import serving
 
 pytestmark = [
     pytest.mark.slow,
@@ -51,12 +50,8 @@ class MediaRequests:
 @pytest.fixture()
 def counted_center(archive_rig: ArchiveRig) -> Iterator[tuple[str, MediaRequests]]:
     counter = MediaRequests(archive_rig.app)
-    server = create_server(counter, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, name="waitress-replay-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", counter  # type: ignore[union-attr]
-    server.close()
-    thread.join(timeout=10)
+    with serving(counter, threads=8) as url:
+        yield url, counter
 
 
 def _until(driver: WebDriver, script: str, what: str) -> Any:

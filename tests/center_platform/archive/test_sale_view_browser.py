@@ -4,13 +4,11 @@ drop-out are on the timeline under the video, where a click jumps too."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from waitress import create_server
 
 from center_platform.archive.clip_quality import quality_work_dir, run_quality_checks
 from center_platform.config import QualitySection
@@ -24,6 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium, save_screenshot
+from tests.http_serving import serving
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING_REASON)
 WAIT_S = 30
@@ -36,12 +35,8 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture()
 def center_url(archive_rig: ArchiveRig) -> Iterator[str]:
-    server = create_server(archive_rig.app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-player-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(archive_rig.app, threads=4) as url:
+        yield url
 
 
 def _until(driver: WebDriver, script: str, what: str, *args: object) -> Any:

@@ -4,13 +4,11 @@ recording ledger. Screenshots go to var/test-screenshots/."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from waitress import create_server
 
 from tests.center_platform.archive_rig import USER_PASSWORD, ArchiveRig, archive_rig  # noqa: F401
 from tests.center_platform.reconciliation.ledger_rig import DAY, ledger_csv, resident_id, sale
@@ -22,6 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, MISSING_REASON, headless_chromium
 from tests.headless_chromium import save_screenshot as _shot
+from tests.http_serving import serving
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING_REASON)
 WAIT_S = 30
@@ -37,12 +36,8 @@ fetch(arguments[0], {credentials: 'same-origin'})
 
 @pytest.fixture()
 def live_center(archive_rig: ArchiveRig) -> Iterator[str]:
-    server = create_server(archive_rig.app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-reports-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=10)
+    with serving(archive_rig.app, threads=4) as url:
+        yield url
 
 
 def _wait(driver: WebDriver, condition, what: str):  # type: ignore[no-untyped-def]

@@ -4,13 +4,11 @@ answer as "try later", keeping its clip queued without marking anything failed."
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
-from waitress import create_server
 
 from branch_agent.db.models import UPLOADED, VERIFIED
 from branch_agent.upload.uploader import Uploader
@@ -22,7 +20,7 @@ from tests.center_platform.archive_rig import (  # noqa: F401
     archive_rig,
     signed_branch_request,
 )
-from tests.live_center import stop_server
+from tests.http_serving import serving
 from tests.upload_rig import BranchRig
 
 
@@ -54,11 +52,8 @@ def test_exports_beyond_the_limit_are_answered_503_with_retry_after(archive_rig:
 
 @pytest.fixture()
 def live_archive(archive_rig: ArchiveRig) -> Iterator[str]:
-    server = create_server(archive_rig.app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="busy-center-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop_server(server, thread)
+    with serving(archive_rig.app) as url:
+        yield url
 
 
 def test_completions_beyond_the_limit_get_503_and_the_branch_tries_again_later(
