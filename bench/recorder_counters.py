@@ -39,6 +39,7 @@ from branch_agent.recorder import (
     sale_overlay,
 )
 from branch_agent.sources import SyntheticVideoSource
+from storage.quality import QualityCheckProcess, start_quality_check
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,10 @@ def _max_offset_ms(path: Path) -> float | None:
     return max(offsets) if offsets else None
 
 
-def _start_checks(clips: list[Path]) -> list[object]:
-    """The quality check of each earlier clip, each in its own low-priority process as after Complete."""
-    from storage.quality import start_check_process  # type: ignore[attr-defined]
-
-    return [start_check_process(path) for path in clips]
+def _start_checks(clips: list[Path]) -> list[QualityCheckProcess]:
+    """The quality check of each earlier clip, each in its own low-priority process as after Complete,
+    and left running: the branch pauses it while a counter records, this shows what it costs if not."""
+    return [start_quality_check(path) for path in clips]
 
 
 def record_together(counters: int, seconds: float, work: Path, font: Path, check: list[Path]) -> list[ClipResult]:
@@ -106,7 +106,7 @@ def record_together(counters: int, seconds: float, work: Path, font: Path, check
             for source in (env, desk, mic):
                 source.close()
         for proc in checks:
-            proc.join()  # type: ignore[attr-defined]
+            proc.wait()
     return [
         ClipResult(n, r.video_frames, r.dropped_ticks, len(r.gaps), _max_offset_ms(out))
         for n, (r, (_, _, _, out)) in enumerate(zip(results, rigs))
