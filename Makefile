@@ -10,8 +10,8 @@ demo: sysdeps $(STAMP)
 	$(BIN)/python -m scripts.demo
 
 # The default run leaves out the tests marked slow (minutes each: detector accuracy over hundreds of
-# real photos and recordings, several center processes, long clips in the browser); `make test-slow`
-# runs those, and CI runs both.
+# real photos and recordings, several center processes, long clips in the browser, a SeaweedFS
+# cluster); `make test-slow` runs those, and CI runs both.
 test: sysdeps $(STAMP) lint
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
