@@ -40,7 +40,11 @@ SALE = {
 }
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# The PostgreSQL run of the whole system is the long one; the center's own tests run on both databases.
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow])],
+)
 def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoSystem]:
     with contextlib.ExitStack() as stack:
         env: dict[str, str] = {}

@@ -49,6 +49,7 @@ def test_taken_port_is_named(tmp_path: Path) -> None:
             server.start()
 
 
+@pytest.mark.slow
 def test_restart_keeps_credentials_and_objects(tmp_path: Path) -> None:
     settings = SeaweedSettings(data_dir=tmp_path, bucket="restart-test")
     first = SeaweedServer(settings)

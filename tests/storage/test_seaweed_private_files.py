@@ -89,6 +89,7 @@ def test_every_store_file_is_the_owner_alone(seaweed: SeaweedServer, store: Obje
     assert _loose_modes(root) == []
 
 
+@pytest.mark.slow
 def test_a_store_from_before_is_closed_at_start(tmp_path: Path) -> None:
     settings = SeaweedSettings(data_dir=tmp_path / "store", bucket="old-modes")
     first = SeaweedServer(settings)

@@ -272,6 +272,7 @@ def test_pip_clip_with_a_gb_camera_as_background(
     assert sum(1 for n in red if n > 300) >= 0.9 * frames, red
 
 
+@pytest.mark.slow
 def test_silent_device_leaves_a_gap_and_the_picture_returns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cjk_font: Path, media: list[EncodedFrame]
 ) -> None:

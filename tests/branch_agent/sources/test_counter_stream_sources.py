@@ -98,6 +98,7 @@ def test_rtsp_environment_with_its_sound_and_a_looping_file_desk(rtsp_camera, de
     assert not any(h.connected for h in sources.health())
 
 
+@pytest.mark.slow
 def test_a_camera_whose_clock_is_hours_off_is_still_stamped_right(gstreamer_rtsp, tmp_path):
     peer = RtspPeer(faketime="+5h")
     peer.start()

@@ -13,7 +13,7 @@ from tests.branch_agent.sources.test_counter_stream_sources import _config, _unt
 from tests.peers.onvif_simulator import running_ipycam
 
 
-@pytest.mark.parametrize("clock_shift", [None, "+5h"])
+@pytest.mark.parametrize("clock_shift", [None, pytest.param("+5h", marks=pytest.mark.slow)])
 def test_onvif_camera_streams_and_reports_its_clock_offset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock_shift
 ):

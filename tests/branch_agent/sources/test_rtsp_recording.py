@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 import av
+import pytest
 
 from branch_agent.recorder import (
     EncoderSettings,
@@ -25,6 +26,7 @@ def _overlay(now: datetime) -> OverlayText:
     return OverlayText([now.strftime("%H:%M:%S"), "RTSP"])
 
 
+@pytest.mark.slow
 def test_killing_the_camera_mid_recording_leaves_a_gap_and_the_recording_goes_on(rtsp_camera, tmp_path, cjk_font):
     target = StreamTarget(url=rtsp_camera.url, display=rtsp_camera.url, options=rtsp_options("tcp", 5))
     reader = AvStreamReader(

@@ -57,6 +57,7 @@ def _field_error(driver: WebDriver, field: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, f'#sale_form .field[data-field="{field}"] .err').text)
 
 
+@pytest.mark.slow
 def test_a_whole_sale_in_the_browser(live_agent: str, agent: Agent, browser: WebDriver) -> None:
     d = browser
     print(f"\nscreenshots: {SCREENSHOT_DIR}")

@@ -64,6 +64,7 @@ def _fill_sale(d: WebDriver, serial: str) -> None:
     d.find_element(By.CSS_SELECTOR, f'#product_code option[value="{PRODUCT.code}"]').click()
 
 
+@pytest.mark.slow
 def test_steps_reason_verdict_and_a_second_take_at_the_counter(
     live_checking_agent: str, checking_agent: Agent, browser: WebDriver
 ) -> None:
