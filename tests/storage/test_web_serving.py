@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 SERVER = textwrap.dedent(
     """
@@ -19,6 +18,7 @@ SERVER = textwrap.dedent(
 
     def app(environ, start_response):
         if environ["PATH_INFO"] == "/slow":
+            print("slow request under way", flush=True)
             time.sleep(1.5)
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [b"ok"]
@@ -46,7 +46,7 @@ def test_sigterm_stops_the_server_with_a_kept_alive_connection_open() -> None:
         slow.request("GET", "/slow")
         reader = threading.Thread(target=lambda: answers.append(slow.getresponse().read()))
         reader.start()
-        time.sleep(0.3)  # the slow request is under way
+        assert proc.stdout.readline().strip() == "slow request under way"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
         reader.join(timeout=5)
